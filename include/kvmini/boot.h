@@ -1,0 +1,75 @@
+/* Direct kernel boot: what the loaders (guest-boot/) produce and what
+ * the vCPU setup (vmm/cpu_x86.c) consumes. */
+#ifndef KVMINI_BOOT_H
+#define KVMINI_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kvmini/err.h"
+#include "kvmini/guest_mem.h"
+
+enum boot_mode {
+	BOOT_AUTO,    /* by content: ELF -> PVH, bzImage -> 64-bit boot protocol */
+	BOOT_BZIMAGE, /* the Linux x86 boot protocol, 64-bit entry */
+	BOOT_PVH,     /* PVH entry; a bzImage is unpacked in the host first */
+};
+
+struct boot_cfg {
+	const char *kernel_path;
+	const char *initrd_path;  /* NULL: none */
+	const char *cmdline;      /* final command line, already with defaults */
+	enum boot_mode mode;
+	unsigned ncpus;
+	const char *cache_dir;    /* where unpacked vmlinux files are cached; NULL: no cache */
+};
+
+/* The CPU state the guest starts in. */
+enum boot_entry_kind {
+	ENTRY_LINUX64, /* long mode, paging on, RSI = zero page */
+	ENTRY_PVH32,   /* 32-bit protected mode, paging off, EBX = hvm_start_info */
+};
+
+struct boot_entry {
+	enum boot_entry_kind kind;
+	uint64_t rip;
+	uint64_t boot_info; /* zero page (RSI) or hvm_start_info (EBX) */
+};
+
+/* One e820 / PVH memory map entry. */
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_ACPI     3
+struct e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+#define E820_MAX 16
+
+/* Builds the guest's memory map from guest RAM: RAM below the EBDA,
+ * reserved EBDA..1 MiB, RAM from 1 MiB to the hole, RAM above 4 GiB.
+ * Returns the number of entries (> 0) or -ENOSPC. */
+int boot_build_e820(const struct guest_mem *gm, struct e820_entry *map, unsigned max);
+
+/* Loads kernel (+ initrd, command line) into guest memory according to
+ * cfg->mode, writes the boot data structures (zero page or PVH start
+ * info, ACPI tables for cfg->ncpus CPUs) and describes the entry. Every
+ * malformed input fails before the VM starts, with a message naming the
+ * file and the problem. */
+int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
+	      struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
+
+#endif
+
+/* The boot GDT that guest-boot/ writes at LAYOUT_GDT and vmm/cpu_x86.c
+ * loads: selectors follow Linux's boot protocol (__BOOT_CS 0x10, __BOOT_DS 0x18). */
+#define GDT_SEL_CODE64 0x10
+#define GDT_SEL_DATA   0x18
+#define GDT_SEL_TSS    0x20
+#define GDT_SEL_CODE32 0x28
+#define GDT_ENTRIES    6
+
+/* Writes the GDT, an empty IDT and (for ENTRY_LINUX64) identity-mapping
+ * page tables for the first 4 GiB (2 MiB pages) at the LAYOUT_* addresses. */
+int boot_write_x86_tables(const struct guest_mem *gm, enum boot_entry_kind kind) KV_MUST_CHECK;

@@ -1,0 +1,68 @@
+/* The legacy PC devices a stock Linux kernel expects. Each registers its
+ * ports on the PIO bus and returns an opaque handle; *_destroy frees it. */
+#ifndef KVMINI_DEVICES_H
+#define KVMINI_DEVICES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kvmini/bus.h"
+#include "kvmini/err.h"
+#include "kvmini/irq.h"
+
+/* 8250/16550A UART. Output bytes go to @out_fd; input arrives through
+ * serial8250_receive from whoever reads the terminal. */
+struct serial8250;
+struct serial8250_cfg {
+	uint16_t base;          /* PORT_COM1 */
+	unsigned gsi;           /* GSI_COM1 */
+	const struct irq_sink *irq;
+	int out_fd;             /* -1: discard output */
+	/* Called (outside the device lock) the first time the guest writes a
+	 * byte to THR, so the VMM can record that boot milestone. May be NULL. */
+	void (*on_first_byte)(void *ctx);
+	void *ctx;
+};
+int serial8250_create(struct bus *pio, const struct serial8250_cfg *cfg,
+		      struct serial8250 **out, struct kv_err *e) KV_MUST_CHECK;
+void serial8250_destroy(struct serial8250 *s);
+/* Queues up to @n bytes of input; returns how many fit in the RX FIFO. */
+size_t serial8250_receive(struct serial8250 *s, const uint8_t *buf, size_t n);
+/* Free space in the RX FIFO (the terminal reader polls this). */
+size_t serial8250_rx_space(struct serial8250 *s);
+
+/* i8042 keyboard controller: enough for Linux's probe and the reset line
+ * (command 0xfe on port 0x64 asks the VM to stop with VM_STOP_RESET). */
+struct i8042;
+int i8042_create(struct bus *pio, const struct vm_stopper *stop,
+		 struct i8042 **out, struct kv_err *e) KV_MUST_CHECK;
+void i8042_destroy(struct i8042 *k);
+
+/* CMOS RTC at 0x70/0x71: the host's UTC time in BCD, update-in-progress
+ * never stuck, so the kernel's RTC probe returns at once. */
+struct cmos_rtc;
+int cmos_rtc_create(struct bus *pio, uint64_t ram_size, struct cmos_rtc **out,
+		    struct kv_err *e) KV_MUST_CHECK;
+void cmos_rtc_destroy(struct cmos_rtc *r);
+
+/* Ports a stock kernel pokes at boot that need only be swallowed:
+ * 0x80 (POST/delay), 0xed, PIC ELCR 0x4d0-0x4d1 if not in-kernel, etc. */
+struct legacy_misc;
+int legacy_misc_create(struct bus *pio, struct legacy_misc **out, struct kv_err *e) KV_MUST_CHECK;
+void legacy_misc_destroy(struct legacy_misc *m);
+
+/* PCI configuration mechanism #1 at 0xcf8-0xcff with a host bridge at
+ * 00:00.0 and no other devices yet; other slots read as all-ones. */
+struct pci_root;
+int pci_root_create(struct bus *pio, struct pci_root **out, struct kv_err *e) KV_MUST_CHECK;
+void pci_root_destroy(struct pci_root *p);
+
+/* ACPI hardware-reduced sleep control/status and reset registers
+ * (PORT_ACPI_SLEEP, PORT_ACPI_RESET) as the FADT describes them: writing
+ * SLP_EN with SLP_TYP 5 requests VM_STOP_POWEROFF, writing
+ * ACPI_RESET_VALUE to the reset register requests VM_STOP_RESET. */
+struct acpi_pm;
+int acpi_pm_create(struct bus *pio, const struct vm_stopper *stop,
+		   struct acpi_pm **out, struct kv_err *e) KV_MUST_CHECK;
+void acpi_pm_destroy(struct acpi_pm *a);
+
+#endif

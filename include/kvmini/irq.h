@@ -1,0 +1,23 @@
+/* How a device raises an interrupt line without knowing about KVM: the
+ * VM hands it an irq_sink (KVM_IRQ_LINE underneath), tests hand a fake. */
+#ifndef KVMINI_IRQ_H
+#define KVMINI_IRQ_H
+
+struct irq_sink {
+	int (*set_level)(void *ctx, unsigned gsi, int level);
+	void *ctx;
+};
+
+static inline int irq_set(const struct irq_sink *s, unsigned gsi, int level)
+{
+	return s && s->set_level ? s->set_level(s->ctx, gsi, level) : 0;
+}
+
+/* How a device asks the VM to stop (i8042 reset, ACPI poweroff). */
+enum vm_stop_reason { VM_STOP_RESET, VM_STOP_POWEROFF };
+struct vm_stopper {
+	void (*request_stop)(void *ctx, enum vm_stop_reason why);
+	void *ctx;
+};
+
+#endif

@@ -1,0 +1,34 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvmini/err.h"
+
+int kv_err_set(struct kv_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return code;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int kv_err_prefix(struct kv_err *e, const char *fmt, ...)
+{
+	char prefix[KV_ERR_MSG_MAX];
+	char old[KV_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!e)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof(old));
+	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	return e->code;
+}
