@@ -94,7 +94,7 @@ int bus_dispatch(struct bus *bus, uint64_t addr, void *data, unsigned len, bool 
 	uint64_t off;
 
 	if (len == 0 || len > 8 || !r || (off = addr - r->base) + len > r->len ||
-	    !(is_write ? r->ops->write : r->ops->read)) {
+	    (is_write ? !r->ops->write : !r->ops->read)) {
 		/* Counted, not fatal; the increment may race between vCPUs,
 		 * which only makes the statistic approximate. */
 		__atomic_add_fetch(&bus->unclaimed, 1, __ATOMIC_RELAXED);

@@ -20,15 +20,18 @@ int kv_err_set(struct kv_err *e, int code, const char *fmt, ...)
 int kv_err_prefix(struct kv_err *e, const char *fmt, ...)
 {
 	char prefix[KV_ERR_MSG_MAX];
-	char old[KV_ERR_MSG_MAX];
+	char joined[2 * KV_ERR_MSG_MAX + 2];
 	va_list ap;
+	size_t n;
 
 	if (!e)
 		return 0;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	snprintf(joined, sizeof(joined), "%s: %s", prefix, e->msg);
+	n = strnlen(joined, sizeof(e->msg) - 1);
+	memcpy(e->msg, joined, n);
+	e->msg[n] = '\0';
 	return e->code;
 }

@@ -28,6 +28,7 @@ struct boot_cfg {
 enum boot_entry_kind {
 	ENTRY_LINUX64, /* long mode, paging on, RSI = zero page */
 	ENTRY_PVH32,   /* 32-bit protected mode, paging off, EBX = hvm_start_info */
+	ENTRY_REAL16,  /* real mode, CS:IP = 0:rip (tiny test guests only) */
 };
 
 struct boot_entry {

@@ -1,0 +1,47 @@
+/* Command-line parsing and validation: pure functions, unit-tested. */
+#ifndef KVMINI_CONFIG_H
+#define KVMINI_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kvmini/boot.h"
+#include "kvmini/err.h"
+
+/* Exit statuses of the kvmini process (documented in --help and README). */
+#define KVMINI_EXIT_OK          0   /* guest powered off or rebooted */
+#define KVMINI_EXIT_GUEST_CRASH 122 /* triple fault, entry failure, KVM internal error */
+#define KVMINI_EXIT_FAILURE     125 /* kvmini itself failed: usage, files, host */
+
+#define CONFIG_DEFAULT_MEMORY (512ULL << 20)
+#define CONFIG_MAX_CPUS 255 /* APIC IDs stay below 255 (xAPIC broadcast) */
+
+enum config_action { ACTION_RUN, ACTION_HELP, ACTION_VERSION };
+
+struct kv_config {
+	enum config_action action;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;   /* as the user gave it, NULL if not */
+	uint64_t memory;       /* bytes */
+	unsigned cpus;
+	enum boot_mode boot;
+	bool quiet;
+};
+
+/* Parses "kvmini run ..." (argv[0] is the program). Returns 0 or -EINVAL
+ * with a message saying which argument is wrong and why. */
+int config_parse(int argc, char *const argv[], struct kv_config *cfg,
+		 struct kv_err *e) KV_MUST_CHECK;
+
+/* "512M", "2G", "1048576", "64K", "1T" -> bytes; rejects 0, junk and overflow. */
+int config_parse_size(const char *s, uint64_t *out) KV_MUST_CHECK;
+
+/* The guest command line: the user's, plus console=ttyS0 when it names no
+ * console. Returns 0, or -ENAMETOOLONG if it does not fit @len. */
+int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len) KV_MUST_CHECK;
+
+void config_print_usage(FILE *f);
+
+#endif

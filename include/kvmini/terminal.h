@@ -1,0 +1,33 @@
+/* The console on kvmini's own stdin/stdout: raw mode for a TTY (restored
+ * on every exit path), the Ctrl-A escape, and feeding input to the guest
+ * UART only as fast as the guest drains it. */
+#ifndef KVMINI_TERMINAL_H
+#define KVMINI_TERMINAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kvmini/err.h"
+
+struct vm;
+
+/* Puts @fd in raw mode when it is a TTY; registers restoration at exit
+ * and on fatal signals. Returns 0 (not a TTY is not an error). */
+int terminal_raw(int fd, struct kv_err *e) KV_MUST_CHECK;
+void terminal_restore(void);
+
+/* Escape-sequence filter: Ctrl-A x asks to quit, Ctrl-A Ctrl-A is a
+ * literal Ctrl-A, other Ctrl-A sequences pass through unchanged. */
+struct escape_state {
+	bool after_ctrl_a;
+};
+/* Filters @in (n bytes) into @out (room for 2n); returns bytes written
+ * and sets *quit when Ctrl-A x was seen (input after it is dropped). */
+size_t escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
+		     uint8_t *out, bool *quit);
+
+/* Main-thread loop until the VM stops: stdin -> UART, termination
+ * signals -> stop. @use_escape: apply the Ctrl-A escape (TTY input). */
+int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e) KV_MUST_CHECK;
+
+#endif

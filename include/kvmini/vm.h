@@ -1,0 +1,95 @@
+/* The VM: owns KVM's fds, guest memory, the buses, the devices and the
+ * vCPU threads. Everything hangs off struct vm (no static singletons). */
+#ifndef KVMINI_VM_H
+#define KVMINI_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "kvmini/boot.h"
+#include "kvmini/bus.h"
+#include "kvmini/err.h"
+#include "kvmini/guest_mem.h"
+#include "kvmini/irq.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+/* Why the VM stopped; decides kvmini's exit status. */
+enum vm_stop_cause {
+	STOP_NONE,
+	STOP_POWEROFF,      /* ACPI S5 */
+	STOP_RESET,         /* i8042 or ACPI reset */
+	STOP_HALTED,        /* all vCPUs halted with no irqchip (tiny test guests) */
+	STOP_USER,          /* Ctrl-A x, SIGTERM */
+	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
+	STOP_HOST_ERROR,    /* an ioctl failed */
+};
+
+struct vm_config {
+	uint64_t memory;      /* bytes */
+	unsigned cpus;
+	bool irqchip;         /* in-kernel LAPIC/IOAPIC/PIC + PIT (always, but for tiny tests) */
+	bool pc_devices;      /* UART, i8042, RTC, PCI root, ACPI PM */
+	int console_out_fd;   /* where the UART writes */
+	/* Guest memory already created (and loaded) by the caller; the VM
+	 * takes it over. NULL: the VM maps @memory bytes itself. */
+	struct guest_mem *premade_mem;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	int run_size;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct irq_sink irq;
+	struct vm_stopper stopper;
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
+	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, fixed up per vCPU */
+	struct serial8250 *serial;
+	struct i8042 *i8042;
+	struct cmos_rtc *rtc;
+	struct legacy_misc *misc;
+	struct pci_root *pci;
+	struct acpi_pm *acpi_pm;
+	int stop_efd;               /* eventfd: signalled when the VM stops */
+	pthread_mutex_t stop_lock;
+	enum vm_stop_cause stop_cause;
+	unsigned halted_vcpus;
+	unsigned init_done;         /* how many init steps to unwind */
+};
+
+int vm_create(struct vm **out, const struct vm_config *cfg, struct kv_err *e) KV_MUST_CHECK;
+void vm_destroy(struct vm *vm);
+
+/* Puts the boot vCPU in the state @entry describes (APs wait for SIPI). */
+int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
+
+/* Starts one thread per vCPU. */
+int vm_start(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
+
+/* Asks every vCPU to leave KVM_RUN and the VM to end with @cause; the
+ * first cause recorded wins. Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_cause cause);
+
+/* Joins the vCPU threads (after a stop) and returns the cause. */
+enum vm_stop_cause vm_wait(struct vm *vm);
+
+/* Process exit status for a stop cause. */
+int vm_exit_status(enum vm_stop_cause cause);
+
+#endif

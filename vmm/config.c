@@ -1,0 +1,206 @@
+/* "kvmini run ..." -> struct kv_config. Pure: no I/O but the usage text. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmini/config.h"
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	/* Accept "512M", "512MB", "512MiB". */
+	if (shift && (!strcmp(end, "B") || !strcmp(end, "iB")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (v == 0)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void config_print_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: kvmini run --kernel PATH [options]\n"
+"       kvmini --help | --version\n"
+"\n"
+"Boots a Linux kernel directly under KVM with its console on this terminal.\n"
+"\n"
+"Options of 'run':\n"
+"  --kernel PATH    bzImage (Linux x86 boot protocol >= 2.12) or ELF vmlinux\n"
+"                   with a PVH entry note; told apart by content\n"
+"  --initrd PATH    initramfs (cpio, optionally compressed) for the guest\n"
+"  --cmdline STR    guest kernel command line; console=ttyS0 is added when\n"
+"                   it names no console\n"
+"  --memory SIZE    guest RAM, e.g. 512M, 2G (default 512M)\n"
+"  --cpus N         number of vCPUs (default 1, at most %d)\n"
+"  --boot MODE      auto (default: by content), bzimage, or pvh (a bzImage is\n"
+"                   then unpacked in the host, cached under\n"
+"                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
+"  -q, --quiet      only errors from kvmini itself\n"
+"\n"
+"Console: with a terminal on stdin it is put in raw mode; Ctrl-A x quits,\n"
+"Ctrl-A Ctrl-A sends Ctrl-A. Piped stdin is fed as the guest reads it.\n"
+"\n"
+"Exit status:\n"
+"  0    the guest powered off or rebooted (or Ctrl-A x)\n"
+"  %d  the guest crashed: triple fault, failed VM entry, KVM internal error\n"
+"       (a register dump is printed on stderr)\n"
+"  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n",
+		CONFIG_MAX_CPUS, KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_FAILURE);
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT };
+
+static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
+{
+	static const struct option opts[] = {
+		{ "kernel",  required_argument, NULL, OPT_KERNEL },
+		{ "initrd",  required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "memory",  required_argument, NULL, OPT_MEMORY },
+		{ "cpus",    required_argument, NULL, OPT_CPUS },
+		{ "boot",    required_argument, NULL, OPT_BOOT },
+		{ "quiet",   no_argument,       NULL, 'q' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_MEMORY:
+			r = config_parse_size(optarg, &cfg->memory);
+			if (r)
+				return kv_err_set(e, -EINVAL,
+					"--memory '%s': not a size; use a positive number with an optional K, M, G suffix (e.g. 512M, 2G)",
+					optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, CONFIG_MAX_CPUS, &cfg->cpus) || cfg->cpus == 0)
+				return kv_err_set(e, -EINVAL, "--cpus '%s': must be a number from 1 to %d",
+						  optarg, CONFIG_MAX_CPUS);
+			break;
+		case OPT_BOOT:
+			if (!strcmp(optarg, "auto"))
+				cfg->boot = BOOT_AUTO;
+			else if (!strcmp(optarg, "bzimage"))
+				cfg->boot = BOOT_BZIMAGE;
+			else if (!strcmp(optarg, "pvh"))
+				cfg->boot = BOOT_PVH;
+			else
+				return kv_err_set(e, -EINVAL, "--boot '%s': use auto, bzimage or pvh", optarg);
+			break;
+		case 'q': cfg->quiet = true; break;
+		case 'h': cfg->action = ACTION_HELP; return 0;
+		case ':':
+			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return kv_err_set(e, -EINVAL, "unknown option '%s' (see kvmini --help)",
+					  argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return kv_err_set(e, -EINVAL, "unexpected argument '%s' (see kvmini --help)", argv[optind]);
+	if (!cfg->kernel)
+		return kv_err_set(e, -EINVAL, "run: --kernel PATH is required");
+	if (cfg->memory < (16ULL << 20))
+		return kv_err_set(e, -EINVAL, "--memory: %llu bytes is too small; a Linux guest needs at least 16M",
+				  (unsigned long long)cfg->memory);
+	return 0;
+}
+
+int config_parse(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory = CONFIG_DEFAULT_MEMORY;
+	cfg->cpus = 1;
+	cfg->boot = BOOT_AUTO;
+
+	if (argc < 2)
+		return kv_err_set(e, -EINVAL, "no command given (try: kvmini run --kernel PATH, or kvmini --help)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		cfg->action = ACTION_HELP;
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		cfg->action = ACTION_VERSION;
+		return 0;
+	}
+	if (strcmp(argv[1], "run"))
+		return kv_err_set(e, -EINVAL, "unknown command '%s' (try: kvmini run --kernel PATH)", argv[1]);
+	cfg->action = ACTION_RUN;
+	return parse_run(argc - 1, argv + 1, cfg, e);
+}
+
+/* True when @cmdline has a parameter named exactly @name (before any '=' ). */
+static bool cmdline_has_param(const char *cmdline, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, name))) {
+		bool starts = p == cmdline || p[-1] == ' ';
+		bool ends = p[n] == '=' || p[n] == ' ' || p[n] == '\0';
+
+		if (starts && ends)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
+{
+	const char *user = cfg->cmdline ? cfg->cmdline : "";
+	int n;
+
+	if (cmdline_has_param(user, "console"))
+		n = snprintf(buf, len, "%s", user);
+	else
+		n = snprintf(buf, len, "console=ttyS0%s%s", *user ? " " : "", user);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}

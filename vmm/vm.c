@@ -1,0 +1,320 @@
+/* VM lifecycle: an explicit table of init steps, unwound in reverse. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvmini/config.h"
+#include "kvmini/cpu_x86.h"
+#include "kvmini/devices.h"
+#include "kvmini/kvm.h"
+#include "kvmini/layout.h"
+#include "kvmini/log.h"
+#include "kvmini/vm.h"
+
+static int init_kvm(struct vm *vm, struct kv_err *e)
+{
+	int fd = kvm_open(e);
+
+	if (fd < 0)
+		return fd;
+	vm->kvm_fd = fd;
+	vm->run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0)
+		return kv_err_set(e, -errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+	if (vm->cfg.cpus > (unsigned)kvm_check_cap(fd, KVM_CAP_MAX_VCPUS) &&
+	    vm->cfg.cpus > (unsigned)kvm_check_cap(fd, KVM_CAP_NR_VCPUS))
+		return kv_err_set(e, -EINVAL, "--cpus %u: this host's KVM allows at most %d vCPUs",
+				  vm->cfg.cpus, kvm_check_cap(fd, KVM_CAP_MAX_VCPUS));
+	return 0;
+}
+
+static void fini_kvm(struct vm *vm)
+{
+	close(vm->kvm_fd);
+}
+
+static int init_vm_fd(struct vm *vm, struct kv_err *e)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return kv_err_set(e, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+	return 0;
+}
+
+static void fini_vm_fd(struct vm *vm)
+{
+	close(vm->vm_fd);
+}
+
+static int init_arch(struct vm *vm, struct kv_err *e)
+{
+	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	/* Intel needs these pages for real-mode emulation; both sit in the
+	 * MMIO hole so they never shadow RAM. */
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+		return kv_err_set(e, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
+		return kv_err_set(e, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	if (!vm->cfg.irqchip)
+		return 0;
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return kv_err_set(e, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return kv_err_set(e, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+static int init_memory(struct vm *vm, struct kv_err *e)
+{
+	int r = 0;
+
+	if (vm->cfg.premade_mem) {
+		vm->mem = *vm->cfg.premade_mem;
+		memset(vm->cfg.premade_mem, 0, sizeof(*vm->cfg.premade_mem));
+		vm->cfg.premade_mem = NULL;
+	} else {
+		r = gm_create(&vm->mem, vm->cfg.memory, e);
+	}
+	if (r)
+		return r;
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gm_region *g = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = g->gpa,
+			.memory_size = g->size,
+			.userspace_addr = (uintptr_t)g->host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			r = kv_err_set(e, -errno, "KVM_SET_USER_MEMORY_REGION %u (%llu MiB at 0x%llx): %s",
+				       i, (unsigned long long)(g->size >> 20),
+				       (unsigned long long)g->gpa, strerror(errno));
+			gm_destroy(&vm->mem);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void fini_memory(struct vm *vm)
+{
+	gm_destroy(&vm->mem);
+}
+
+static int irq_set_kvm(void *ctx, unsigned gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (!vm->cfg.irqchip)
+		return 0;
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+static void stopper_request(void *ctx, enum vm_stop_reason why)
+{
+	vm_request_stop(ctx, why == VM_STOP_POWEROFF ? STOP_POWEROFF : STOP_RESET);
+}
+
+static int init_buses(struct vm *vm, struct kv_err *e)
+{
+	bus_init(&vm->pio, BUS_PIO);
+	bus_init(&vm->mmio, BUS_MMIO);
+	vm->irq = (struct irq_sink){ irq_set_kvm, vm };
+	vm->stopper = (struct vm_stopper){ stopper_request, vm };
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return kv_err_set(e, -errno, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+static void fini_buses(struct vm *vm)
+{
+	close(vm->stop_efd);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+}
+
+static int init_devices(struct vm *vm, struct kv_err *e)
+{
+	struct serial8250_cfg scfg = {
+		.base = PORT_COM1, .gsi = GSI_COM1, .irq = &vm->irq,
+		.out_fd = vm->cfg.console_out_fd,
+	};
+	int r;
+
+	if (!vm->cfg.pc_devices)
+		return 0;
+	r = serial8250_create(&vm->pio, &scfg, &vm->serial, e);
+	if (!r)
+		r = i8042_create(&vm->pio, &vm->stopper, &vm->i8042, e);
+	if (!r)
+		r = cmos_rtc_create(&vm->pio, vm->cfg.memory, &vm->rtc, e);
+	if (!r)
+		r = legacy_misc_create(&vm->pio, &vm->misc, e);
+	if (!r)
+		r = pci_root_create(&vm->pio, &vm->pci, e);
+	if (!r)
+		r = acpi_pm_create(&vm->pio, &vm->stopper, &vm->acpi_pm, e);
+	return r; /* on failure, fini_devices frees what was created */
+}
+
+static void fini_devices(struct vm *vm)
+{
+	if (vm->acpi_pm)
+		acpi_pm_destroy(vm->acpi_pm);
+	if (vm->pci)
+		pci_root_destroy(vm->pci);
+	if (vm->misc)
+		legacy_misc_destroy(vm->misc);
+	if (vm->rtc)
+		cmos_rtc_destroy(vm->rtc);
+	if (vm->i8042)
+		i8042_destroy(vm->i8042);
+	if (vm->serial)
+		serial8250_destroy(vm->serial);
+}
+
+static int init_vcpus(struct vm *vm, struct kv_err *e)
+{
+	struct kvm_cpuid2 *percpu;
+	int r;
+
+	r = cpu_get_supported_cpuid(vm->kvm_fd, &vm->cpuid, e);
+	if (r)
+		return r;
+	percpu = malloc(sizeof(*percpu) + vm->cpuid->nent * sizeof(percpu->entries[0]));
+	vm->vcpus = calloc(vm->cfg.cpus, sizeof(*vm->vcpus));
+	if (!percpu || !vm->vcpus) {
+		free(percpu);
+		return kv_err_set(e, -ENOMEM, "out of memory for vCPUs");
+	}
+	for (unsigned i = 0; i < vm->cfg.cpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		v->vm = vm;
+		v->id = i;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (v->fd < 0) {
+			r = kv_err_set(e, -errno, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+			break;
+		}
+		vm->nr_vcpus++;
+		v->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			r = kv_err_set(e, -errno, "mmap of vCPU %u's kvm_run: %s", i, strerror(errno));
+			break;
+		}
+		cpu_fixup_cpuid(vm->cpuid, percpu, i, vm->cfg.cpus);
+		r = cpu_init_vcpu(v->fd, percpu, vm->cfg.irqchip, e);
+		if (r) {
+			kv_err_prefix(e, "vCPU %u", i);
+			break;
+		}
+	}
+	free(percpu);
+	return r;
+}
+
+static void fini_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].run)
+			munmap(vm->vcpus[i].run, (size_t)vm->run_size);
+		close(vm->vcpus[i].fd);
+	}
+	free(vm->vcpus);
+	free(vm->cpuid);
+}
+
+struct init_step {
+	const char *name;
+	int (*init)(struct vm *vm, struct kv_err *e);
+	void (*fini)(struct vm *vm);
+};
+
+/* Ordered: each step may use what the steps before it set up. A failing
+ * step leaves nothing behind, except devices and vcpus: their fini copes
+ * with partial state, and vm_create calls it for them. */
+static const struct init_step init_steps[] = {
+	{ "kvm",     init_kvm,     fini_kvm },
+	{ "vm",      init_vm_fd,   fini_vm_fd },
+	{ "arch",    init_arch,    NULL },
+	{ "memory",  init_memory,  fini_memory },
+	{ "buses",   init_buses,   fini_buses },
+	{ "devices", init_devices, fini_devices },
+	{ "vcpus",   init_vcpus,   fini_vcpus },
+};
+#define NR_INIT_STEPS (sizeof(init_steps) / sizeof(init_steps[0]))
+
+static void vm_unwind(struct vm *vm, unsigned done)
+{
+	while (done-- > 0)
+		if (init_steps[done].fini)
+			init_steps[done].fini(vm);
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, struct kv_err *e)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int r = 0;
+
+	if (!vm)
+		return kv_err_set(e, -ENOMEM, "out of memory");
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	for (unsigned i = 0; i < NR_INIT_STEPS; i++) {
+		r = init_steps[i].init(vm, e);
+		if (r) {
+			/* devices and vcpus tolerate partial state in fini */
+			if (init_steps[i].init == init_devices || init_steps[i].init == init_vcpus)
+				init_steps[i].fini(vm);
+			vm_unwind(vm, i);
+			pthread_mutex_destroy(&vm->stop_lock);
+			free(vm);
+			return r;
+		}
+	}
+	vm->init_done = NR_INIT_STEPS;
+	*out = vm;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	vm_unwind(vm, vm->init_done);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
+}
+
+int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e)
+{
+	return cpu_set_entry(vm->vcpus[0].fd, entry, e);
+}
+
+int vm_exit_status(enum vm_stop_cause cause)
+{
+	switch (cause) {
+	case STOP_POWEROFF:
+	case STOP_RESET:
+	case STOP_HALTED:
+	case STOP_USER:
+		return KVMINI_EXIT_OK;
+	case STOP_GUEST_CRASH:
+		return KVMINI_EXIT_GUEST_CRASH;
+	default:
+		return KVMINI_EXIT_FAILURE;
+	}
+}
