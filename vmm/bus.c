@@ -93,7 +93,7 @@ int bus_dispatch(struct bus *bus, uint64_t addr, void *data, unsigned len, bool 
 	const struct bus_range *r = bus_find(bus, addr);
 	uint64_t off;
 
-	if (len == 0 || len > 8 || !r || (off = addr - r->base) + len > r->len ||
+	if (len == 0 || len > 8 || !r || len > r->len - (off = addr - r->base) ||
 	    (is_write ? !r->ops->write : !r->ops->read)) {
 		/* Counted, not fatal; the increment may race between vCPUs,
 		 * which only makes the statistic approximate. */

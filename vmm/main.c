@@ -133,6 +133,9 @@ int main(int argc, char *argv[])
 	struct kv_config cfg;
 	struct kv_err e = { 0 };
 
+	/* A console reader that goes away must not kill the VMM: the UART
+	 * then sees EPIPE and drops output. */
+	signal(SIGPIPE, SIG_IGN);
 	if (config_parse(argc, argv, &cfg, &e))
 		fail(&e);
 	switch (cfg.action) {

@@ -1,0 +1,271 @@
+/* boot_load: reads the kernel, picks the boot path by content and mode,
+ * and the helpers both paths share (files, initrd placement, command
+ * line). Every check happens here, before the VM runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvmini/boot.h"
+#include "kvmini/layout.h"
+#include "boot_internal.h"
+
+/* No real kernel comes near this; it bounds the malloc of a bad path
+ * (a disk image given as --kernel, say). */
+#define BOOT_FILE_MAX (1ULL << 30)
+
+/* Reads exactly @len bytes; returns 0, -errno, or -EIO on a short file. */
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len > (1u << 30) ? (1u << 30) : len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Opens @path and checks it is a non-empty regular file. */
+static int open_regular(const char *path, const char *what, int *fd_out, uint64_t *size,
+			struct kv_err *e)
+{
+	struct stat st;
+	int fd, r;
+
+	if (!path || !*path)
+		return kv_err_set(e, -EINVAL, "no %s file given", what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return kv_err_set(e, r, "%s: cannot open %s: %s", path, what, strerror(-r));
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return kv_err_set(e, r, "%s: cannot stat %s: %s", path, what, strerror(-r));
+	}
+	if (S_ISDIR(st.st_mode))
+		r = kv_err_set(e, -EISDIR, "%s: is a directory, not a %s file", path, what);
+	else if (!S_ISREG(st.st_mode))
+		r = kv_err_set(e, -EINVAL, "%s: is not a regular file", path);
+	else if (st.st_size == 0)
+		r = kv_err_set(e, -EINVAL, "%s: %s file is empty", path, what);
+	else
+		r = 0;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	*fd_out = fd;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int boot_file_read(const char *path, struct boot_file *f, struct kv_err *e)
+{
+	uint64_t size;
+	int fd, r;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	r = open_regular(path, "kernel", &fd, &size, e);
+	if (r)
+		return r;
+	if (size > BOOT_FILE_MAX) {
+		close(fd);
+		return kv_err_set(e, -EFBIG, "%s: %llu MiB is too big for a kernel image", path,
+				  (unsigned long long)(size / MiB));
+	}
+	f->data = malloc(size);
+	if (!f->data) {
+		close(fd);
+		return kv_err_set(e, -ENOMEM, "%s: no memory to read %llu bytes", path,
+				  (unsigned long long)size);
+	}
+	f->size = size;
+	r = read_full(fd, f->data, size);
+	close(fd);
+	if (r) {
+		boot_file_free(f);
+		return kv_err_set(e, r, "%s: read failed: %s", path,
+				  r == -EIO ? "file shrank while reading" : strerror(-r));
+	}
+	return 0;
+}
+
+void boot_file_free(struct boot_file *f)
+{
+	free(f->data);
+	f->data = NULL;
+	f->size = 0;
+}
+
+static uint64_t page_down(uint64_t a)
+{
+	return a & ~(BOOT_PAGE - 1);
+}
+
+int boot_place_high(uint64_t size, uint64_t floor, uint64_t ceil,
+		    const struct boot_range *busy, unsigned nbusy, uint64_t *addr)
+{
+	uint64_t cand;
+	bool moved;
+
+	if (size == 0 || ceil < floor || ceil - floor < size)
+		return -ENOSPC;
+	cand = page_down(ceil - size);
+	/* Each move goes strictly below one busy range, which then can no
+	 * longer overlap: at most nbusy moves. */
+	do {
+		moved = false;
+		if (cand < floor)
+			return -ENOSPC;
+		for (unsigned i = 0; i < nbusy; i++) {
+			if (cand < busy[i].end && cand + size > busy[i].start) {
+				if (busy[i].start < size)
+					return -ENOSPC;
+				cand = page_down(busy[i].start - size);
+				moved = true;
+				break;
+			}
+		}
+	} while (moved);
+	*addr = cand;
+	return 0;
+}
+
+int boot_initrd_load(const struct guest_mem *gm, const char *path, uint64_t ceil,
+		     const struct boot_range *busy, unsigned nbusy,
+		     struct boot_initrd *out, struct kv_err *e)
+{
+	uint64_t size, addr;
+	void *dst;
+	int fd, r;
+
+	r = open_regular(path, "initrd", &fd, &size, e);
+	if (r)
+		return r;
+	r = boot_place_high(size, LAYOUT_HIGHMEM_START, ceil, busy, nbusy, &addr);
+	dst = r ? NULL : gm_ptr(gm, addr, size);
+	if (!dst) {
+		close(fd);
+		return kv_err_set(e, -ENOSPC,
+				  "%s: initrd is %llu MiB (%llu bytes) and does not fit in guest "
+				  "memory below 0x%llx next to the kernel: raise --memory",
+				  path, (unsigned long long)((size + MiB - 1) / MiB),
+				  (unsigned long long)size, (unsigned long long)ceil);
+	}
+	r = read_full(fd, dst, size);
+	close(fd);
+	if (r)
+		return kv_err_set(e, r, "%s: read failed: %s", path,
+				  r == -EIO ? "file shrank while reading" : strerror(-r));
+	out->addr = addr;
+	out->size = size;
+	return 0;
+}
+
+int boot_cmdline_write(const struct guest_mem *gm, const char *cmdline,
+		       uint64_t max_len, const char *kernel_path, struct kv_err *e)
+{
+	size_t len;
+
+	if (!cmdline)
+		cmdline = "";
+	len = strlen(cmdline);
+	if (max_len && len > max_len)
+		return kv_err_set(e, -EINVAL,
+				  "%s: command line is %zu bytes, this kernel accepts at most %llu",
+				  kernel_path, len, (unsigned long long)max_len);
+	if (len + 1 > LAYOUT_CMDLINE_MAX)
+		return kv_err_set(e, -EINVAL, "command line is %zu bytes, kvmini accepts at most %llu",
+				  len, LAYOUT_CMDLINE_MAX - 1);
+	if (gm_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))
+		return kv_err_set(e, -EFAULT, "guest memory does not cover the command line at 0x%llx",
+				  LAYOUT_CMDLINE);
+	return 0;
+}
+
+/* --boot pvh with a bzImage: unpack its vmlinux in the host, then boot
+ * that through PVH, keeping the bzImage's command-line limit. */
+static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
+			 const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+{
+	struct boot_file vmlinux;
+	struct bz_info bz;
+	char what[PATH_MAX + 32];
+	int r;
+
+	r = bz_parse(k, &bz, e);
+	if (r)
+		return r;
+	r = unpack_bzimage(k, &bz, cfg->cache_dir, &vmlinux, e);
+	if (r)
+		return r;
+	snprintf(what, sizeof(what), "%s (unpacked vmlinux)", k->path);
+	r = pvh_load(gm, cfg, &vmlinux, what, bz.cmdline_size, entry, e);
+	boot_file_free(&vmlinux);
+	return r;
+}
+
+static int load_by_mode(const struct guest_mem *gm, const struct boot_cfg *cfg,
+			const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+{
+	bool is_elf = pvh_looks_like(k);
+	bool is_bz = !is_elf && bz_looks_like(k);
+
+	if (!is_elf && !is_bz)
+		return kv_err_set(e, -EINVAL,
+				  "%s: is neither a bzImage (no \"HdrS\" setup header) nor an ELF "
+				  "vmlinux (no ELF magic)", k->path);
+	switch (cfg->mode) {
+	case BOOT_AUTO:
+		return is_elf ? pvh_load(gm, cfg, k, k->path, 0, entry, e)
+			      : bz_load(gm, cfg, k, entry, e);
+	case BOOT_BZIMAGE:
+		if (is_elf)
+			return kv_err_set(e, -EINVAL, "%s: is an ELF vmlinux, not a bzImage: "
+					  "boot it with --boot pvh or --boot auto", k->path);
+		return bz_load(gm, cfg, k, entry, e);
+	case BOOT_PVH:
+		return is_elf ? pvh_load(gm, cfg, k, k->path, 0, entry, e)
+			      : load_unpacked(gm, cfg, k, entry, e);
+	}
+	return kv_err_set(e, -EINVAL, "unknown boot mode %d", (int)cfg->mode);
+}
+
+int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
+	      struct boot_entry *entry, struct kv_err *e)
+{
+	struct boot_file k;
+	int r;
+
+	/* ACPI first: a bad CPU count fails before any file is read. */
+	r = acpi_write_tables(gm, cfg->ncpus, e);
+	if (r)
+		return r;
+	r = boot_file_read(cfg->kernel_path, &k, e);
+	if (r)
+		return r;
+	r = load_by_mode(gm, cfg, &k, entry, e);
+	boot_file_free(&k);
+	if (r)
+		return r;
+	r = boot_write_x86_tables(gm, entry->kind);
+	if (r)
+		return kv_err_set(e, r, "guest memory does not cover the boot GDT and page tables");
+	return 0;
+}

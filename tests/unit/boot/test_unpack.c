@@ -1,0 +1,271 @@
+/* --boot pvh with a bzImage: the XZ payload (made here with liblzma's
+ * encoder) is unpacked to the ELF vmlinux, booted through PVH, and
+ * cached; other compressions are refused with a hint. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <lzma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kvmini/boot.h"
+#include "kvmini/layout.h"
+#include "test_util.h"
+
+/* XZ stream of @elf followed by Kbuild's 4-byte size trailer. */
+static uint8_t *xz_payload(const uint8_t *elf, size_t elf_len, size_t *out_len)
+{
+	size_t cap = lzma_stream_buffer_bound(elf_len) + 4, pos = 0;
+	uint8_t *buf = malloc(cap);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(lzma_easy_buffer_encode(1, LZMA_CHECK_CRC32, NULL, elf, elf_len,
+						 buf, &pos, cap), LZMA_OK);
+	test_put32(buf + pos, (uint32_t)elf_len);
+	*out_len = pos + 4;
+	return buf;
+}
+
+/* A bzImage whose payload is the XZ'd ELF with PVH entry @entry. */
+static uint8_t *packed_bzimage(uint64_t entry, size_t *len)
+{
+	struct test_elf_opts eo = { .entry = entry };
+	size_t elf_len, xz_len;
+	uint8_t *elf = test_make_elf(&eo, &elf_len);
+	uint8_t *xz = xz_payload(elf, elf_len, &xz_len);
+	struct test_bz_opts bo = { .pm_size = 0x8000, .payload = xz, .payload_len = xz_len };
+	uint8_t *img = test_make_bzimage(&bo, len);
+
+	free(elf);
+	free(xz);
+	return img;
+}
+
+struct unpack_case {
+	char *dir;
+	char *kernel;
+	char *cache;
+	struct test_vm vm;
+	struct boot_cfg cfg;
+	struct boot_entry entry;
+	struct kv_err err;
+};
+
+static void case_init(struct unpack_case *c, const uint8_t *img, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->dir = test_tmpdir();
+	c->kernel = test_path(c->dir, "vmlinuz");
+	c->cache = test_path(c->dir, "cache/nested/dir"); /* created on demand */
+	test_write_file(c->kernel, img, len);
+	test_vm_init(&c->vm, 64 * MiB);
+	c->cfg = (struct boot_cfg){ .kernel_path = c->kernel, .cmdline = "quiet",
+				    .mode = BOOT_PVH, .ncpus = 1, .cache_dir = c->cache };
+}
+
+static void case_fini(struct unpack_case *c)
+{
+	test_vm_free(&c->vm);
+	free(c->kernel);
+	free(c->cache);
+	test_tmpdir_remove(c->dir);
+}
+
+static int case_load(struct unpack_case *c)
+{
+	memset(c->vm.mem, 0, c->vm.size);
+	return boot_load(&c->vm.gm, &c->cfg, &c->entry, &c->err);
+}
+
+/* The one vmlinux-* file in the cache dir (malloc'd path), or NULL. */
+static char *cache_file(const struct unpack_case *c)
+{
+	DIR *d = opendir(c->cache);
+	struct dirent *de;
+	char *found = NULL;
+
+	if (!d)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "vmlinux-", 8) != 0)
+			continue;
+		ck_assert_ptr_null(found);
+		ck_assert_ptr_null(strstr(de->d_name, "tmp")); /* no temp file left */
+		found = test_path(c->cache, de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+START_TEST(unpack_boots_pvh_and_caches)
+{
+	struct unpack_case c;
+	size_t len, elf_len;
+	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
+	struct test_elf_opts other = { .entry = 16 * MiB + 0x180 };
+	uint8_t *elf2;
+	char *cached;
+
+	case_init(&c, img, len);
+	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
+	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x100);
+	ck_assert_uint_eq(c.vm.mem[16 * MiB], (uint8_t)(0x11 + TEST_ELF_SEG_OFF));
+	ck_assert_uint_eq(test_get32(c.vm.mem + LAYOUT_PVH_START_INFO), 0x336ec578);
+
+	cached = cache_file(&c);
+	ck_assert_ptr_nonnull(cached);
+	/* Swap the cached vmlinux for one with another entry: a second boot
+	 * that reports that entry has read the cache, not the payload. */
+	elf2 = test_make_elf(&other, &elf_len);
+	test_write_file(cached, elf2, elf_len);
+	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x180);
+
+	/* A cache entry that is not ELF is ignored and rewritten. */
+	test_write_file(cached, "garbage", 7);
+	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x100);
+	free(cached);
+	cached = cache_file(&c);
+	ck_assert_ptr_nonnull(cached);
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(cached, &st), 0);
+		ck_assert_uint_eq((uint64_t)st.st_size, elf_len);
+	}
+	free(cached);
+	free(elf2);
+	free(img);
+	case_fini(&c);
+}
+END_TEST
+
+START_TEST(no_cache_dir)
+{
+	struct unpack_case c;
+	size_t len;
+	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
+
+	case_init(&c, img, len);
+	c.cfg.cache_dir = NULL;
+	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x100);
+	ck_assert_ptr_null(cache_file(&c));
+	free(img);
+	case_fini(&c);
+}
+END_TEST
+
+START_TEST(uncreatable_cache_is_a_warning)
+{
+	struct unpack_case c;
+	size_t len;
+	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
+	char *bad;
+
+	case_init(&c, img, len);
+	/* Under a regular file: mkdir must fail with ENOTDIR. */
+	bad = test_path(c.kernel, "cache");
+	c.cfg.cache_dir = bad;
+	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
+	free(bad);
+	free(img);
+	case_fini(&c);
+}
+END_TEST
+
+START_TEST(other_compressions_refused)
+{
+	static const struct { uint8_t magic[4]; const char *name; } fmts[] = {
+		{ { 0x1f, 0x8b, 0x08, 0x00 }, "gzip" },
+		{ { 0x28, 0xb5, 0x2f, 0xfd }, "zstd" },
+		{ { 0x01, 0x02, 0x03, 0x04 }, "unknown compression" },
+	};
+
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		uint8_t payload[64] = { 0 };
+		struct test_bz_opts bo = { .payload = payload, .payload_len = sizeof(payload) };
+		struct unpack_case c;
+		size_t len;
+		uint8_t *img;
+
+		memcpy(payload, fmts[i].magic, 4);
+		img = test_make_bzimage(&bo, &len);
+		case_init(&c, img, len);
+		ck_assert_int_lt(case_load(&c), 0);
+		test_assert_msg(c.err.msg, c.kernel, fmts[i].name, "--boot bzimage", NULL);
+		free(img);
+		case_fini(&c);
+	}
+}
+END_TEST
+
+START_TEST(corrupt_payloads)
+{
+	struct unpack_case c;
+	size_t len;
+	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
+
+	/* Damage the middle of the XZ stream. */
+	img[TEST_BZ_PM_OFFSET + 0x200 + 40] ^= 0xff;
+	case_init(&c, img, len);
+	ck_assert_int_lt(case_load(&c), 0);
+	test_assert_msg(c.err.msg, c.kernel, "XZ payload is corrupt", NULL);
+	case_fini(&c);
+	free(img);
+
+	/* Payload described past the end of the kernel. */
+	img = packed_bzimage(16 * MiB + 0x100, &len);
+	test_put32(img + 0x24c, 0x100000);
+	case_init(&c, img, len);
+	ck_assert_int_lt(case_load(&c), 0);
+	test_assert_msg(c.err.msg, c.kernel, "payload", "truncated", NULL);
+	case_fini(&c);
+
+	/* No payload at all. */
+	test_put32(img + 0x24c, 0);
+	case_init(&c, img, len);
+	ck_assert_int_lt(case_load(&c), 0);
+	test_assert_msg(c.err.msg, c.kernel, "no compressed payload", NULL);
+	case_fini(&c);
+	free(img);
+}
+END_TEST
+
+START_TEST(unpacked_not_elf)
+{
+	static const uint8_t junk[4096] = { 1, 2, 3 };
+	size_t xz_len, len;
+	uint8_t *xz = xz_payload(junk, sizeof(junk), &xz_len);
+	struct test_bz_opts bo = { .payload = xz, .payload_len = xz_len };
+	uint8_t *img = test_make_bzimage(&bo, &len);
+	struct unpack_case c;
+
+	case_init(&c, img, len);
+	ck_assert_int_lt(case_load(&c), 0);
+	test_assert_msg(c.err.msg, c.kernel, "not an ELF vmlinux", NULL);
+	ck_assert_ptr_null(cache_file(&c));
+	case_fini(&c);
+	free(img);
+	free(xz);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("unpack");
+	TCase *tc = tcase_create("xz");
+
+	tcase_add_test(tc, unpack_boots_pvh_and_caches);
+	tcase_add_test(tc, no_cache_dir);
+	tcase_add_test(tc, uncreatable_cache_is_a_warning);
+	tcase_add_test(tc, other_compressions_refused);
+	tcase_add_test(tc, corrupt_payloads);
+	tcase_add_test(tc, unpacked_not_elf);
+	suite_add_tcase(s, tc);
+	return test_run(s);
+}

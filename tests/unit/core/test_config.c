@@ -1,0 +1,194 @@
+/* CLI parsing: sizes, options, errors that name the bad argument. */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "kvmini/config.h"
+#include "kvmini/terminal.h"
+
+static int parse(struct kv_config *cfg, struct kv_err *e, const char *const *args)
+{
+	char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)"kvmini";
+	while (*args && argc < 31)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	memset(e, 0, sizeof(*e));
+	return config_parse(argc, argv, cfg, e);
+}
+
+START_TEST(sizes)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(config_parse_size("512M", &v), 0);
+	ck_assert_uint_eq(v, 512ULL << 20);
+	ck_assert_int_eq(config_parse_size("2G", &v), 0);
+	ck_assert_uint_eq(v, 2ULL << 30);
+	ck_assert_int_eq(config_parse_size("2GiB", &v), 0);
+	ck_assert_uint_eq(v, 2ULL << 30);
+	ck_assert_int_eq(config_parse_size("64k", &v), 0);
+	ck_assert_uint_eq(v, 64ULL << 10);
+	ck_assert_int_eq(config_parse_size("1048576", &v), 0);
+	ck_assert_uint_eq(v, 1048576);
+	ck_assert_int_ne(config_parse_size("0", &v), 0);
+	ck_assert_int_ne(config_parse_size("0M", &v), 0);
+	ck_assert_int_ne(config_parse_size("", &v), 0);
+	ck_assert_int_ne(config_parse_size("-1G", &v), 0);
+	ck_assert_int_ne(config_parse_size("12X", &v), 0);
+	ck_assert_int_ne(config_parse_size("1.5G", &v), 0);
+	ck_assert_int_ne(config_parse_size("G", &v), 0);
+	ck_assert_int_ne(config_parse_size("99999999999999999999", &v), 0);
+	ck_assert_int_ne(config_parse_size("99999999999T", &v), 0);
+}
+END_TEST
+
+START_TEST(run_defaults_and_values)
+{
+	struct kv_config c;
+	struct kv_err e;
+	const char *ok[] = { "run", "--kernel", "k", "--initrd", "i", "--memory", "1G",
+			     "--cpus", "4", "--cmdline", "quiet", "--boot", "pvh", NULL };
+	const char *min[] = { "run", "--kernel", "k", NULL };
+
+	ck_assert_int_eq(parse(&c, &e, min), 0);
+	ck_assert_int_eq(c.action, ACTION_RUN);
+	ck_assert_uint_eq(c.memory, CONFIG_DEFAULT_MEMORY);
+	ck_assert_uint_eq(c.cpus, 1);
+	ck_assert_int_eq(c.boot, BOOT_AUTO);
+	ck_assert_ptr_null(c.initrd);
+
+	ck_assert_int_eq(parse(&c, &e, ok), 0);
+	ck_assert_str_eq(c.kernel, "k");
+	ck_assert_str_eq(c.initrd, "i");
+	ck_assert_uint_eq(c.memory, 1ULL << 30);
+	ck_assert_uint_eq(c.cpus, 4);
+	ck_assert_str_eq(c.cmdline, "quiet");
+	ck_assert_int_eq(c.boot, BOOT_PVH);
+}
+END_TEST
+
+struct bad_case {
+	const char *args[8];
+	const char *needle; /* the error must mention this */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ { NULL }, "no command" },
+	{ { "frobnicate", NULL }, "unknown command 'frobnicate'" },
+	{ { "run", NULL }, "--kernel" },
+	{ { "run", "--kernel", "k", "--bogus", NULL }, "unknown option '--bogus'" },
+	{ { "run", "--kernel", NULL }, "needs a value" },
+	{ { "run", "--kernel", "k", "--memory", "0", NULL }, "--memory '0'" },
+	{ { "run", "--kernel", "k", "--memory", "lots", NULL }, "--memory 'lots'" },
+	{ { "run", "--kernel", "k", "--memory", "1M", NULL }, "too small" },
+	{ { "run", "--kernel", "k", "--cpus", "0", NULL }, "--cpus '0'" },
+	{ { "run", "--kernel", "k", "--cpus", "256", NULL }, "--cpus '256'" },
+	{ { "run", "--kernel", "k", "--cpus", "two", NULL }, "--cpus 'two'" },
+	{ { "run", "--kernel", "k", "--boot", "uefi", NULL }, "--boot 'uefi'" },
+	{ { "run", "--kernel", "k", "extra", NULL }, "unexpected argument 'extra'" },
+};
+
+START_TEST(bad_invocations)
+{
+	const struct bad_case *bc = &bad_cases[_i];
+	struct kv_config c;
+	struct kv_err e;
+
+	ck_assert_int_eq(parse(&c, &e, bc->args), -EINVAL);
+	ck_assert_msg(strstr(e.msg, bc->needle), "case %d: message '%s' lacks '%s'",
+		      _i, e.msg, bc->needle);
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+	struct kv_config c;
+	struct kv_err e;
+	const char *h[] = { "--help", NULL };
+	const char *rh[] = { "run", "--help", NULL };
+	const char *v[] = { "--version", NULL };
+
+	ck_assert_int_eq(parse(&c, &e, h), 0);
+	ck_assert_int_eq(c.action, ACTION_HELP);
+	ck_assert_int_eq(parse(&c, &e, rh), 0);
+	ck_assert_int_eq(c.action, ACTION_HELP);
+	ck_assert_int_eq(parse(&c, &e, v), 0);
+	ck_assert_int_eq(c.action, ACTION_VERSION);
+}
+END_TEST
+
+START_TEST(cmdline_console_default)
+{
+	struct kv_config c = { .cmdline = NULL };
+	char buf[64];
+
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0");
+	c.cmdline = "quiet panic=-1";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 quiet panic=-1");
+	c.cmdline = "quiet console=hvc0";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "quiet console=hvc0");
+	c.cmdline = "netconsole=x"; /* not a console= parameter */
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 netconsole=x");
+	c.cmdline = "0123456789012345678901234567890123456789012345678901234567890123456789";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(escape_sequences)
+{
+	struct escape_state st = { false };
+	uint8_t out[64];
+	bool quit = false;
+	size_t n;
+
+	n = escape_filter(&st, (const uint8_t *)"ab\x01\x01" "c", 5, out, &quit);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_mem_eq(out, "ab\x01" "c", 4);
+	ck_assert(!quit);
+	/* Ctrl-A split across two reads, then x */
+	n = escape_filter(&st, (const uint8_t *)"z\x01", 2, out, &quit);
+	ck_assert_uint_eq(n, 1);
+	n = escape_filter(&st, (const uint8_t *)"xjunk", 5, out, &quit);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(quit);
+	/* another key after Ctrl-A passes both through */
+	quit = false;
+	n = escape_filter(&st, (const uint8_t *)"\x01q", 2, out, &quit);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(out, "\x01q", 2);
+	ck_assert(!quit);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, run_defaults_and_values);
+	tcase_add_loop_test(tc, bad_invocations, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	tcase_add_test(tc, help_and_version);
+	tcase_add_test(tc, cmdline_console_default);
+	tcase_add_test(tc, escape_sequences);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+/* The checked guest-memory accessor: both ends, overflow, region splits. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "kvmini/guest_mem.h"
+#include "kvmini/layout.h"
+
+START_TEST(bounds)
+{
+	static uint8_t low[4096], high[4096];
+	struct guest_mem gm = { 0 };
+	uint8_t b[8] = { 0 };
+
+	ck_assert_int_eq(gm_add_region(&gm, 0, sizeof(low), low), 0);
+	ck_assert_int_eq(gm_add_region(&gm, 1ULL << 32, sizeof(high), high), 0);
+	ck_assert_ptr_eq(gm_ptr(&gm, 0, 4096), low);
+	ck_assert_ptr_eq(gm_ptr(&gm, 4095, 1), low + 4095);
+	ck_assert_ptr_null(gm_ptr(&gm, 4095, 2));         /* crosses the end */
+	ck_assert_ptr_null(gm_ptr(&gm, 4096, 1));         /* just past */
+	ck_assert_ptr_null(gm_ptr(&gm, UINT64_MAX, 2));   /* wraps */
+	ck_assert_ptr_null(gm_ptr(&gm, 8, UINT64_MAX));   /* wraps */
+	ck_assert_ptr_eq(gm_ptr(&gm, (1ULL << 32) + 8, 8), high + 8);
+	ck_assert_ptr_null(gm_ptr(&gm, (1ULL << 32) - 4, 8)); /* spans the gap */
+	ck_assert_int_eq(gm_write(&gm, 100, "abcdefgh", 8), 0);
+	ck_assert_int_eq(gm_read(&gm, 100, b, 8), 0);
+	ck_assert_mem_eq(b, "abcdefgh", 8);
+	ck_assert_int_eq(gm_read(&gm, 4092, b, 8), -EFAULT);
+	ck_assert_int_eq(gm_write(&gm, 8192, b, 1), -EFAULT);
+	ck_assert_uint_eq(gm_low_top(&gm), 4096);
+	ck_assert_int_eq(gm_add_region(&gm, UINT64_MAX - 10, 100, low), -EINVAL);
+}
+END_TEST
+
+START_TEST(layout_around_hole)
+{
+	struct guest_mem gm;
+	struct kv_err e;
+
+	ck_assert_int_eq(gm_create(&gm, 512 * MiB, &e), 0);
+	ck_assert_uint_eq(gm.nr_regions, 1);
+	ck_assert_uint_eq(gm_low_top(&gm), 512 * MiB);
+	gm_destroy(&gm);
+
+	/* 4 GiB of RAM: 3 GiB below the hole, 1 GiB from 4 GiB up (MAP_NORESERVE:
+	 * nothing is touched, so this costs no memory). */
+	ck_assert_int_eq(gm_create(&gm, 4 * GiB, &e), 0);
+	ck_assert_uint_eq(gm.nr_regions, 2);
+	ck_assert_uint_eq(gm.regions[0].size, LAYOUT_MMIO_HOLE_START);
+	ck_assert_uint_eq(gm.regions[1].gpa, LAYOUT_MMIO_HOLE_END);
+	ck_assert_uint_eq(gm.regions[1].size, 4 * GiB - LAYOUT_MMIO_HOLE_START);
+	ck_assert_ptr_null(gm_ptr(&gm, LAYOUT_MMIO_HOLE_START, 1));
+	ck_assert_ptr_nonnull(gm_ptr(&gm, 5 * GiB - 1, 1));
+	ck_assert_ptr_null(gm_ptr(&gm, 5 * GiB, 1));
+	ck_assert_uint_eq(gm_low_top(&gm), LAYOUT_MMIO_HOLE_START);
+	gm_destroy(&gm);
+
+	ck_assert_int_eq(gm_create(&gm, 1 * MiB, &e), -EINVAL);
+}
+END_TEST
+
+static Suite *gm_suite(void)
+{
+	Suite *s = suite_create("guest_mem");
+	TCase *tc = tcase_create("accessors");
+
+	tcase_add_test(tc, bounds);
+	tcase_add_test(tc, layout_around_hole);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(gm_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

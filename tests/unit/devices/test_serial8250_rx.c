@@ -1,0 +1,336 @@
+/* serial8250, second half: receive path, loopback, modem and line status
+ * interrupts, hostile accesses and concurrency. Same fixture as
+ * test_serial8250.c: a fake irq_sink and a pipe as the terminal. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmini/devices.h"
+#include "kvmini/layout.h"
+
+#define BASE PORT_COM1
+enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
+#define FCR IIR
+#define THR RBR
+
+struct fake_irq {
+	int level;
+	int raises, lowers;
+	unsigned gsi;
+};
+
+static int fake_set_level(void *ctx, unsigned gsi, int level)
+{
+	struct fake_irq *f = ctx;
+
+	f->gsi = gsi;
+	/* The device promises to report changes only. */
+	ck_assert_int_ne(level, f->level);
+	f->level = level;
+	if (level)
+		f->raises++;
+	else
+		f->lowers++;
+	return 0;
+}
+
+static void first_byte(void *ctx)
+{
+	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_SEQ_CST);
+}
+
+struct fixture {
+	struct bus pio;
+	struct serial8250 *s;
+	struct fake_irq irq;
+	struct irq_sink sink;
+	int pipefd[2];
+	int first_calls;
+};
+
+static struct fixture fx;
+
+static void setup(void)
+{
+	struct serial8250_cfg cfg;
+	struct kv_err e = { 0 };
+
+	memset(&fx, 0, sizeof(fx));
+	bus_init(&fx.pio, BUS_PIO);
+	ck_assert_int_eq(pipe2(fx.pipefd, O_NONBLOCK), 0);
+	fx.sink = (struct irq_sink){ fake_set_level, &fx.irq };
+	cfg = (struct serial8250_cfg){ .base = BASE, .gsi = GSI_COM1, .irq = &fx.sink,
+				       .out_fd = fx.pipefd[1], .on_first_byte = first_byte,
+				       .ctx = &fx.first_calls };
+	ck_assert_int_eq(serial8250_create(&fx.pio, &cfg, &fx.s, &e), 0);
+}
+
+static void teardown(void)
+{
+	serial8250_destroy(fx.s);
+	bus_destroy(&fx.pio);
+	close(fx.pipefd[0]);
+	close(fx.pipefd[1]);
+}
+
+static uint8_t inb(unsigned reg)
+{
+	uint8_t v = 0;
+
+	ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + reg, &v, 1, false), 0);
+	return v;
+}
+
+static void outb(unsigned reg, uint8_t v)
+{
+	ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + reg, &v, 1, true), 0);
+}
+
+static size_t drain(char *buf, size_t cap)
+{
+	ssize_t n = read(fx.pipefd[0], buf, cap);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+START_TEST(rx_fifo_fill_and_overflow)
+{
+	uint8_t in[200];
+
+	for (unsigned i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)i;
+	/* FIFO off: a single holding byte, and no overrun: the rest waits. */
+	ck_assert_uint_eq(serial8250_rx_space(fx.s), 1);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 5), 1);
+	ck_assert_uint_eq(serial8250_rx_space(fx.s), 0);
+	ck_assert_uint_eq(inb(RBR), 0);
+	ck_assert_uint_eq(inb(LSR) & 0x03, 0);
+
+	outb(FCR, 0x07);
+	size_t cap = serial8250_rx_space(fx.s);
+	ck_assert_uint_ge(cap, 16);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, sizeof(in)), cap);
+	ck_assert_uint_eq(serial8250_rx_space(fx.s), 0);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 1), 0);
+	for (unsigned i = 0; i < cap; i++) {
+		ck_assert_uint_eq(inb(LSR) & 0x03, 0x01); /* DR, never OE */
+		ck_assert_uint_eq(inb(RBR), i);
+	}
+	ck_assert_uint_eq(inb(LSR) & 0x01, 0);
+	ck_assert_uint_eq(inb(RBR), cap - 1);    /* empty: last byte again */
+	ck_assert_uint_eq(serial8250_rx_space(fx.s), cap);
+
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 10), 10);
+	outb(FCR, 0x03);                          /* clear RX FIFO */
+	ck_assert_uint_eq(inb(LSR) & 0x01, 0);
+}
+END_TEST
+
+START_TEST(rx_interrupt)
+{
+	uint8_t in[8] = "abcdefgh";
+
+	outb(MCR, 0x0b);
+	outb(IER, 0x01);
+	ck_assert_int_eq(fx.irq.level, 0);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 1), 1);
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(inb(IIR), 0x04);
+	ck_assert_uint_eq(inb(RBR), 'a');
+	ck_assert_int_eq(fx.irq.level, 0);
+	ck_assert_uint_eq(inb(IIR), 0x01);
+
+	/* Trigger level 8: fewer bytes show as a character timeout. */
+	outb(FCR, 0x81);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 3), 3);
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(inb(IIR), 0xcc);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 5), 5);
+	ck_assert_uint_eq(inb(IIR), 0xc4);
+	for (int i = 0; i < 8; i++)
+		inb(RBR);
+	ck_assert_int_eq(fx.irq.level, 0);
+
+	/* Received data outranks THRE. */
+	outb(IER, 0x03);
+	ck_assert_uint_eq(serial8250_receive(fx.s, in, 1), 1);
+	ck_assert_uint_eq(inb(IIR), 0xcc);
+	inb(RBR);
+	ck_assert_uint_eq(inb(IIR), 0xc2);
+}
+END_TEST
+
+START_TEST(loopback)
+{
+	char buf[8];
+
+	outb(MCR, 0x10);
+	ck_assert_uint_eq(inb(MSR), 0x0b);  /* deltas: CTS, DSR, DCD dropped */
+	ck_assert_uint_eq(inb(MSR), 0x00);
+	outb(MCR, 0x1f);                    /* all outputs -> all inputs */
+	ck_assert_uint_eq(inb(MSR) & 0xf0, 0xf0);
+	outb(THR, 'L');
+	ck_assert_uint_eq(drain(buf, sizeof(buf)), 0);
+	ck_assert_int_eq(fx.first_calls, 0);
+	ck_assert_uint_eq(inb(LSR) & 0x01, 0x01);
+	ck_assert_uint_eq(inb(RBR), 'L');
+	/* The line is disconnected: host input waits. */
+	ck_assert_uint_eq(serial8250_rx_space(fx.s), 0);
+	ck_assert_uint_eq(serial8250_receive(fx.s, (const uint8_t *)"x", 1), 0);
+	/* Overrun with the FIFO off: the second byte sets OE. */
+	outb(THR, '1');
+	outb(THR, '2');
+	ck_assert_uint_eq(inb(LSR) & 0x03, 0x03);
+	ck_assert_uint_eq(inb(LSR) & 0x03, 0x01); /* OE cleared by the read */
+	ck_assert_uint_eq(inb(RBR), '1');
+	outb(MCR, 0x03);
+	ck_assert_uint_eq(inb(MSR) & 0xf0, 0xb0);
+	outb(THR, 'o');
+	ck_assert_uint_eq(drain(buf, sizeof(buf)), 1);
+	ck_assert_int_eq(fx.first_calls, 1);
+}
+END_TEST
+
+START_TEST(modem_and_line_status_interrupts)
+{
+	outb(MCR, 0x18);                    /* loopback, OUT2 */
+	inb(MSR);
+	outb(IER, 0x08);
+	ck_assert_int_eq(fx.irq.level, 0);
+	outb(MCR, 0x19);                    /* DTR -> DSR changes */
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(inb(IIR), 0x00);
+	ck_assert_uint_eq(inb(MSR) & 0x0f, 0x02);
+	ck_assert_int_eq(fx.irq.level, 0);
+
+	outb(IER, 0x04);
+	outb(THR, 1);
+	outb(THR, 2);                       /* overrun */
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(inb(IIR), 0x06);
+	inb(LSR);
+	ck_assert_int_eq(fx.irq.level, 0);
+}
+END_TEST
+
+START_TEST(odd_access_sizes)
+{
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	uint64_t v;
+
+	for (unsigned off = 0; off < 8; off++) {
+		for (unsigned i = 0; i < 4; i++) {
+			unsigned len = sizes[i];
+			int want = off + len <= 8 ? 0 : -ENOENT;
+
+			v = 0x5a5a5a5a5a5a5a5aULL;
+			ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + off, &v, len, true), want);
+			ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + off, &v, len, false), want);
+		}
+	}
+	/* A word write at LCR sets LCR and MCR, as two byte writes would. */
+	uint16_t w = 0x0b03;
+	ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + LCR, &w, 2, true), 0);
+	ck_assert_uint_eq(inb(LCR), 0x03);
+	ck_assert_uint_eq(inb(MCR), 0x0b);
+	outb(SCR, 0x42);
+	ck_assert_uint_eq(inb(SCR), 0x42);
+	ck_assert_uint_eq(inb(LSR) & 0x60, 0x60);
+}
+END_TEST
+
+START_TEST(hostile_register_storm)
+{
+	uint8_t junk[16];
+	unsigned seed = 12345;
+
+	for (int i = 0; i < 200000; i++) {
+		unsigned reg = (unsigned)rand_r(&seed) % 8;
+		uint8_t v = (uint8_t)rand_r(&seed);
+
+		if (rand_r(&seed) & 1)
+			outb(reg, v);
+		else
+			inb(reg);
+		if (i % 97 == 0)
+			serial8250_receive(fx.s, junk, (size_t)(rand_r(&seed) % 16));
+	}
+	while (drain((char *)junk, sizeof(junk)) > 0)
+		;
+	/* The device still behaves. */
+	outb(LCR, 0x03);
+	outb(MCR, 0x0b);
+	outb(FCR, 0x07);
+	outb(SCR, 0x99);
+	ck_assert_uint_eq(inb(SCR), 0x99);
+	ck_assert_uint_eq(inb(LSR) & 0x61, 0x60);
+	ck_assert_uint_le(serial8250_rx_space(fx.s), 64);
+}
+END_TEST
+
+static void *writer(void *arg)
+{
+	for (int i = 0; i < 20000; i++)
+		outb(THR, (uint8_t)'0' + (uint8_t)(uintptr_t)arg);
+	return NULL;
+}
+
+/* Two vCPUs writing while the terminal thread feeds input: every byte
+ * arrives once, and the callback still fires exactly once. */
+START_TEST(concurrent_vcpus_and_terminal)
+{
+	pthread_t t[2];
+	uint8_t in[16] = { 0 };
+	char buf[4096];
+	size_t got = 0, n;
+
+	outb(MCR, 0x0b);
+	outb(IER, 0x03);
+	outb(FCR, 0x01);
+	for (uintptr_t i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, writer, (void *)i), 0);
+	for (int i = 0; i < 20000; i++) {
+		serial8250_receive(fx.s, in, sizeof(in));
+		inb(RBR);
+		inb(IIR);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	while ((n = drain(buf, sizeof(buf))) > 0)
+		got += n;
+	ck_assert_uint_eq(got, 40000);
+	ck_assert_int_eq(fx.first_calls, 1);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("serial8250_rx");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, rx_fifo_fill_and_overflow);
+	tcase_add_test(tc, rx_interrupt);
+	tcase_add_test(tc, loopback);
+	tcase_add_test(tc, modem_and_line_status_interrupts);
+	tcase_add_test(tc, odd_access_sizes);
+	tcase_add_test(tc, hostile_register_storm);
+	tcase_add_test(tc, concurrent_vcpus_and_terminal);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(make_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
