@@ -347,3 +347,13 @@ size_t serial8250_rx_space(struct serial8250 *s)
 	pthread_mutex_unlock(&s->lock);
 	return space;
 }
+
+bool serial8250_rx_ready(struct serial8250 *s)
+{
+	bool ready;
+
+	pthread_mutex_lock(&s->lock);
+	ready = (s->ier & IER_RDI) && !(s->mcr & MCR_LOOP);
+	pthread_mutex_unlock(&s->lock);
+	return ready;
+}

@@ -82,7 +82,8 @@ void config_print_usage(FILE *f)
 "  0    the guest powered off or rebooted (or Ctrl-A x)\n"
 "  %d  the guest crashed: triple fault, failed VM entry, KVM internal error\n"
 "       (a register dump is printed on stderr)\n"
-"  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n",
+"  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n"
+"  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n",
 		CONFIG_MAX_CPUS, KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_FAILURE);
 }
 

@@ -122,7 +122,8 @@ static int run(const struct kv_config *cfg)
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
 	}
-	status = vm_exit_status(vm_wait(vm));
+	vm_wait(vm);
+	status = vm_exit_status(vm);
 	terminal_restore();
 	vm_destroy(vm);
 	return status;

@@ -94,7 +94,7 @@ static void feed_guest(struct vm *vm, struct input *in)
 {
 	size_t n;
 
-	if (!in->len || !vm->serial)
+	if (!in->len || !vm->serial || !serial8250_rx_ready(vm->serial))
 		return;
 	n = serial8250_receive(vm->serial, in->buf, in->len);
 	memmove(in->buf, in->buf + n, in->len - n);
@@ -176,7 +176,8 @@ int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				LOG_INFO("signal %u: stopping the VM", si.ssi_signo);
-				vm_request_stop(vm, STOP_USER);
+				vm->stop_signal = (int)si.ssi_signo;
+				vm_request_stop(vm, STOP_SIGNAL);
 			}
 		}
 		if (want_input && pfd[2].revents & (POLLIN | POLLHUP | POLLERR))

@@ -217,5 +217,12 @@ enum vm_stop_cause vm_wait(struct vm *vm)
 			vm->vcpus[i].thread_started = false;
 		}
 	}
+	/* Where was the guest? A debugging aid for guests that hang. */
+	if (getenv("KVMINI_DUMP_ON_EXIT")) {
+		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+			fprintf(stderr, "kvmini: vCPU %u at exit:\r\n", i);
+			cpu_dump_regs(vm->vcpus[i].fd, stderr);
+		}
+	}
 	return vm->stop_cause;
 }

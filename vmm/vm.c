@@ -304,9 +304,9 @@ int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e
 	return cpu_set_entry(vm->vcpus[0].fd, entry, e);
 }
 
-int vm_exit_status(enum vm_stop_cause cause)
+int vm_exit_status(const struct vm *vm)
 {
-	switch (cause) {
+	switch (vm->stop_cause) {
 	case STOP_POWEROFF:
 	case STOP_RESET:
 	case STOP_HALTED:
@@ -314,6 +314,8 @@ int vm_exit_status(enum vm_stop_cause cause)
 		return KVMINI_EXIT_OK;
 	case STOP_GUEST_CRASH:
 		return KVMINI_EXIT_GUEST_CRASH;
+	case STOP_SIGNAL:
+		return 128 + vm->stop_signal;
 	default:
 		return KVMINI_EXIT_FAILURE;
 	}

@@ -3,6 +3,7 @@
 #ifndef KVMINI_DEVICES_H
 #define KVMINI_DEVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "kvmini/bus.h"
@@ -29,6 +30,10 @@ void serial8250_destroy(struct serial8250 *s);
 size_t serial8250_receive(struct serial8250 *s, const uint8_t *buf, size_t n);
 /* Free space in the RX FIFO (the terminal reader polls this). */
 size_t serial8250_rx_space(struct serial8250 *s);
+/* True once the guest has enabled the receive interrupt, i.e. a driver
+ * has opened the port. Input sent before that would sit in the FIFO and
+ * be thrown away when the driver clears it at open (lost type-ahead). */
+bool serial8250_rx_ready(struct serial8250 *s);
 
 /* i8042 keyboard controller: enough for Linux's probe and the reset line
  * (command 0xfe on port 0x64 asks the VM to stop with VM_STOP_RESET). */

@@ -31,7 +31,8 @@ enum vm_stop_cause {
 	STOP_POWEROFF,      /* ACPI S5 */
 	STOP_RESET,         /* i8042 or ACPI reset */
 	STOP_HALTED,        /* all vCPUs halted with no irqchip (tiny test guests) */
-	STOP_USER,          /* Ctrl-A x, SIGTERM */
+	STOP_USER,          /* Ctrl-A x */
+	STOP_SIGNAL,        /* SIGINT, SIGTERM, SIGHUP, SIGQUIT: status 128 + signal */
 	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
 	STOP_HOST_ERROR,    /* an ioctl failed */
 };
@@ -70,6 +71,7 @@ struct vm {
 	pthread_mutex_t stop_lock;
 	enum vm_stop_cause stop_cause;
 	unsigned halted_vcpus;
+	int stop_signal;            /* for STOP_SIGNAL */
 	unsigned init_done;         /* how many init steps to unwind */
 };
 
@@ -89,7 +91,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_cause cause);
 /* Joins the vCPU threads (after a stop) and returns the cause. */
 enum vm_stop_cause vm_wait(struct vm *vm);
 
-/* Process exit status for a stop cause. */
-int vm_exit_status(enum vm_stop_cause cause);
+/* Process exit status for the way @vm stopped. */
+int vm_exit_status(const struct vm *vm);
 
 #endif

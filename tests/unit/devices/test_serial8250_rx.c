@@ -135,7 +135,9 @@ START_TEST(rx_interrupt)
 	uint8_t in[8] = "abcdefgh";
 
 	outb(MCR, 0x0b);
+	ck_assert(!serial8250_rx_ready(fx.s)); /* no driver has opened the port */
 	outb(IER, 0x01);
+	ck_assert(serial8250_rx_ready(fx.s));
 	ck_assert_int_eq(fx.irq.level, 0);
 	ck_assert_uint_eq(serial8250_receive(fx.s, in, 1), 1);
 	ck_assert_int_eq(fx.irq.level, 1);
@@ -166,6 +168,7 @@ END_TEST
 
 START_TEST(loopback)
 {
+	ck_assert(!serial8250_rx_ready(fx.s));
 	char buf[8];
 
 	outb(MCR, 0x10);
