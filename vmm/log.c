@@ -5,6 +5,21 @@
 #include "kvmini/log.h"
 
 static enum log_level current_level = LOG_LEVEL_INFO;
+static struct timespec start_time;
+
+void log_init(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &start_time);
+}
+
+double log_uptime(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start_time.tv_sec) +
+	       (double)(now.tv_nsec - start_time.tv_nsec) / 1e9;
+}
 
 void log_set_level(enum log_level level)
 {

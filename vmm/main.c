@@ -62,7 +62,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		fail(&e);
 	if (boot_load(gm, &bcfg, entry, &e))
 		fail(&e);
-	LOG_INFO("guest command line: %s", cmdline);
+	LOG_DEBUG("%.3f s: kernel loaded; guest command line: %s", log_uptime(), cmdline);
 }
 
 static void check_host(void)
@@ -114,6 +114,7 @@ static int run(const struct kv_config *cfg)
 		gm_destroy(&gm);
 		fail(&e);
 	}
+	LOG_DEBUG("%.3f s: VM created", log_uptime());
 	if (vm_set_entry(vm, &entry, &e) || terminal_raw(STDIN_FILENO, &e) || vm_start(vm, &e)) {
 		vm_destroy(vm);
 		fail(&e);
@@ -124,8 +125,10 @@ static int run(const struct kv_config *cfg)
 	}
 	vm_wait(vm);
 	status = vm_exit_status(vm);
+	LOG_DEBUG("%.3f s: guest stopped (exit status %d)", log_uptime(), status);
 	terminal_restore();
 	vm_destroy(vm);
+	LOG_DEBUG("%.3f s: VM destroyed", log_uptime());
 	return status;
 }
 
@@ -137,6 +140,10 @@ int main(int argc, char *argv[])
 	/* A console reader that goes away must not kill the VMM: the UART
 	 * then sees EPIPE and drops output. */
 	signal(SIGPIPE, SIG_IGN);
+	log_init();
+	/* KVMINI_LOG=debug shows boot milestones with timestamps. */
+	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "debug"))
+		log_set_level(LOG_LEVEL_DEBUG);
 	if (config_parse(argc, argv, &cfg, &e))
 		fail(&e);
 	switch (cfg.action) {
@@ -151,5 +158,6 @@ int main(int argc, char *argv[])
 	}
 	if (cfg.quiet)
 		log_set_level(LOG_LEVEL_ERR);
+	LOG_DEBUG("%.3f s: kvmini started", log_uptime());
 	return run(&cfg);
 }

@@ -143,11 +143,17 @@ static void fini_buses(struct vm *vm)
 	bus_destroy(&vm->mmio);
 }
 
+static void first_serial_byte(void *ctx)
+{
+	(void)ctx;
+	LOG_DEBUG("%.3f s: first byte from the guest's UART", log_uptime());
+}
+
 static int init_devices(struct vm *vm, struct kv_err *e)
 {
 	struct serial8250_cfg scfg = {
 		.base = PORT_COM1, .gsi = GSI_COM1, .irq = &vm->irq,
-		.out_fd = vm->cfg.console_out_fd,
+		.out_fd = vm->cfg.console_out_fd, .on_first_byte = first_serial_byte,
 	};
 	int r;
 

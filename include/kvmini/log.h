@@ -25,6 +25,10 @@ struct log_ratelimit {
 };
 bool log_ratelimit_ok(struct log_ratelimit *rl);
 
+/* Seconds since the process started (CLOCK_MONOTONIC, from log_init). */
+void log_init(void);
+double log_uptime(void);
+
 #define LOG_GUEST(rl, ...)                                                  \
 	do {                                                                \
 		if (log_ratelimit_ok(rl))                                   \

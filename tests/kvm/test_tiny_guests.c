@@ -10,6 +10,7 @@
 #include "kvmini/bus.h"
 #include "kvmini/layout.h"
 #include "kvmini/vm.h"
+#include "../unit/check_main.h"
 
 extern const uint8_t guest_real_start[], guest_real_end[];
 extern const uint8_t guest_triple_start[], guest_triple_end[];
@@ -209,11 +210,5 @@ static Suite *tiny_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tiny_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(tiny_suite());
 }

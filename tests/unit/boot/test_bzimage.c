@@ -9,44 +9,16 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 #define ZP(vm, off) ((vm)->mem + LAYOUT_ZERO_PAGE + (off))
 
-struct bz_case {
-	char *dir;
-	char *kernel;
-	char *initrd;
-	struct test_vm vm;
-	struct boot_cfg cfg;
-	struct boot_entry entry;
-	struct kv_err err;
-};
-
-static void case_init(struct bz_case *c, size_t mem, const uint8_t *img, size_t len)
+/* Every case boots with --boot bzimage. */
+static void case_init(struct test_boot *c, size_t mem, const uint8_t *img, size_t len)
 {
-	memset(c, 0, sizeof(*c));
-	c->dir = test_tmpdir();
-	c->kernel = test_path(c->dir, "vmlinuz");
-	c->initrd = test_path(c->dir, "initrd.img");
-	if (img)
-		test_write_file(c->kernel, img, len);
-	test_vm_init(&c->vm, mem);
-	c->cfg = (struct boot_cfg){ .kernel_path = c->kernel, .cmdline = "console=ttyS0",
-				    .mode = BOOT_BZIMAGE, .ncpus = 1 };
-}
-
-static void case_fini(struct bz_case *c)
-{
-	test_vm_free(&c->vm);
-	free(c->kernel);
-	free(c->initrd);
-	test_tmpdir_remove(c->dir);
-}
-
-static int case_load(struct bz_case *c)
-{
-	return boot_load(&c->vm.gm, &c->cfg, &c->entry, &c->err);
+	test_boot_init(c, "vmlinuz", img, len, mem);
+	c->cfg.mode = BOOT_BZIMAGE;
 }
 
 static uint8_t *default_image(size_t *len)
@@ -59,7 +31,7 @@ static uint8_t *default_image(size_t *len)
 START_TEST(valid_image)
 {
 	const char *cmdline = "console=ttyS0 panic=-1 quiet";
-	struct bz_case c;
+	struct test_boot c;
 	uint8_t initrd[100 * 1024];
 	size_t len;
 	uint8_t *img = default_image(&len);
@@ -71,7 +43,7 @@ START_TEST(valid_image)
 	test_write_file(c.initrd, initrd, sizeof(initrd));
 	c.cfg.initrd_path = c.initrd;
 	c.cfg.cmdline = cmdline;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 
 	ck_assert_int_eq(c.entry.kind, ENTRY_LINUX64);
 	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x200);
@@ -112,60 +84,60 @@ START_TEST(valid_image)
 	ck_assert_uint_eq(test_get64(c.vm.mem + LAYOUT_PML4), LAYOUT_PDPT | 3);
 	ck_assert_mem_eq(c.vm.mem + LAYOUT_ACPI_RSDP, "RSD PTR ", 8);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(auto_mode_and_setup_sects_zero)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 
 	img[0x1f1] = 0; /* "0 means 4" */
 	case_init(&c, 64 * MiB, img, len);
 	c.cfg.mode = BOOT_AUTO;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_int_eq(c.entry.kind, ENTRY_LINUX64);
 	ck_assert_mem_eq(c.vm.mem + 16 * MiB, img + TEST_BZ_PM_OFFSET, len - TEST_BZ_PM_OFFSET);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(load_address_choice)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 
 	/* A usable pref_address is honoured. */
 	test_put64(img + 0x258, 32 * MiB);
 	case_init(&c, 64 * MiB, img, len);
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_uint_eq(c.entry.rip, 32 * MiB + 0x200);
-	case_fini(&c);
+	test_boot_fini(&c);
 
 	/* Misaligned pref_address, relocatable: the default address. */
 	test_put64(img + 0x258, 32 * MiB + 4096);
 	case_init(&c, 64 * MiB, img, len);
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_uint_eq(c.entry.rip, LAYOUT_KERNEL_LOAD + 0x200);
-	case_fini(&c);
+	test_boot_fini(&c);
 
 	/* Same, not relocatable: nowhere to go. */
 	img[0x234] = 0;
 	case_init(&c, 64 * MiB, img, len);
-	ck_assert_int_eq(case_load(&c), -EINVAL);
+	ck_assert_int_eq(test_boot_load(&c), -EINVAL);
 	test_assert_msg(c.err.msg, c.kernel, "not relocatable", NULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(initrd_below_kernel)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 	uint32_t rd;
@@ -174,17 +146,17 @@ START_TEST(initrd_below_kernel)
 	case_init(&c, 32 * MiB, img, len);
 	test_write_sparse(c.initrd, 10 * MiB);
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	rd = test_get32(ZP(&c.vm, 0x218));
 	ck_assert_uint_eq(rd, 6 * MiB);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(initrd_addr_max_respected)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 	uint32_t rd;
@@ -193,18 +165,18 @@ START_TEST(initrd_addr_max_respected)
 	case_init(&c, 64 * MiB, img, len);
 	test_write_sparse(c.initrd, 3 * MiB + 5);
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	rd = test_get32(ZP(&c.vm, 0x218));
 	ck_assert_uint_le(rd + 3 * MiB + 5, 48 * MiB);
 	ck_assert_uint_eq(rd, (48 * MiB - 3 * MiB - 5) & ~4095ULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(cmdline_limit)
 {
-	struct bz_case c;
+	struct test_boot c;
 	char line[300];
 	size_t len;
 	uint8_t *img = default_image(&len);
@@ -213,19 +185,19 @@ START_TEST(cmdline_limit)
 	line[255] = '\0'; /* exactly cmdline_size characters: accepted */
 	case_init(&c, 64 * MiB, img, len);
 	c.cfg.cmdline = line;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_str_eq((const char *)c.vm.mem + LAYOUT_CMDLINE, line);
-	case_fini(&c);
+	test_boot_fini(&c);
 
 	line[255] = 'a';
 	line[256] = '\0';
 	case_init(&c, 64 * MiB, img, len);
 	c.cfg.cmdline = line;
-	ck_assert_int_eq(case_load(&c), -EINVAL);
+	ck_assert_int_eq(test_boot_load(&c), -EINVAL);
 	test_assert_msg(c.err.msg, c.kernel, "command line is 256 bytes",
 			"this kernel accepts at most 255", NULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -305,7 +277,7 @@ static const struct bad_case bad_cases[] = {
 START_TEST(malformed_image)
 {
 	const struct bad_case *bc = &bad_cases[_i];
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 
@@ -313,10 +285,10 @@ START_TEST(malformed_image)
 	for (int mode = BOOT_AUTO; mode <= BOOT_BZIMAGE; mode++) {
 		case_init(&c, 64 * MiB, img, len);
 		c.cfg.mode = (enum boot_mode)mode;
-		ck_assert_msg(case_load(&c) < 0, "%s: accepted", bc->name);
+		ck_assert_msg(test_boot_load(&c) < 0, "%s: accepted", bc->name);
 		ck_assert_int_lt(c.err.code, 0);
 		test_assert_msg(c.err.msg, c.kernel, bc->want1, bc->want2, NULL);
-		case_fini(&c);
+		test_boot_fini(&c);
 	}
 	free(img);
 }
@@ -324,40 +296,40 @@ END_TEST
 
 START_TEST(bad_files)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 
 	/* Missing kernel. */
 	case_init(&c, 64 * MiB, NULL, 0);
-	ck_assert_int_eq(case_load(&c), -ENOENT);
+	ck_assert_int_eq(test_boot_load(&c), -ENOENT);
 	test_assert_msg(c.err.msg, c.kernel, "cannot open kernel", "No such file", NULL);
 	/* A directory. */
 	c.cfg.kernel_path = c.dir;
-	ck_assert_int_eq(case_load(&c), -EISDIR);
+	ck_assert_int_eq(test_boot_load(&c), -EISDIR);
 	test_assert_msg(c.err.msg, c.dir, "is a directory", NULL);
 	/* Empty. */
 	test_write_file(c.kernel, "", 0);
 	c.cfg.kernel_path = c.kernel;
-	ck_assert_int_eq(case_load(&c), -EINVAL);
+	ck_assert_int_eq(test_boot_load(&c), -EINVAL);
 	test_assert_msg(c.err.msg, c.kernel, "empty", NULL);
 	/* Missing initrd. */
 	test_write_file(c.kernel, img, len);
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_eq(case_load(&c), -ENOENT);
+	ck_assert_int_eq(test_boot_load(&c), -ENOENT);
 	test_assert_msg(c.err.msg, c.initrd, "cannot open initrd", NULL);
 	/* Initrd that is a directory. */
 	c.cfg.initrd_path = c.dir;
-	ck_assert_int_eq(case_load(&c), -EISDIR);
+	ck_assert_int_eq(test_boot_load(&c), -EISDIR);
 	test_assert_msg(c.err.msg, c.dir, "is a directory", NULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(initrd_too_big)
 {
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = default_image(&len);
 
@@ -365,26 +337,26 @@ START_TEST(initrd_too_big)
 	case_init(&c, 32 * MiB, img, len);
 	test_write_sparse(c.initrd, 16 * MiB);
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_lt(case_load(&c), 0);
+	ck_assert_int_lt(test_boot_load(&c), 0);
 	test_assert_msg(c.err.msg, c.initrd, "initrd is 16 MiB", "does not fit",
 			"raise --memory", NULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(elf_given_as_bzimage)
 {
 	struct test_elf_opts o = { 0 };
-	struct bz_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *elf = test_make_elf(&o, &len);
 
 	case_init(&c, 64 * MiB, elf, len);
-	ck_assert_int_eq(case_load(&c), -EINVAL);
+	ck_assert_int_eq(test_boot_load(&c), -EINVAL);
 	test_assert_msg(c.err.msg, c.kernel, "is an ELF vmlinux, not a bzImage", NULL);
 	free(elf);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -406,5 +378,5 @@ int main(void)
 	tcase_add_test(bad, elf_given_as_bzimage);
 	suite_add_tcase(s, ok);
 	suite_add_tcase(s, bad);
-	return test_run(s);
+	return check_run_suite(s);
 }

@@ -8,6 +8,7 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 static uint8_t dummy[64];
@@ -107,5 +108,5 @@ static Suite *e820_suite(void)
 
 int main(void)
 {
-	return test_run(e820_suite());
+	return check_run_suite(e820_suite());
 }

@@ -9,50 +9,23 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 #define SI(vm, off) ((vm)->mem + LAYOUT_PVH_START_INFO + (off))
 
-struct pvh_case {
-	char *dir;
-	char *kernel;
-	char *initrd;
-	struct test_vm vm;
-	struct boot_cfg cfg;
-	struct boot_entry entry;
-	struct kv_err err;
-};
-
-static void case_init(struct pvh_case *c, const struct test_elf_opts *o, size_t mem)
+/* The ELF that @o describes, booted by content (BOOT_AUTO) on two vCPUs. */
+static void case_init(struct test_boot *c, const struct test_elf_opts *o, size_t mem)
 {
 	size_t len;
 	uint8_t *img = test_make_elf(o, &len);
 
-	memset(c, 0, sizeof(*c));
-	c->dir = test_tmpdir();
-	c->kernel = test_path(c->dir, "vmlinux");
-	c->initrd = test_path(c->dir, "initrd");
-	test_write_file(c->kernel, img, len);
+	test_boot_init(c, "vmlinux", img, len, mem);
 	free(img);
-	test_vm_init(&c->vm, mem);
-	c->cfg = (struct boot_cfg){ .kernel_path = c->kernel, .cmdline = "console=ttyS0",
-				    .mode = BOOT_AUTO, .ncpus = 2 };
+	c->cfg.ncpus = 2;
 }
 
-static void case_fini(struct pvh_case *c)
-{
-	test_vm_free(&c->vm);
-	free(c->kernel);
-	free(c->initrd);
-	test_tmpdir_remove(c->dir);
-}
-
-static int case_load(struct pvh_case *c)
-{
-	return boot_load(&c->vm.gm, &c->cfg, &c->entry, &c->err);
-}
-
-static void check_segment(const struct pvh_case *c, uint64_t paddr, uint64_t filesz,
+static void check_segment(const struct test_boot *c, uint64_t paddr, uint64_t filesz,
 			  uint64_t memsz)
 {
 	for (uint64_t i = 0; i < filesz; i++)
@@ -64,7 +37,7 @@ static void check_segment(const struct pvh_case *c, uint64_t paddr, uint64_t fil
 START_TEST(valid_elf64)
 {
 	struct test_elf_opts o = { 0 };
-	struct pvh_case c;
+	struct test_boot c;
 	uint8_t initrd[8192];
 	uint64_t mod, mm;
 
@@ -74,7 +47,7 @@ START_TEST(valid_elf64)
 	memset(c.vm.mem + 16 * MiB, 0xee, 0x10000);
 	test_write_file(c.initrd, initrd, sizeof(initrd));
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 
 	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
 	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x100);
@@ -107,24 +80,24 @@ START_TEST(valid_elf64)
 	/* GDT for the 32-bit entry, and ACPI for rsdp_paddr. */
 	ck_assert_uint_eq(test_get64(c.vm.mem + LAYOUT_GDT + GDT_SEL_CODE32), 0x00cf9b000000ffffULL);
 	ck_assert_mem_eq(c.vm.mem + LAYOUT_ACPI_RSDP, "RSD PTR ", 8);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(valid_elf32_no_initrd)
 {
 	struct test_elf_opts o = { .elf32 = true, .paddr = 2 * MiB, .entry = 2 * MiB + 0x40 };
-	struct pvh_case c;
+	struct test_boot c;
 
 	case_init(&c, &o, 16 * MiB);
 	c.cfg.mode = BOOT_PVH;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
 	ck_assert_uint_eq(c.entry.rip, 2 * MiB + 0x40);
 	check_segment(&c, 2 * MiB, 0x2000, 0x5000);
 	ck_assert_uint_eq(test_get32(SI(&c.vm, 12)), 0);
 	ck_assert_uint_eq(test_get64(SI(&c.vm, 16)), 0);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -132,14 +105,14 @@ START_TEST(initrd_avoids_segments)
 {
 	/* Segment memory reaches the top of RAM: the initrd goes below it. */
 	struct test_elf_opts o = { .paddr = 8 * MiB, .memsz = 8 * MiB };
-	struct pvh_case c;
+	struct test_boot c;
 
 	case_init(&c, &o, 16 * MiB);
 	test_write_sparse(c.initrd, MiB + 1);
 	c.cfg.initrd_path = c.initrd;
-	ck_assert_int_eq(case_load(&c), 0);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	ck_assert_uint_eq(test_get64(c.vm.mem + LAYOUT_PVH_MODLIST), 7 * MiB - 4096);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -170,33 +143,33 @@ static const struct bad_elf bad_elfs[] = {
 START_TEST(malformed_elf)
 {
 	const struct bad_elf *b = &bad_elfs[_i];
-	struct pvh_case c;
+	struct test_boot c;
 
 	case_init(&c, &b->o, 64 * MiB);
-	ck_assert_msg(case_load(&c) < 0, "%s: accepted", b->name);
+	ck_assert_msg(test_boot_load(&c) < 0, "%s: accepted", b->name);
 	test_assert_msg(c.err.msg, c.kernel, b->want1, b->want2, NULL);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(truncated_headers)
 {
 	struct test_elf_opts o = { 0 };
-	struct pvh_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = test_make_elf(&o, &len);
 
 	case_init(&c, &o, 64 * MiB);
 	/* ELF header only: the program headers are missing. */
 	test_write_file(c.kernel, img, sizeof(Elf64_Ehdr));
-	ck_assert_int_lt(case_load(&c), 0);
+	ck_assert_int_lt(test_boot_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "program header", NULL);
 	/* Not even a whole ELF header. */
 	test_write_file(c.kernel, img, 20);
-	ck_assert_int_lt(case_load(&c), 0);
+	ck_assert_int_lt(test_boot_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "ELF header", NULL);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -213,5 +186,5 @@ int main(void)
 	tcase_add_test(bad, truncated_headers);
 	suite_add_tcase(s, ok);
 	suite_add_tcase(s, bad);
-	return test_run(s);
+	return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 
 #include "kvmini/layout.h"
 #include "../../../guest-boot/boot_internal.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 #define GUEST_MEM (512 * MiB)
@@ -109,5 +110,5 @@ int main(void)
 	tcase_add_test(tc, loads_as_bzimage);
 	tcase_add_test(tc, unpacks_to_pvh_elf);
 	suite_add_tcase(s, tc);
-	return test_run(s);
+	return check_run_suite(s);
 }

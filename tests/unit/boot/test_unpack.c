@@ -11,6 +11,7 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 /* XZ stream of @elf followed by Kbuild's 4-byte size trailer. */
@@ -42,44 +43,24 @@ static uint8_t *packed_bzimage(uint64_t entry, size_t *len)
 	return img;
 }
 
-struct unpack_case {
-	char *dir;
-	char *kernel;
-	char *cache;
-	struct test_vm vm;
-	struct boot_cfg cfg;
-	struct boot_entry entry;
-	struct kv_err err;
-};
-
-static void case_init(struct unpack_case *c, const uint8_t *img, size_t len)
+/* --boot pvh of @img with a cache dir that does not exist yet. */
+static void case_init(struct test_boot *c, const uint8_t *img, size_t len)
 {
-	memset(c, 0, sizeof(*c));
-	c->dir = test_tmpdir();
-	c->kernel = test_path(c->dir, "vmlinuz");
-	c->cache = test_path(c->dir, "cache/nested/dir"); /* created on demand */
-	test_write_file(c->kernel, img, len);
-	test_vm_init(&c->vm, 64 * MiB);
-	c->cfg = (struct boot_cfg){ .kernel_path = c->kernel, .cmdline = "quiet",
-				    .mode = BOOT_PVH, .ncpus = 1, .cache_dir = c->cache };
+	test_boot_init(c, "vmlinuz", img, len, 64 * MiB);
+	c->cfg.cmdline = "quiet";
+	c->cfg.mode = BOOT_PVH;
+	c->cfg.cache_dir = c->cache;
 }
 
-static void case_fini(struct unpack_case *c)
-{
-	test_vm_free(&c->vm);
-	free(c->kernel);
-	free(c->cache);
-	test_tmpdir_remove(c->dir);
-}
-
-static int case_load(struct unpack_case *c)
+/* Each load starts from zeroed guest RAM. */
+static int case_load(struct test_boot *c)
 {
 	memset(c->vm.mem, 0, c->vm.size);
-	return boot_load(&c->vm.gm, &c->cfg, &c->entry, &c->err);
+	return test_boot_load(c);
 }
 
 /* The one vmlinux-* file in the cache dir (malloc'd path), or NULL. */
-static char *cache_file(const struct unpack_case *c)
+static char *cache_file(const struct test_boot *c)
 {
 	DIR *d = opendir(c->cache);
 	struct dirent *de;
@@ -100,7 +81,7 @@ static char *cache_file(const struct unpack_case *c)
 
 START_TEST(unpack_boots_pvh_and_caches)
 {
-	struct unpack_case c;
+	struct test_boot c;
 	size_t len, elf_len;
 	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
 	struct test_elf_opts other = { .entry = 16 * MiB + 0x180 };
@@ -139,13 +120,13 @@ START_TEST(unpack_boots_pvh_and_caches)
 	free(cached);
 	free(elf2);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(no_cache_dir)
 {
-	struct unpack_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
 
@@ -155,13 +136,13 @@ START_TEST(no_cache_dir)
 	ck_assert_uint_eq(c.entry.rip, 16 * MiB + 0x100);
 	ck_assert_ptr_null(cache_file(&c));
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
 START_TEST(uncreatable_cache_is_a_warning)
 {
-	struct unpack_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
 	char *bad;
@@ -174,7 +155,7 @@ START_TEST(uncreatable_cache_is_a_warning)
 	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
 	free(bad);
 	free(img);
-	case_fini(&c);
+	test_boot_fini(&c);
 }
 END_TEST
 
@@ -189,7 +170,7 @@ START_TEST(other_compressions_refused)
 	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		uint8_t payload[64] = { 0 };
 		struct test_bz_opts bo = { .payload = payload, .payload_len = sizeof(payload) };
-		struct unpack_case c;
+		struct test_boot c;
 		size_t len;
 		uint8_t *img;
 
@@ -199,14 +180,14 @@ START_TEST(other_compressions_refused)
 		ck_assert_int_lt(case_load(&c), 0);
 		test_assert_msg(c.err.msg, c.kernel, fmts[i].name, "--boot bzimage", NULL);
 		free(img);
-		case_fini(&c);
+		test_boot_fini(&c);
 	}
 }
 END_TEST
 
 START_TEST(corrupt_payloads)
 {
-	struct unpack_case c;
+	struct test_boot c;
 	size_t len;
 	uint8_t *img = packed_bzimage(16 * MiB + 0x100, &len);
 
@@ -215,7 +196,7 @@ START_TEST(corrupt_payloads)
 	case_init(&c, img, len);
 	ck_assert_int_lt(case_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "XZ payload is corrupt", NULL);
-	case_fini(&c);
+	test_boot_fini(&c);
 	free(img);
 
 	/* Payload described past the end of the kernel. */
@@ -224,14 +205,14 @@ START_TEST(corrupt_payloads)
 	case_init(&c, img, len);
 	ck_assert_int_lt(case_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "payload", "truncated", NULL);
-	case_fini(&c);
+	test_boot_fini(&c);
 
 	/* No payload at all. */
 	test_put32(img + 0x24c, 0);
 	case_init(&c, img, len);
 	ck_assert_int_lt(case_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "no compressed payload", NULL);
-	case_fini(&c);
+	test_boot_fini(&c);
 	free(img);
 }
 END_TEST
@@ -243,13 +224,13 @@ START_TEST(unpacked_not_elf)
 	uint8_t *xz = xz_payload(junk, sizeof(junk), &xz_len);
 	struct test_bz_opts bo = { .payload = xz, .payload_len = xz_len };
 	uint8_t *img = test_make_bzimage(&bo, &len);
-	struct unpack_case c;
+	struct test_boot c;
 
 	case_init(&c, img, len);
 	ck_assert_int_lt(case_load(&c), 0);
 	test_assert_msg(c.err.msg, c.kernel, "not an ELF vmlinux", NULL);
 	ck_assert_ptr_null(cache_file(&c));
-	case_fini(&c);
+	test_boot_fini(&c);
 	free(img);
 	free(xz);
 }
@@ -267,5 +248,5 @@ int main(void)
 	tcase_add_test(tc, corrupt_payloads);
 	tcase_add_test(tc, unpacked_not_elf);
 	suite_add_tcase(s, tc);
-	return test_run(s);
+	return check_run_suite(s);
 }

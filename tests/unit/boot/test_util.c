@@ -242,6 +242,35 @@ uint8_t *test_make_bzimage(const struct test_bz_opts *o, size_t *len)
 	return img;
 }
 
+void test_boot_init(struct test_boot *b, const char *kernel_name, const uint8_t *img,
+		    size_t len, size_t mem)
+{
+	memset(b, 0, sizeof(*b));
+	b->dir = test_tmpdir();
+	b->kernel = test_path(b->dir, kernel_name);
+	b->initrd = test_path(b->dir, "initrd.img");
+	b->cache = test_path(b->dir, "cache/nested/dir");
+	if (img)
+		test_write_file(b->kernel, img, len);
+	test_vm_init(&b->vm, mem);
+	b->cfg = (struct boot_cfg){ .kernel_path = b->kernel, .cmdline = "console=ttyS0",
+				    .mode = BOOT_AUTO, .ncpus = 1 };
+}
+
+void test_boot_fini(struct test_boot *b)
+{
+	test_vm_free(&b->vm);
+	free(b->kernel);
+	free(b->initrd);
+	free(b->cache);
+	test_tmpdir_remove(b->dir);
+}
+
+int test_boot_load(struct test_boot *b)
+{
+	return boot_load(&b->vm.gm, &b->cfg, &b->entry, &b->err);
+}
+
 void test_assert_msg(const char *msg, ...)
 {
 	const char *want;
@@ -251,15 +280,4 @@ void test_assert_msg(const char *msg, ...)
 	while ((want = va_arg(ap, const char *)) != NULL)
 		ck_assert_msg(strstr(msg, want) != NULL, "message \"%s\" lacks \"%s\"", msg, want);
 	va_end(ap);
-}
-
-int test_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,5 +1,6 @@
 /* Helpers shared by the guest-boot unit tests: malloc'd guest memory,
- * temp files, and synthetic kernels (bzImage and ELF) built in memory. */
+ * temp files, synthetic kernels (bzImage and ELF) built in memory, and a
+ * boot_load case that ties them together. */
 #ifndef KVMINI_TEST_BOOT_UTIL_H
 #define KVMINI_TEST_BOOT_UTIL_H
 
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmini/boot.h"
 #include "kvmini/guest_mem.h"
 
 /* Guest RAM at gpa 0, malloc'd (calloc: zero pages cost nothing). */
@@ -70,10 +72,30 @@ struct test_bz_opts {
 #define TEST_BZ_PM_OFFSET   ((TEST_BZ_SETUP_SECTS + 1) * 512)
 uint8_t *test_make_bzimage(const struct test_bz_opts *o, size_t *len);
 
+/* One boot_load call: a fresh temp dir with the kernel file in it, guest
+ * RAM, the config and what boot_load returns. */
+struct test_boot {
+	char *dir;
+	char *kernel;             /* "dir/<kernel_name>" */
+	char *initrd;             /* "dir/initrd.img": neither created nor in cfg */
+	char *cache;              /* "dir/cache/nested/dir": likewise; a loader
+				   * given it as cache_dir creates it */
+	struct test_vm vm;
+	struct boot_cfg cfg;
+	struct boot_entry entry;
+	struct kv_err err;
+};
+/* Writes @img (unless NULL) to the kernel file and gives the case
+ * @mem bytes of RAM and a config of kernel_path = kernel, cmdline
+ * "console=ttyS0", BOOT_AUTO, one vCPU; tests change what they need. */
+void test_boot_init(struct test_boot *b, const char *kernel_name, const uint8_t *img,
+		    size_t len, size_t mem);
+/* Frees the RAM and the paths and removes the temp dir with its files. */
+void test_boot_fini(struct test_boot *b);
+/* boot_load with the case's config, into its RAM, entry and err. */
+int test_boot_load(struct test_boot *b);
+
 /* Asserts that @msg contains every one of the NULL-terminated strings. */
 void test_assert_msg(const char *msg, ...) __attribute__((sentinel));
-
-/* Runs the suite and returns the process exit status. */
-int test_run(Suite *s);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 #include "test_util.h"
 
 static uint64_t gdt_entry(const struct test_vm *vm, unsigned sel)
@@ -75,5 +76,5 @@ int main(void)
 	tcase_add_test(tc, identity_map);
 	tcase_add_test(tc, no_low_memory);
 	suite_add_tcase(s, tc);
-	return test_run(s);
+	return check_run_suite(s);
 }

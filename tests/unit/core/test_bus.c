@@ -3,10 +3,10 @@
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kvmini/bus.h"
+#include "../check_main.h"
 
 /* A device that records its last access. */
 struct recorder {
@@ -315,11 +315,5 @@ static Suite *bus_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(bus_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(bus_suite());
 }

@@ -5,6 +5,7 @@
 
 #include "kvmini/config.h"
 #include "kvmini/terminal.h"
+#include "../check_main.h"
 
 static int parse(struct kv_config *cfg, struct kv_err *e, const char *const *args)
 {
@@ -184,11 +185,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(config_suite());
 }

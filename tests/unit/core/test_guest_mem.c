@@ -5,6 +5,7 @@
 
 #include "kvmini/guest_mem.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 
 START_TEST(bounds)
 {
@@ -72,11 +73,5 @@ static Suite *gm_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(gm_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(gm_suite());
 }

@@ -1,11 +1,11 @@
 /* acpi_pm: the byte sequences ACPICA writes for S5 and for reset. */
 #include <check.h>
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
+#include "fakes.h"
 
 /* ACPICA's names and its expression in acpi_hw_extended_sleep. */
 #define ACPI_X_WAKE_STATUS         0x80
@@ -15,30 +15,15 @@
 #define SLEEP_CONTROL(typ) \
 	((uint8_t)((((typ) << ACPI_X_SLEEP_TYPE_POSITION) & ACPI_X_SLEEP_TYPE_MASK) | ACPI_X_SLEEP_ENABLE))
 
-struct fake_stop {
-	int resets, poweroffs;
-};
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
-{
-	struct fake_stop *f = ctx;
-
-	if (why == VM_STOP_RESET)
-		f->resets++;
-	else
-		f->poweroffs++;
-}
-
 static struct bus pio;
 static struct acpi_pm *pm;
 static struct fake_stop stops;
 
 static void setup(void)
 {
-	struct vm_stopper stop = { fake_request_stop, &stops };
+	struct vm_stopper stop = fake_stopper(&stops);
 	struct kv_err e = { 0 };
 
-	memset(&stops, 0, sizeof(stops));
 	bus_init(&pio, BUS_PIO);
 	ck_assert_int_eq(acpi_pm_create(&pio, &stop, &pm, &e), 0);
 }
@@ -51,15 +36,12 @@ static void teardown(void)
 
 static uint8_t inb(uint16_t port)
 {
-	uint8_t v = 0;
-
-	ck_assert_int_eq(bus_dispatch(&pio, port, &v, 1, false), 0);
-	return v;
+	return pio_inb(&pio, port);
 }
 
 static void outb(uint16_t port, uint8_t v)
 {
-	ck_assert_int_eq(bus_dispatch(&pio, port, &v, 1, true), 0);
+	pio_outb(&pio, port, v);
 }
 
 START_TEST(s5_powers_off)
@@ -175,11 +157,5 @@ static Suite *acpi_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(acpi_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(acpi_suite());
 }

@@ -8,6 +8,8 @@
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
+#include "fakes.h"
 
 static struct bus pio;
 static struct cmos_rtc *rtc;
@@ -26,19 +28,22 @@ static void teardown(void)
 	bus_destroy(&pio);
 }
 
+/* Index, then data, as the guest does it. */
+static uint8_t cmos_read_on(struct bus *b, uint8_t idx)
+{
+	pio_outb(b, PORT_RTC, idx);
+	return pio_inb(b, PORT_RTC + 1);
+}
+
 static uint8_t cmos_read(uint8_t idx)
 {
-	uint8_t v = 0;
-
-	ck_assert_int_eq(bus_dispatch(&pio, PORT_RTC, &idx, 1, true), 0);
-	ck_assert_int_eq(bus_dispatch(&pio, PORT_RTC + 1, &v, 1, false), 0);
-	return v;
+	return cmos_read_on(&pio, idx);
 }
 
 static void cmos_write(uint8_t idx, uint8_t v)
 {
-	ck_assert_int_eq(bus_dispatch(&pio, PORT_RTC, &idx, 1, true), 0);
-	ck_assert_int_eq(bus_dispatch(&pio, PORT_RTC + 1, &v, 1, true), 0);
+	pio_outb(&pio, PORT_RTC, idx);
+	pio_outb(&pio, PORT_RTC + 1, v);
 }
 
 static unsigned from_bcd(uint8_t v)
@@ -197,41 +202,22 @@ START_TEST(memory_size_bytes_large_and_small)
 {
 	struct bus b;
 	struct cmos_rtc *r;
-	uint8_t idx, v[3];
 
 	/* 8 GiB: 3 GiB below the hole, 5 GiB above 4 GiB. */
 	bus_init(&b, BUS_PIO);
 	ck_assert_int_eq(cmos_rtc_create(&b, 8 * GiB, &r, NULL), 0);
-	for (unsigned i = 0; i < 3; i++) {
-		idx = (uint8_t)(0x5b + i);
-		bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-		bus_dispatch(&b, PORT_RTC + 1, &v[i], 1, false);
-	}
-	ck_assert_uint_eq(v[0] | v[1] << 8 | v[2] << 16, 5 * GiB / (64 * KiB));
-	idx = 0x34;
-	bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-	bus_dispatch(&b, PORT_RTC + 1, &v[0], 1, false);
-	idx = 0x35;
-	bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-	bus_dispatch(&b, PORT_RTC + 1, &v[1], 1, false);
-	ck_assert_uint_eq(v[0] | v[1] << 8, (3 * GiB - 16 * MiB) / (64 * KiB));
+	ck_assert_uint_eq(cmos_read_on(&b, 0x5b) | cmos_read_on(&b, 0x5c) << 8 |
+			  cmos_read_on(&b, 0x5d) << 16, 5 * GiB / (64 * KiB));
+	ck_assert_uint_eq(cmos_read_on(&b, 0x34) | cmos_read_on(&b, 0x35) << 8,
+			  (3 * GiB - 16 * MiB) / (64 * KiB));
 	cmos_rtc_destroy(r);
 	bus_destroy(&b);
 
 	/* 8 MiB: 7 MiB extended, nothing above 16 MiB. */
 	bus_init(&b, BUS_PIO);
 	ck_assert_int_eq(cmos_rtc_create(&b, 8 * MiB, &r, NULL), 0);
-	idx = 0x17;
-	bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-	bus_dispatch(&b, PORT_RTC + 1, &v[0], 1, false);
-	idx = 0x18;
-	bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-	bus_dispatch(&b, PORT_RTC + 1, &v[1], 1, false);
-	ck_assert_uint_eq(v[0] | v[1] << 8, 7 * 1024);
-	idx = 0x34;
-	bus_dispatch(&b, PORT_RTC, &idx, 1, true);
-	bus_dispatch(&b, PORT_RTC + 1, &v[0], 1, false);
-	ck_assert_uint_eq(v[0], 0);
+	ck_assert_uint_eq(cmos_read_on(&b, 0x17) | cmos_read_on(&b, 0x18) << 8, 7 * 1024);
+	ck_assert_uint_eq(cmos_read_on(&b, 0x34), 0);
 	cmos_rtc_destroy(r);
 	bus_destroy(&b);
 }
@@ -298,11 +284,5 @@ static Suite *rtc_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(rtc_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(rtc_suite());
 }

@@ -1,11 +1,11 @@
 /* i8042: the command sequences of Linux's i8042 probe and reboot paths. */
 #include <check.h>
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
+#include "fakes.h"
 
 #define STR_OBF     0x01
 #define STR_IBF     0x02
@@ -13,30 +13,15 @@
 #define STR_UNLOCK  0x10
 #define STR_AUXDATA 0x20
 
-struct fake_stop {
-	int resets, poweroffs;
-};
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
-{
-	struct fake_stop *f = ctx;
-
-	if (why == VM_STOP_RESET)
-		f->resets++;
-	else
-		f->poweroffs++;
-}
-
 static struct bus pio;
 static struct i8042 *kbc;
 static struct fake_stop stops;
 
 static void setup(void)
 {
-	struct vm_stopper stop = { fake_request_stop, &stops };
+	struct vm_stopper stop = fake_stopper(&stops);
 	struct kv_err e = { 0 };
 
-	memset(&stops, 0, sizeof(stops));
 	bus_init(&pio, BUS_PIO);
 	ck_assert_int_eq(i8042_create(&pio, &stop, &kbc, &e), 0);
 }
@@ -49,15 +34,12 @@ static void teardown(void)
 
 static uint8_t inb(uint16_t port)
 {
-	uint8_t v = 0;
-
-	ck_assert_int_eq(bus_dispatch(&pio, port, &v, 1, false), 0);
-	return v;
+	return pio_inb(&pio, port);
 }
 
 static void outb(uint16_t port, uint8_t v)
 {
-	ck_assert_int_eq(bus_dispatch(&pio, port, &v, 1, true), 0);
+	pio_outb(&pio, port, v);
 }
 
 /* What Linux's i8042_command does: write the command, then parameter
@@ -267,11 +249,5 @@ static Suite *i8042_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(i8042_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(i8042_suite());
 }

@@ -7,6 +7,8 @@
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
+#include "fakes.h"
 
 START_TEST(delay_ports_swallowed)
 {
@@ -56,17 +58,12 @@ START_TEST(in_kernel_ports_left_alone)
 }
 END_TEST
 
-static void no_stop(void *ctx, enum vm_stop_reason why)
-{
-	(void)ctx;
-	(void)why;
-}
-
 /* Every device registers on one bus without overlap, and a second
  * instance of any of them is refused with -EEXIST and a message. */
 START_TEST(all_devices_on_one_bus)
 {
-	struct vm_stopper stop = { no_stop, NULL };
+	struct fake_stop stops;
+	struct vm_stopper stop = fake_stopper(&stops);
 	struct serial8250_cfg cfg = { .base = PORT_COM1, .gsi = GSI_COM1, .out_fd = -1 };
 	struct serial8250 *s, *s2;
 	struct i8042 *k, *k2;
@@ -99,6 +96,7 @@ START_TEST(all_devices_on_one_bus)
 	ck_assert_int_eq(legacy_misc_create(&pio, &m2, &e), -EEXIST);
 	ck_assert_int_eq(acpi_pm_create(&pio, &stop, &a2, &e), -EEXIST);
 	ck_assert_uint_eq(pio.nr_ranges, 9);
+	ck_assert_int_eq(stops.resets + stops.poweroffs, 0);
 
 	serial8250_destroy(s);
 	i8042_destroy(k);
@@ -130,11 +128,5 @@ static Suite *misc_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(misc_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(misc_suite());
 }

@@ -6,6 +6,7 @@
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
+#include "../check_main.h"
 
 #define CF8 PORT_PCI_CONFIG
 #define CFC (PORT_PCI_CONFIG + 4)
@@ -231,11 +232,5 @@ static Suite *pci_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pci_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(pci_suite());
 }

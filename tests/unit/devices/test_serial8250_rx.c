@@ -1,101 +1,14 @@
 /* serial8250, second half: receive path, loopback, modem and line status
  * interrupts, hostile accesses and concurrency. Same fixture as
- * test_serial8250.c: a fake irq_sink and a pipe as the terminal. */
+ * test_serial8250.c (serial_fixture.c): a fake irq_sink and a pipe as
+ * the terminal. */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "kvmini/devices.h"
-#include "kvmini/layout.h"
-
-#define BASE PORT_COM1
-enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
-#define FCR IIR
-#define THR RBR
-
-struct fake_irq {
-	int level;
-	int raises, lowers;
-	unsigned gsi;
-};
-
-static int fake_set_level(void *ctx, unsigned gsi, int level)
-{
-	struct fake_irq *f = ctx;
-
-	f->gsi = gsi;
-	/* The device promises to report changes only. */
-	ck_assert_int_ne(level, f->level);
-	f->level = level;
-	if (level)
-		f->raises++;
-	else
-		f->lowers++;
-	return 0;
-}
-
-static void first_byte(void *ctx)
-{
-	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_SEQ_CST);
-}
-
-struct fixture {
-	struct bus pio;
-	struct serial8250 *s;
-	struct fake_irq irq;
-	struct irq_sink sink;
-	int pipefd[2];
-	int first_calls;
-};
-
-static struct fixture fx;
-
-static void setup(void)
-{
-	struct serial8250_cfg cfg;
-	struct kv_err e = { 0 };
-
-	memset(&fx, 0, sizeof(fx));
-	bus_init(&fx.pio, BUS_PIO);
-	ck_assert_int_eq(pipe2(fx.pipefd, O_NONBLOCK), 0);
-	fx.sink = (struct irq_sink){ fake_set_level, &fx.irq };
-	cfg = (struct serial8250_cfg){ .base = BASE, .gsi = GSI_COM1, .irq = &fx.sink,
-				       .out_fd = fx.pipefd[1], .on_first_byte = first_byte,
-				       .ctx = &fx.first_calls };
-	ck_assert_int_eq(serial8250_create(&fx.pio, &cfg, &fx.s, &e), 0);
-}
-
-static void teardown(void)
-{
-	serial8250_destroy(fx.s);
-	bus_destroy(&fx.pio);
-	close(fx.pipefd[0]);
-	close(fx.pipefd[1]);
-}
-
-static uint8_t inb(unsigned reg)
-{
-	uint8_t v = 0;
-
-	ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + reg, &v, 1, false), 0);
-	return v;
-}
-
-static void outb(unsigned reg, uint8_t v)
-{
-	ck_assert_int_eq(bus_dispatch(&fx.pio, BASE + reg, &v, 1, true), 0);
-}
-
-static size_t drain(char *buf, size_t cap)
-{
-	ssize_t n = read(fx.pipefd[0], buf, cap);
-
-	return n < 0 ? 0 : (size_t)n;
-}
+#include "../check_main.h"
+#include "serial_fixture.h"
 
 START_TEST(rx_fifo_fill_and_overflow)
 {
@@ -315,7 +228,7 @@ static Suite *make_suite(void)
 	Suite *s = suite_create("serial8250_rx");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, serial_fx_setup, serial_fx_teardown);
 	tcase_add_test(tc, rx_fifo_fill_and_overflow);
 	tcase_add_test(tc, rx_interrupt);
 	tcase_add_test(tc, loopback);
@@ -329,11 +242,5 @@ static Suite *make_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(make_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(make_suite());
 }
