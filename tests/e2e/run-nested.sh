@@ -1,0 +1,85 @@
+#!/bin/bash
+# run-nested.sh: the e2e suite. Boots ONE nested L1 (tools/nested-run) that
+# runs every case of tests/e2e/l1-cases.sh against kvmini.
+#
+# usage: tests/e2e/run-nested.sh [--standin] [KVMINI] [-- L1-CASES-ARGS...]
+#   KVMINI      the kvmini to test (default $KVMINI, else build/kvmini)
+#   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
+#               line) instead: checks this pipeline itself
+# environment: E2E_TIMEOUT (whole L1 run, seconds, default 1500),
+#   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE.
+# Exit status: 0 all cases passed; 1 a case failed or the cases could not
+# run (never a pass); 77 (meson's skip) only when this machine cannot run
+# the L1 at all (no qemu-system-x86_64).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+loud() { echo "E2E ENVIRONMENT ERROR: $*" >&2; echo "E2E ENVIRONMENT ERROR: $*"; }
+
+standin=0 kvmini=${KVMINI:-}
+case_args=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --standin) standin=1 ;;
+    --) shift; case_args=("$@"); break ;;
+    *) kvmini=$1 ;;
+    esac
+    shift
+done
+[[ -z $kvmini && -x $repo/build/kvmini ]] && kvmini=$repo/build/kvmini
+
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    loud "qemu-system-x86_64 is not installed: the nested L1 cannot run (SKIP, not a pass)"
+    exit 77
+fi
+if [[ $standin -eq 0 && ( -z $kvmini || ! -x $kvmini ) ]]; then
+    loud "no kvmini executable ('$kvmini'): nothing to test; counted as a FAILURE"
+    exit 1
+fi
+if ! env_lines=$("$repo/tools/fetch-debian.sh" --print-env); then
+    loud "cannot fetch the Debian kernel (tools/fetch-debian.sh failed); counted as a FAILURE"
+    exit 1
+fi
+eval "$env_lines"
+
+# The ELF vmlinux inside the bzImage, for the PVH case: the logic of the
+# kernel's scripts/extract-vmlinux for XZ, in a few lines. Cached.
+vmlinux=$KVMINI_CACHE/vmlinux-$KERNEL_VERSION
+if [[ ! -s $vmlinux ]]; then
+    offsets=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$KERNEL" | cut -d: -f1) || true
+    for off in $offsets; do
+        # xz complains about the data after the stream; the output is whole.
+        tail -c "+$((off + 1))" "$KERNEL" | xz -dc > "$vmlinux.tmp" 2>/dev/null || true
+        if [[ $(head -c 4 "$vmlinux.tmp" | od -An -tx1 | tr -d ' ') == 7f454c46 ]]; then
+            mv "$vmlinux.tmp" "$vmlinux"
+            break
+        fi
+    done
+    rm -f "$vmlinux.tmp"
+    if [[ ! -s $vmlinux ]]; then
+        loud "cannot unpack the ELF vmlinux from $KERNEL; counted as a FAILURE"
+        exit 1
+    fi
+fi
+
+nested_args=(--timeout "${E2E_TIMEOUT:-1500}" --file "$vmlinux")
+if [[ $standin -eq 1 ]]; then
+    nested_args+=(--with-qemu --no-kvmini --file "$here/qemu-as-kvmini")
+    case_args=(--vmm /payload/files/qemu-as-kvmini ${case_args[@]+"${case_args[@]}"})
+    echo "e2e: testing the QEMU STAND-IN, not kvmini"
+else
+    nested_args+=(--kvmini "$kvmini")
+fi
+case_args=(--case-timeout "${E2E_CASE_TIMEOUT:-120}" ${case_args[@]+"${case_args[@]}"})
+status=0
+"$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
+    ${case_args[@]+"${case_args[@]}"} || status=$?
+case $status in
+0) ;;
+124) loud "the L1 run timed out: the cases did not all run; counted as a FAILURE" ;;
+125) loud "the L1 did not report the cases' result; counted as a FAILURE" ;;
+*) echo "e2e: some cases FAILED (status $status)" ;;
+esac
+[[ $status -eq 0 ]] || exit 1

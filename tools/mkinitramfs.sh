@@ -1,0 +1,97 @@
+#!/bin/bash
+# mkinitramfs.sh: build the guest initramfs, an uncompressed newc cpio
+# (the guest kernel spends no time decompressing it) holding busybox-static
+# and an /init that:
+#   - mounts devtmpfs, prints KVMINI-USERSPACE-UP as its very first output
+#     (benchmarks time this line), then mounts proc and sysfs;
+#   - with kvmini.bench=1 (or =poweroff) on the kernel command line, prints
+#     "KVMINI-UPTIME=<seconds>" and powers off at once (`poweroff -f`, needs
+#     ACPI); with kvmini.bench=reboot it runs `reboot -f` instead (for
+#     machines without ACPI: pair it with reboot=k where an i8042 exists, or
+#     reboot=t for a triple fault, which a VMM run with -no-reboot ends on);
+#   - otherwise runs an interactive shell with job control on the console
+#     (setsid cttyhack sh) and runs `poweroff -f` when that shell exits.
+# The cpio goes to the cache folder and is rebuilt only when this script or
+# busybox change. Prints its path.
+#
+# usage: tools/mkinitramfs.sh [--out FILE]
+set -euo pipefail
+
+die() { echo "mkinitramfs: $*" >&2; exit 1; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
+    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+    esac
+    shift
+done
+
+env_lines=$("$here/fetch-debian.sh" --print-env) || die "fetch-debian.sh failed"
+eval "$env_lines"
+out=${out:-$KVMINI_CACHE/guest-initramfs.cpio}
+
+mkdir -p "$(dirname "$out")"
+exec 9> "$out.lock"
+flock 9
+key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
+if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
+    echo "$out"
+    exit 0
+fi
+command -v cpio >/dev/null || die "cpio is missing: apt-get install cpio"
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-initramfs.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cd "$stage"
+mkdir -p bin sbin usr/bin usr/sbin dev proc sys tmp root etc
+cp "$BUSYBOX" bin/busybox
+# The applet links are made here rather than by `busybox --install -s` in
+# /init: the guest spends no time on them.
+"$BUSYBOX" --list-full | while read -r applet; do
+    [[ -e $applet || -L $applet ]] || ln -s /bin/busybox "$applet"
+done
+[[ -e bin/sh ]] || ln -s busybox bin/sh
+# The kernel opens /dev/console before it runs /init; creating the node needs
+# root, and /init copes without it (it reopens the console from devtmpfs).
+mknod -m 600 dev/console c 5 1 2>/dev/null || true
+mknod -m 666 dev/null c 1 3 2>/dev/null || true
+
+cat > init <<'EOF'
+#!/bin/sh
+# kvmini guest /init (written by tools/mkinitramfs.sh)
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+echo KVMINI-USERSPACE-UP
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+bench=
+for arg in $(cat /proc/cmdline); do
+    case $arg in kvmini.bench=*) bench=${arg#kvmini.bench=} ;; esac
+done
+case $bench in
+"" | 0) ;;
+reboot)
+    read -r up _ </proc/uptime; echo "KVMINI-UPTIME=$up"
+    reboot -f ;;
+*)
+    read -r up _ </proc/uptime; echo "KVMINI-UPTIME=$up"
+    poweroff -f ;;
+esac
+cd /root
+setsid cttyhack sh
+poweroff -f
+EOF
+chmod 755 init
+
+tmp=$out.tmp.$$
+mkdir -p "$(dirname "$out")"
+find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > "$tmp"
+mv "$tmp" "$out"
+echo "$key" > "$out.key"
+echo "$out"
