@@ -16,11 +16,15 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 #define BOOT_PAGE 4096ULL
 
-/* A whole file read into host memory. @path is borrowed, not owned. */
+/* A whole file in host memory: mapped read-only from disk (then @fd stays
+ * open so segments can be mapped into the guest without copying), or a
+ * malloc'd buffer (unpacked kernels). @path is borrowed, not owned. */
 struct boot_file {
 	const char *path;
 	uint8_t *data;
 	size_t size;
+	bool mapped;  /* data is an mmap of @fd, else malloc'd */
+	int fd;       /* valid only when mapped */
 };
 
 /* boot.c: reads a regular, non-empty file; errors name @path. */

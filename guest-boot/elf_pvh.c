@@ -238,8 +238,17 @@ static void copy_segments(const struct guest_mem *gm, const struct boot_file *f,
 	for (unsigned i = 0; i < img->nload; i++) {
 		const GElf_Phdr *ph = &img->load[i];
 		uint8_t *dst = gm_ptr(gm, ph->p_paddr, ph->p_memsz); /* checked above */
+		uint64_t mapped = 0;
 
-		memcpy(dst, f->data + ph->p_offset, ph->p_filesz);
+		/* Whole pages of a file on disk are mapped copy-on-write into
+		 * guest RAM: no copy, and pages the guest never reads are never
+		 * loaded. The partial last page, the bss, and kernels that are
+		 * not page-aligned or not file-backed are copied. */
+		if (f->mapped && ph->p_paddr % BOOT_PAGE == 0 && ph->p_offset % BOOT_PAGE == 0 &&
+		    gm_map_file(gm, ph->p_paddr, f->fd, ph->p_offset,
+				ph->p_filesz & ~(BOOT_PAGE - 1)) == 0)
+			mapped = ph->p_filesz & ~(BOOT_PAGE - 1);
+		memcpy(dst + mapped, f->data + ph->p_offset + mapped, ph->p_filesz - mapped);
 		memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz); /* bss */
 	}
 }

@@ -1,6 +1,7 @@
 /* Guest RAM: the one place that turns guest-physical addresses into host
  * pointers. Every range is checked at both ends, with overflow checks. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -96,6 +97,36 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t l
 	if (!dst)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	return 0;
+}
+
+int gm_map_file(const struct guest_mem *gm, uint64_t gpa, int fd, uint64_t offset,
+		uint64_t len)
+{
+	const uint64_t page = 4096;
+	uint8_t *dst;
+
+	if (!gm->mapping)
+		return -ENOTSUP;
+	if (len == 0)
+		return 0;
+	if ((gpa | offset | len) & (page - 1))
+		return -EINVAL;
+	dst = gm_ptr(gm, gpa, len);
+	if (!dst || dst < (uint8_t *)gm->mapping ||
+	    dst + len > (uint8_t *)gm->mapping + gm->mapping_len)
+		return -EINVAL;
+	if (mmap(dst, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)offset) ==
+	    MAP_FAILED) {
+		int err = errno;
+
+		/* A failed MAP_FIXED may have unmapped the range: put fresh
+		 * anonymous memory back so the caller can copy instead. */
+		if (mmap(dst, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+			abort(); /* guest RAM has a hole we cannot fill: an internal invariant is gone */
+		return -err;
+	}
 	return 0;
 }
 

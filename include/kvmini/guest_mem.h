@@ -41,6 +41,13 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len) KV_MUST_CHECK;
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len) KV_MUST_CHECK;
 
+/* Maps @len bytes of @fd from @offset copy-on-write over guest RAM at
+ * @gpa (all page-aligned, inside one region of memory from gm_create).
+ * The guest then reads the file's pages without a copy; its writes stay
+ * private. Returns -ENOTSUP for test memory, -EINVAL for a bad range. */
+int gm_map_file(const struct guest_mem *gm, uint64_t gpa, int fd, uint64_t offset,
+		uint64_t len) KV_MUST_CHECK;
+
 /* Highest RAM address + 1 below 4 GiB (end of the low region). */
 uint64_t gm_low_top(const struct guest_mem *gm);
 

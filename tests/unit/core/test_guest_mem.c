@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kvmini/guest_mem.h"
 #include "kvmini/layout.h"
@@ -60,6 +61,41 @@ START_TEST(layout_around_hole)
 }
 END_TEST
 
+/* File pages mapped copy-on-write into guest RAM: visible to the guest,
+ * guest writes never reach the file. */
+START_TEST(map_file_cow)
+{
+	char path[] = "/tmp/kvmini-gm-XXXXXX";
+	static uint8_t page[8192], small[4096];
+	struct guest_mem gm, test_mem = { 0 };
+	struct kv_err e;
+	uint8_t *g, back[8192];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	for (size_t i = 0; i < sizeof(page); i++)
+		page[i] = (uint8_t)(i * 7);
+	ck_assert_int_eq(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+	ck_assert_int_eq(gm_create(&gm, 16 * MiB, &e), 0);
+
+	ck_assert_int_eq(gm_map_file(&gm, 0x200000, fd, 0, 8192), 0);
+	g = gm_ptr(&gm, 0x200000, 8192);
+	ck_assert_mem_eq(g, page, sizeof(page));
+	g[0] ^= 0xff;                         /* private to the guest */
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, page, sizeof(page));
+
+	ck_assert_int_eq(gm_map_file(&gm, 0x200001, fd, 0, 4096), -EINVAL); /* unaligned */
+	ck_assert_int_eq(gm_map_file(&gm, 0x200000, fd, 1, 4096), -EINVAL);
+	ck_assert_int_eq(gm_map_file(&gm, 16 * MiB - 4096, fd, 0, 8192), -EINVAL); /* past RAM */
+	ck_assert_int_eq(gm_add_region(&test_mem, 0, sizeof(small), small), 0);
+	ck_assert_int_eq(gm_map_file(&test_mem, 0, fd, 0, 4096), -ENOTSUP); /* not ours to remap */
+	gm_destroy(&gm);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 static Suite *gm_suite(void)
 {
 	Suite *s = suite_create("guest_mem");
@@ -67,6 +103,7 @@ static Suite *gm_suite(void)
 
 	tcase_add_test(tc, bounds);
 	tcase_add_test(tc, layout_around_hole);
+	tcase_add_test(tc, map_file_cow);
 	suite_add_tcase(s, tc);
 	return s;
 }
