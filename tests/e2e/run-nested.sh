@@ -6,7 +6,7 @@
 #   KVMINI      the kvmini to test (default $KVMINI, else build/kvmini)
 #   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
 #               line) instead: checks this pipeline itself
-# environment: E2E_TIMEOUT (whole L1 run, seconds, default 1500),
+# environment: E2E_TIMEOUT (whole L1 run, seconds, default 900),
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE.
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
@@ -64,7 +64,7 @@ if [[ ! -s $vmlinux ]]; then
     fi
 fi
 
-nested_args=(--timeout "${E2E_TIMEOUT:-1500}" --file "$vmlinux")
+nested_args=(--timeout "${E2E_TIMEOUT:-900}" --file "$vmlinux")
 if [[ $standin -eq 1 ]]; then
     nested_args+=(--with-qemu --no-kvmini --file "$here/qemu-as-kvmini")
     case_args=(--vmm /payload/files/qemu-as-kvmini ${case_args[@]+"${case_args[@]}"})
@@ -76,6 +76,14 @@ case_args=(--case-timeout "${E2E_CASE_TIMEOUT:-120}" ${case_args[@]+"${case_args
 status=0
 "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
     ${case_args[@]+"${case_args[@]}"} || status=$?
+if [[ $status -eq 125 ]]; then
+    # The emulated L1 itself failed (wedged or panicked) before reporting:
+    # that says nothing about kvmini, so run the cases once more, loudly.
+    loud "the L1 machine failed before reporting (see above); running all cases ONCE MORE in a new L1"
+    status=0
+    "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
+        ${case_args[@]+"${case_args[@]}"} || status=$?
+fi
 case $status in
 0) ;;
 124) loud "the L1 run timed out: the cases did not all run; counted as a FAILURE" ;;
