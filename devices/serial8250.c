@@ -230,8 +230,12 @@ static bool write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
 		update_irq(s);
 		return false;
 	case REG_IIR_FCR:
-		/* Toggling the enable bit resets both FIFOs, like the chip. */
-		if (((s->fcr ^ v) & FCR_ENABLE) || (v & FCR_CLR_RX))
+		/* Only the explicit clear bit empties the RX FIFO. The chip also
+		 * clears it when the enable bit changes, but Linux enables the
+		 * FIFO in set_termios right after turning on the RX interrupt,
+		 * which would drop the first byte of input typed (or piped)
+		 * ahead; its own clear (with FCR_CLR_RX) comes earlier, at open. */
+		if (v & FCR_CLR_RX)
 			s->rx_count = 0;
 		/* Keep enable and trigger only: IIR must not show bit 5 (64-byte
 		 * FIFO), or Linux would take us for a 16750. */

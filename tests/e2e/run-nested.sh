@@ -73,17 +73,16 @@ else
     nested_args+=(--kvmini "$kvmini")
 fi
 case_args=(--case-timeout "${E2E_CASE_TIMEOUT:-120}" ${case_args[@]+"${case_args[@]}"})
-status=0
-"$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
-    ${case_args[@]+"${case_args[@]}"} || status=$?
-if [[ $status -eq 125 ]]; then
-    # The emulated L1 itself failed (wedged or panicked) before reporting:
-    # that says nothing about kvmini, so run the cases once more, loudly.
-    loud "the L1 machine failed before reporting (see above); running all cases ONCE MORE in a new L1"
+# The emulated L1 itself sometimes fails (wedged or panicked) before it
+# reports: that says nothing about kvmini, so the cases then run again in
+# a new L1, at most twice more, loudly.
+for attempt in 1 2 3; do
     status=0
     "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
         ${case_args[@]+"${case_args[@]}"} || status=$?
-fi
+    [[ $status -eq 125 && $attempt -lt 3 ]] || break
+    loud "the L1 machine failed before reporting (attempt $attempt, see above); running all cases again in a new L1"
+done
 case $status in
 0) ;;
 124) loud "the L1 run timed out: the cases did not all run; counted as a FAILURE" ;;

@@ -43,6 +43,29 @@ START_TEST(rx_fifo_fill_and_overflow)
 }
 END_TEST
 
+/* Linux's open sequence: clear FIFOs (explicit bits), RX interrupt on,
+ * then FIFO enable. A byte that arrived in between must survive. */
+START_TEST(typeahead_survives_fifo_enable)
+{
+	uint8_t c = 'e';
+
+	outb(FCR, 0x07);                  /* enable + clear both */
+	outb(FCR, 0x00);                  /* FIFO off: room for one byte */
+	outb(MCR, 0x0b);
+	outb(IER, 0x05);                  /* RDI | RLSI: a driver opened the port */
+	ck_assert(serial8250_rx_ready(fx.s));
+	ck_assert_uint_eq(serial8250_receive(fx.s, &c, 1), 1);
+	outb(FCR, 0x01);                  /* FIFO on */
+	outb(FCR, 0x81);                  /* trigger level 8 */
+	ck_assert_uint_eq(inb(LSR) & 0x01, 0x01);
+	ck_assert_uint_eq(inb(RBR), 'e');
+	outb(FCR, 0x83);                  /* the explicit clear still clears */
+	ck_assert_uint_eq(serial8250_receive(fx.s, &c, 1), 1);
+	outb(FCR, 0x83);
+	ck_assert_uint_eq(inb(LSR) & 0x01, 0);
+}
+END_TEST
+
 START_TEST(rx_interrupt)
 {
 	uint8_t in[8] = "abcdefgh";
@@ -230,6 +253,7 @@ static Suite *make_suite(void)
 
 	tcase_add_checked_fixture(tc, serial_fx_setup, serial_fx_teardown);
 	tcase_add_test(tc, rx_fifo_fill_and_overflow);
+	tcase_add_test(tc, typeahead_survives_fifo_enable);
 	tcase_add_test(tc, rx_interrupt);
 	tcase_add_test(tc, loopback);
 	tcase_add_test(tc, modem_and_line_status_interrupts);
