@@ -56,8 +56,8 @@ fail() {
     if [[ -n ${3:-} ]]; then
         echo "    --- guest console (last 30 lines of $3/out) ---"
         tr -d '\r' < "$3/out" | tail -n 30 | sed 's/^/    | /'
-        echo "    --- kvmini stderr (last 15 lines) ---"
-        tail -n 15 "$3/err" | sed 's/^/    | /'
+        echo "    --- kvmini stderr (last 40 lines) ---"
+        tail -n 40 "$3/err" | sed 's/^/    | /'
         echo "    --- end ---"
     fi
 }
@@ -81,7 +81,9 @@ boot() {
     mkdir -p "$dir"
     mkfifo "$dir/in"
     t0=$(cut -d' ' -f1 /proc/uptime)
-    timeout -k 5 "$case_timeout" "$vmm" run "$@" < "$dir/in" > "$dir/out" 2> "$dir/err" &
+    # Boot milestones and, at exit, where each vCPU was: shown when a case fails.
+    KVMINI_LOG=debug KVMINI_DUMP_ON_EXIT=1 \
+        timeout -k 5 "$case_timeout" "$vmm" run "$@" < "$dir/in" > "$dir/out" 2> "$dir/err" &
     pid=$!
     exec 4> "$dir/in"
     if [[ $when == prompt ]]; then

@@ -44,24 +44,12 @@ if ! env_lines=$("$repo/tools/fetch-debian.sh" --print-env); then
 fi
 eval "$env_lines"
 
-# The ELF vmlinux inside the bzImage, for the PVH case: the logic of the
-# kernel's scripts/extract-vmlinux for XZ, in a few lines. Cached.
-vmlinux=$KVMINI_CACHE/vmlinux-$KERNEL_VERSION
+# The ELF vmlinux unpacked from the bzImage by fetch-debian.sh (host-side,
+# independently of kvmini's own unpacker), for the pvh-elf case.
+vmlinux=${VMLINUX:-}
 if [[ ! -s $vmlinux ]]; then
-    offsets=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$KERNEL" | cut -d: -f1) || true
-    for off in $offsets; do
-        # xz complains about the data after the stream; the output is whole.
-        tail -c "+$((off + 1))" "$KERNEL" | xz -dc > "$vmlinux.tmp" 2>/dev/null || true
-        if [[ $(head -c 4 "$vmlinux.tmp" | od -An -tx1 | tr -d ' ') == 7f454c46 ]]; then
-            mv "$vmlinux.tmp" "$vmlinux"
-            break
-        fi
-    done
-    rm -f "$vmlinux.tmp"
-    if [[ ! -s $vmlinux ]]; then
-        loud "cannot unpack the ELF vmlinux from $KERNEL; counted as a FAILURE"
-        exit 1
-    fi
+    loud "fetch-debian.sh gave no unpacked vmlinux ('$vmlinux'); counted as a FAILURE"
+    exit 1
 fi
 
 nested_args=(--timeout "${E2E_TIMEOUT:-900}" --file "$vmlinux")
