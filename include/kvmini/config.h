@@ -15,7 +15,7 @@
 #define KVMINI_EXIT_FAILURE     125 /* kvmini itself failed: usage, files, host */
 
 #define CONFIG_DEFAULT_MEMORY (512ULL << 20)
-#define CONFIG_MAX_CPUS 255 /* APIC IDs stay below 255 (xAPIC broadcast) */
+#define CONFIG_MAX_CPUS 254 /* APIC IDs 0..253 and the I/O APIC (id = cpus) stay below the xAPIC broadcast id 255 */
 
 enum config_action { ACTION_RUN, ACTION_HELP, ACTION_VERSION };
 
