@@ -102,11 +102,7 @@ static int run(const struct kv_config *cfg)
 
 	/* Termination signals go to the console loop's signalfd; block them
 	 * before any thread starts so every thread inherits the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGQUIT);
+	terminal_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	vcfg.premade_mem = &gm;

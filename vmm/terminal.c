@@ -134,6 +134,15 @@ static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_sta
 	}
 }
 
+void terminal_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
 int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
 {
 	struct escape_state st = { false };
@@ -143,11 +152,7 @@ int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
 
 	if (!in)
 		return kv_err_set(e, -ENOMEM, "out of memory");
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGQUIT);
+	terminal_stop_signals(&sigs);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		free(in);

@@ -35,7 +35,8 @@ static int init_kvm(struct vm *vm, struct kv_err *e)
 
 static void fini_kvm(struct vm *vm)
 {
-	close(vm->kvm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
 }
 
 static int init_vm_fd(struct vm *vm, struct kv_err *e)
@@ -48,7 +49,8 @@ static int init_vm_fd(struct vm *vm, struct kv_err *e)
 
 static void fini_vm_fd(struct vm *vm)
 {
-	close(vm->vm_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
 }
 
 static int init_arch(struct vm *vm, struct kv_err *e)
@@ -138,7 +140,8 @@ static int init_buses(struct vm *vm, struct kv_err *e)
 
 static void fini_buses(struct vm *vm)
 {
-	close(vm->stop_efd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 }
@@ -248,9 +251,9 @@ struct init_step {
 	void (*fini)(struct vm *vm);
 };
 
-/* Ordered: each step may use what the steps before it set up. A failing
- * step leaves nothing behind, except devices and vcpus: their fini copes
- * with partial state, and vm_create calls it for them. */
+/* Ordered: each step may use what the steps before it set up. Every fini
+ * copes with the partial state its own init leaves when it fails (fds are
+ * -1, pointers NULL, memory zeroed), so a failure unwinds that step too. */
 static const struct init_step init_steps[] = {
 	{ "kvm",     init_kvm,     fini_kvm },
 	{ "vm",      init_vm_fd,   fini_vm_fd },
@@ -282,10 +285,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct kv_err *e)
 	for (unsigned i = 0; i < NR_INIT_STEPS; i++) {
 		r = init_steps[i].init(vm, e);
 		if (r) {
-			/* devices and vcpus tolerate partial state in fini */
-			if (init_steps[i].init == init_devices || init_steps[i].init == init_vcpus)
-				init_steps[i].fini(vm);
-			vm_unwind(vm, i);
+			vm_unwind(vm, i + 1);
 			pthread_mutex_destroy(&vm->stop_lock);
 			free(vm);
 			return r;

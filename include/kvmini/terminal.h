@@ -4,6 +4,7 @@
 #ifndef KVMINI_TERMINAL_H
 #define KVMINI_TERMINAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,10 @@ struct escape_state {
  * and sets *quit when Ctrl-A x was seen (input after it is dropped). */
 size_t escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
 		     uint8_t *out, bool *quit);
+
+/* The signals that stop the VM (SIGINT, SIGTERM, SIGHUP, SIGQUIT). Block
+ * them in every thread before any starts; terminal_run receives them. */
+void terminal_stop_signals(sigset_t *set);
 
 /* Main-thread loop until the VM stops: stdin -> UART, termination
  * signals -> stop. @use_escape: apply the Ctrl-A escape (TTY input). */
