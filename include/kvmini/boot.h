@@ -22,6 +22,7 @@ struct boot_cfg {
 	enum boot_mode mode;
 	unsigned ncpus;
 	const char *cache_dir;    /* where unpacked vmlinux files are cached; NULL: no cache */
+	unsigned nr_virtio_mmio;  /* virtio-mmio devices 0..n-1 (layout.h) the DSDT describes */
 };
 
 /* The CPU state the guest starts in. */

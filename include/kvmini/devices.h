@@ -61,6 +61,19 @@ struct pci_root;
 int pci_root_create(struct bus *pio, struct pci_root **out, struct kv_err *e) KV_MUST_CHECK;
 void pci_root_destroy(struct pci_root *p);
 
+/* A PCI function plugged into bus 0. @reg is 0..255 and reg + len stays
+ * within one dword; the root serialises calls (its lock is held). */
+struct pci_dev_ops {
+	void (*cfg_read)(void *opaque, unsigned reg, void *data, unsigned len);
+	void (*cfg_write)(void *opaque, unsigned reg, const void *data, unsigned len);
+};
+/* Plugs a function into the next free slot (1..LAYOUT_PCI_MAX_SLOTS) and
+ * returns the slot number in *@slot (its BAR address and INTx GSI follow
+ * from it, see layout.h). -ENOSPC when the bus is full. Before the VM
+ * starts only. */
+int pci_root_add(struct pci_root *p, const struct pci_dev_ops *ops, void *opaque,
+		 unsigned *slot, struct kv_err *e) KV_MUST_CHECK;
+
 /* ACPI hardware-reduced sleep control/status and reset registers
  * (PORT_ACPI_SLEEP, PORT_ACPI_RESET) as the FADT describes them: writing
  * SLP_EN with SLP_TYP 5 requests VM_STOP_POWEROFF, writing

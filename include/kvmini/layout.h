@@ -4,6 +4,8 @@
 #ifndef KVMINI_LAYOUT_H
 #define KVMINI_LAYOUT_H
 
+#include <stdint.h>
+
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
@@ -33,7 +35,22 @@
 #define LAYOUT_MMIO_HOLE_START 0xc0000000ULL
 #define LAYOUT_MMIO_HOLE_END   0x100000000ULL
 #define LAYOUT_PCI_MMIO_START  0xc0000000ULL /* BARs of PCI devices */
-#define LAYOUT_PCI_MMIO_SIZE   0x20000000ULL
+#define LAYOUT_PCI_MMIO_SIZE   0x10000000ULL
+/* PCI slots 1..LAYOUT_PCI_MAX_SLOTS on bus 0 (slot 0: host bridge). Each
+ * device's BAR0 is fixed at LAYOUT_PCI_BAR(slot); its INTx pin A is
+ * LAYOUT_PCI_GSI(slot) (the DSDT's _PRT says so; level, active low). */
+#define LAYOUT_PCI_MAX_SLOTS   8
+#define LAYOUT_PCI_BAR_SIZE    0x10000ULL
+#define LAYOUT_PCI_BAR(slot)   (LAYOUT_PCI_MMIO_START + ((uint64_t)(slot) - 1) * LAYOUT_PCI_BAR_SIZE)
+#define LAYOUT_PCI_GSI(slot)   (16u + (unsigned)(slot) - 1u)
+/* virtio-mmio devices i = 0..LAYOUT_VIRTIO_MMIO_MAX-1, described in the
+ * DSDT (LNRO0005) and by virtio_mmio.device= on the command line. */
+#define LAYOUT_VIRTIO_MMIO_BASE 0xd0000000ULL
+#define LAYOUT_VIRTIO_MMIO_SIZE 0x1000ULL
+#define LAYOUT_VIRTIO_MMIO_MAX  8
+#define LAYOUT_VIRTIO_MMIO(i)   (LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)(i) * LAYOUT_VIRTIO_MMIO_SIZE)
+/* Their interrupts: ISA lines no PC device here uses (level, active high). */
+#define LAYOUT_VIRTIO_MMIO_GSIS { 5, 6, 7, 10, 11, 13, 14, 15 }
 #define LAYOUT_IOAPIC          0xfec00000ULL
 #define LAYOUT_LAPIC           0xfee00000ULL
 #define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR, 1 page */
