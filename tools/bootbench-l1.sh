@@ -1,0 +1,174 @@
+#!/bin/bash
+# bootbench-l1.sh: the measuring half of tools/bootbench. Runs where the VMs
+# can boot: inside the nested L1 (tools/nested-run runs it there), or on a
+# host with hardware virtualization. Starts every row N times, interleaved
+# (row 1, row 2, ..., row 1, row 2, ...), each under vmmstat, and prints one
+# line per start for tools/bootbench to collect:
+#
+#   BOOTBENCH-START <row> <i> <ok> <userspace_s> <exit_s> <status> <peak_rss_kb> <guest_uptime_s>
+#
+# userspace_s: seconds from the start of the VMM / runtime process to the
+# first KVMINI-USERSPACE-UP on its stdout (the guest's /init prints it as its
+# first output; the containers' shell prints it as its first command);
+# exit_s: seconds to that process's exit; peak_rss_kb: ru_maxrss from wait4,
+# the largest peak RSS of that process and of any descendant it reaped (the
+# VMM for VMs; runc or unshare and the container's processes otherwise);
+# ok 1 when the start printed the marker and exited 0. "-" for a missing
+# value. Also BOOTBENCH-INFO <key> <text> and BOOTBENCH-SKIP <row> <reason>.
+#
+# Rows:
+#   kvmini-bzimage  kvmini run --kernel BZIMAGE --initrd I --exec true
+#   kvmini-pvh      the same with --boot pvh
+#   qemu-pc         qemu-system-x86_64 -accel kvm (default machine), same
+#                   kernel and initrd, kvmini.bench=1 (marker, poweroff -f)
+#   qemu-microvm    the same with -M microvm
+#   runc            runc run of the bundle tools/mkoci.sh builds
+#   unshare         unshare --fork --pid --mount --uts --ipc --net chroot
+#                   ROOTFS /bin/sh -c 'echo KVMINI-USERSPACE-UP; exec /bin/true'
+#                   (the bundle's rootfs: the same busybox, no runtime)
+# Every VM: 1 vCPU, 512 MiB, `console=ttyS0 quiet` (kvmini adds what --exec
+# needs).
+#
+# usage: bootbench-l1.sh [-n N] [--rows "ROW ..."] [--mkoci PATH] [--busybox PATH]
+# environment: KVMINI, QEMU, VMMSTAT, GUEST_KERNEL, GUEST_INITRD (as L1 sets
+#   them), RUNC, UNSHARE (default: found in PATH).
+# Exit status: 0 when every start of every row was ok, 1 otherwise.
+set -uo pipefail
+
+die() { echo "bootbench-l1: $*" >&2; exit 1; }
+
+n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
+mkoci= busybox=/bin/busybox
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    -n) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-n needs a positive number"; n=$2; shift ;;
+    --rows) [[ $# -ge 2 ]] || die "--rows needs a list"; rows=$2; shift ;;
+    --mkoci) [[ $# -ge 2 ]] || die "--mkoci needs a path"; mkoci=$2; shift ;;
+    --busybox) [[ $# -ge 2 ]] || die "--busybox needs a path"; busybox=$2; shift ;;
+    *) die "unknown argument '$1'" ;;
+    esac
+    shift
+done
+[[ -n $mkoci ]] || mkoci=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mkoci.sh
+RUNC=${RUNC:-$(command -v runc || true)}
+UNSHARE=${UNSHARE:-$(command -v unshare || true)}
+[[ -x ${VMMSTAT:-} ]] || die "no vmmstat (VMMSTAT)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bootbench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cmdline="console=ttyS0 quiet"
+marker=KVMINI-USERSPACE-UP
+
+info() { echo "BOOTBENCH-INFO $1 $2"; }
+info kernel "$(uname -r)"
+info cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(grep -c ^processor /proc/cpuinfo) CPUs)"
+
+# Why a row cannot run here, or nothing when it can.
+row_missing() {
+    case $1 in
+    kvmini-*)
+        [[ -x ${KVMINI:-} ]] || { echo "no kvmini binary"; return; }
+        "$KVMINI" run --help 2>&1 | grep -q -- '--exec' ||
+            { echo "this kvmini has no 'run --exec' yet"; return; }
+        [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
+    qemu-*)
+        [[ -x ${QEMU:-} ]] || { echo "no qemu-system-x86_64 (QEMU)"; return; }
+        [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
+    runc)
+        [[ -x $RUNC ]] || { echo "no runc"; return; }
+        [[ -n ${bundle:-} ]] || echo "no OCI bundle ($oci_error)" ;;
+    unshare)
+        [[ -x $UNSHARE ]] || { echo "no unshare (util-linux)"; return; }
+        [[ -n ${bundle:-} ]] || echo "no rootfs ($oci_error)" ;;
+    *) echo "unknown row" ;;
+    esac
+}
+
+# runc needs a cgroup hierarchy; the L1's /init mounts none.
+if [[ -d /sys/fs/cgroup ]] && ! grep -q ' /sys/fs/cgroup ' /proc/mounts; then
+    mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || info note "could not mount cgroup2"
+fi
+# pivot_root cannot leave the initramfs (rootfs): there runc must chroot.
+runc_args=()
+if [[ $(awk '$2 == "/" { t = $3 } END { print t }' /proc/mounts) == rootfs ]]; then
+    runc_args=(--no-pivot)
+    info note "root is the initramfs: runc runs with --no-pivot (MS_MOVE + chroot)"
+fi
+bundle= oci_error=
+if [[ -x $RUNC ]]; then
+    bundle=$(bash "$mkoci" --busybox "$busybox" --out "$work/oci" 2> "$work/mkoci.err") ||
+        { bundle=; oci_error=$(tail -n 1 "$work/mkoci.err"); }
+    info runc "$("$RUNC" --version | head -n 1)"
+fi
+[[ -n ${QEMU:-} && -x ${QEMU:-} ]] && info qemu "$("$QEMU" --version | head -n 1)"
+[[ -n ${GUEST_KERNEL_VERSION:-} ]] && info guest-kernel "$GUEST_KERNEL_VERSION"
+
+active=()
+for row in $rows; do
+    why=$(row_missing "$row")
+    if [[ -n $why ]]; then
+        echo "BOOTBENCH-SKIP $row $why"
+    else
+        active+=("$row")
+    fi
+done
+[[ ${#active[@]} -gt 0 ]] || die "no row can run here"
+
+# Sets cmd (the command) and limit (timeout, s) for ROW's start I.
+row_cmd() {
+    local row=$1 i=$2
+    limit=180
+    case $row in
+    kvmini-bzimage)
+        cmd=("$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
+             --cmdline "$cmdline" --cpus 1 --memory 512M --exec true) ;;
+    kvmini-pvh)
+        cmd=("$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --boot pvh
+             --cmdline "$cmdline" --cpus 1 --memory 512M --exec true) ;;
+    qemu-pc)
+        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot
+             -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
+             -append "$cmdline kvmini.bench=1") ;;
+    qemu-microvm)
+        # microvm's default ACPI (a GED device) lets `poweroff -f` end it;
+        # -no-reboot ends it on any reset (it has no i8042 for reboot=k).
+        cmd=("$QEMU" -accel kvm -M microvm -nodefaults -nographic -serial stdio
+             -no-reboot -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
+             -append "$cmdline kvmini.bench=1") ;;
+    runc)
+        limit=60
+        cmd=("$RUNC" run ${runc_args[@]+"${runc_args[@]}"} --bundle "$bundle" "bootbench-$$-$i") ;;
+    unshare)
+        limit=60
+        cmd=("$UNSHARE" --fork --pid --mount --uts --ipc --net
+             chroot "$bundle/rootfs" /bin/sh -c "echo $marker; exec /bin/true") ;;
+    esac
+}
+
+status_all=0
+echo "bootbench-l1: $n starts each of ${active[*]}, interleaved"
+for ((i = 1; i <= n; i++)); do
+    for row in "${active[@]}"; do
+        row_cmd "$row" "$i"
+        out=$work/$row.$i.out err=$work/$row.$i.err
+        : | "$VMMSTAT" --marker "$marker" --timeout "$limit" --out "$out" -- "${cmd[@]}" 2> "$err"
+        line=$(grep '^vmmstat: ' "$err" | tail -n 1)
+        us=$(sed -n 's/.*marker_s=\([-0-9.]*\).*/\1/p' <<< "$line")
+        ex=$(sed -n 's/.*exit_s=\([-0-9.]*\).*/\1/p' <<< "$line")
+        st=$(sed -n 's/.*status=\([0-9]*\).*/\1/p' <<< "$line")
+        rss=$(sed -n 's/.*maxrss_kb=\([0-9]*\).*/\1/p' <<< "$line")
+        up=$(tr -d '\r' < "$out" | sed -n 's/^KVMINI-UPTIME=\([0-9.]*\).*/\1/p' | head -n 1)
+        ok=1
+        [[ ${st:-x} == 0 && -n $us && $us != -* && -n $ex ]] || ok=0
+        [[ $us == -* ]] && us=
+        echo "BOOTBENCH-START $row $i $ok ${us:--} ${ex:--} ${st:--} ${rss:--} ${up:--}"
+        if [[ $ok -eq 0 ]]; then
+            status_all=1
+            echo "bootbench-l1: $row #$i FAILED (${line:-no vmmstat line}); its stdout (last 15 lines) and stderr:"
+            tr -d '\r' < "$out" | tail -n 15 | sed 's/^/    | /'
+            grep -v '^vmmstat: ' "$err" | tail -n 10 | sed 's/^/    ! /'
+        fi
+        rm -f "$out" "$err"
+    done
+done
+exit "$status_all"
