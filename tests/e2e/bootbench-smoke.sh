@@ -1,0 +1,93 @@
+#!/bin/bash
+# bootbench-smoke.sh: CI smoke test of tools/bootbench. Runs it with N=2
+# (in one nested L1 on machines without hardware virtualization) and checks
+# that EVERY row (kvmini bzImage and PVH, QEMU pc and microvm, runc,
+# unshare) gave numbers for both starts: time to userspace, time to exit and
+# peak RSS, read back from the CSV; and that the plot was drawn. How big the
+# numbers are is not checked. Prints the table, and for each failure why.
+#
+# usage: tests/e2e/bootbench-smoke.sh [KVMINI [VMMSTAT]]
+#   (defaults: $KVMINI, $VMMSTAT, else what tools/bootbench finds in build/)
+# environment: BOOTBENCH_SMOKE_OUT (output folder, default a temporary one,
+#   removed on success).
+# Exit status: 0 every row gave numbers; 1 not (never a pass); 77 (meson's
+# skip) only when qemu-system-x86_64 is missing, so no L1 can run.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+n=2
+rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
+
+fail() { echo "BOOTBENCH SMOKE FAILED: $*"; echo "BOOTBENCH SMOKE FAILED: $*" >&2; }
+
+[[ $# -ge 1 ]] && export KVMINI=$1
+[[ $# -ge 2 ]] && export VMMSTAT=$2
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    fail "qemu-system-x86_64 is not installed: no L1 can run (SKIP, not a pass)"
+    exit 77
+fi
+
+out=${BOOTBENCH_SMOKE_OUT:-}
+keep=1
+if [[ -z $out ]]; then
+    out=$(mktemp -d "${TMPDIR:-/tmp}/bootbench-smoke.XXXXXX")
+    keep=0
+fi
+
+# The emulated L1 itself sometimes wedges or panics before it reports (see
+# tools/nested-run): that says nothing about bootbench, so it runs again in
+# a new L1, at most once more, loudly.
+for attempt in 1 2; do
+    status=0
+    "$repo/tools/bootbench" -n "$n" --out "$out" || status=$?
+    if [[ -f $out/run.log ]] && ! grep -q 'L1-EXIT=' "$out/run.log" &&
+       grep -q '^nested-run: ' "$out/run.log" && [[ $attempt -eq 1 ]]; then
+        fail "the L1 machine ended without reporting (attempt $attempt, see above); running bootbench again in a new L1"
+        continue
+    fi
+    break
+done
+
+problems=0
+csv=$out/bootbench.csv
+if [[ ! -s $csv ]]; then
+    fail "tools/bootbench wrote no CSV ($csv; exit status $status)"
+    exit 1
+fi
+for r in $rows; do
+    # summary,<row>,"<label>",n,ok,us,us_min,us_max,ex,ex_min,ex_max,rss_kb,
+    line=$(grep "^summary,$r," "$csv" | sed 's/"[^"]*"/L/')
+    if [[ -z $line ]]; then
+        fail "row $r: no summary line in the CSV"
+        problems=1
+        continue
+    fi
+    IFS=, read -r _ _ _ want ok us _ _ ex _ _ rss _ <<< "$line"
+    why=$(grep -m1 "^BOOTBENCH-SKIP $r " "$out/run.log" 2>/dev/null | cut -d' ' -f3-)
+    if [[ ${ok:-0} -ne $want ]]; then
+        fail "row $r: $ok of $want starts gave numbers${why:+ (not run: $why)}"
+        problems=1
+    fi
+    num='^[0-9]+([.][0-9]+)?$'
+    [[ $us =~ $num ]] || { fail "row $r: no time to userspace ('$us')"; problems=1; }
+    [[ $ex =~ $num ]] || { fail "row $r: no time to exit ('$ex')"; problems=1; }
+    [[ $rss =~ $num ]] || { fail "row $r: no peak RSS ('$rss')"; problems=1; }
+done
+if ! ls "$out"/bootbench.png "$out"/bootbench.svg >/dev/null 2>&1 &&
+   [[ ! -s $out/bootbench.png && ! -s $out/bootbench.svg ]]; then
+    fail "no plot in $out (gnuplot missing or failed)"
+    problems=1
+fi
+if [[ $problems -ne 0 ]]; then
+    echo "bootbench smoke: outputs kept in $out"
+    exit 1
+fi
+if [[ $status -ne 0 ]]; then
+    fail "tools/bootbench exited with status $status although every row gave numbers"
+    echo "bootbench smoke: outputs kept in $out"
+    exit 1
+fi
+echo "bootbench smoke: every row gave numbers for $n starts"
+[[ $keep -eq 0 ]] && rm -rf "$out"
+exit 0
