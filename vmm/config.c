@@ -133,7 +133,7 @@ void config_print_usage(FILE *f)
 "  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n"
 "A command may itself exit with 121-125 or 128+N: kvmini passes its status\n"
 "through, so a script that must tell them apart should use --report json\n"
-"(its stop_reason says \"status_reported\" when the command's status came back).\n",
+"(its command_status is a number only when the command's status came back).\n",
 		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, KVMINI_EXIT_GUEST_PANIC,
 		KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_NO_STATUS, KVMINI_EXIT_TIMEOUT,
 		KVMINI_EXIT_FAILURE);
