@@ -9,6 +9,9 @@
 #     ACPI); with kvmini.bench=reboot it runs `reboot -f` instead (for
 #     machines without ACPI: pair it with reboot=k where an i8042 exists, or
 #     reboot=t for a triple fault, which a VMM run with -no-reboot ends on);
+#   - reports "userspace up" on kvmini's control port, and when kvmini's
+#     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
+#     stderr on ttyS2, reports its exit status, and powers off;
 #   - otherwise runs an interactive shell with job control on the console
 #     (setsid cttyhack sh) and runs `poweroff -f` when that shell exits.
 # The cpio goes to the cache folder and is rebuilt only when this script or
@@ -24,7 +27,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -70,6 +73,29 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+# --- kvmini control port and --exec (devices/control_port.c, vmm/main.c) ---
+# kvmini_ctl OFFSET BYTE: one outb to kvmini's control port (0x5a0):
+# offset 0 takes events (1 userspace up, 2 command started), offset 1 the
+# command's exit status. Other VMMs ignore the write.
+kvmini_ctl() {
+    printf "\\$(printf %o "$2")" |
+        dd of=/dev/port bs=1 seek=$((0x5a0 + $1)) count=1 conv=notrunc 2>/dev/null
+}
+kvmini_ctl 0 1
+# kvmini --exec appends a cpio with the command, byte for byte, as
+# /kvmini/exec. Its stdout goes to ttyS1 (COM2) and stderr to ttyS2 (COM3),
+# raw so bytes pass unchanged; kvmini copies them to its own stdout and
+# stderr. The last close of a UART waits until its output is sent, so
+# everything is out before the status is reported and the VM powers off.
+if [ -f /kvmini/exec ]; then
+    stty -F /dev/ttyS1 raw -echo 2>/dev/null
+    stty -F /dev/ttyS2 raw -echo 2>/dev/null
+    kvmini_ctl 0 2
+    (cd /root && exec sh /kvmini/exec) </dev/null >/dev/ttyS1 2>/dev/ttyS2
+    kvmini_ctl 1 $?
+    poweroff -f
+fi
+# --- end of the kvmini --exec block ---
 bench=
 for arg in $(cat /proc/cmdline); do
     case $arg in kvmini.bench=*) bench=${arg#kvmini.bench=} ;; esac

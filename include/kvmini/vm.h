@@ -13,6 +13,7 @@
 #include "kvmini/err.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
+#include "kvmini/report.h"
 
 struct vm;
 
@@ -35,6 +36,7 @@ enum vm_stop_cause {
 	STOP_SIGNAL,        /* SIGINT, SIGTERM, SIGHUP, SIGQUIT: status 128 + signal */
 	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
 	STOP_HOST_ERROR,    /* an ioctl failed */
+	STOP_TIMEOUT,       /* --timeout fired */
 };
 
 struct vm_config {
@@ -46,6 +48,13 @@ struct vm_config {
 	/* Guest memory already created (and loaded) by the caller; the VM
 	 * takes it over. NULL: the VM maps @memory bytes itself. */
 	struct guest_mem *premade_mem;
+	/* --exec: COM2 carries the command's stdout to @exec_out_fd, COM3
+	 * its stderr to @exec_err_fd (-1: discard), the control port its
+	 * status; the exit status then follows the command (vm_exit_status). */
+	bool exec;
+	int exec_out_fd;
+	int exec_err_fd;
+	struct report *report;  /* milestones are marked here; NULL: none */
 };
 
 struct vm {
@@ -67,6 +76,9 @@ struct vm {
 	struct legacy_misc *misc;
 	struct pci_root *pci;
 	struct acpi_pm *acpi_pm;
+	struct serial8250 *serial_out;   /* COM2: --exec stdout */
+	struct serial8250 *serial_err;   /* COM3: --exec stderr */
+	struct control_port *control;
 	int stop_efd;               /* eventfd: signalled when the VM stops */
 	pthread_mutex_t stop_lock;
 	enum vm_stop_cause stop_cause;
@@ -91,7 +103,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_cause cause);
 /* Joins the vCPU threads (after a stop) and returns the cause. */
 enum vm_stop_cause vm_wait(struct vm *vm);
 
-/* Process exit status for the way @vm stopped. */
+/* Process exit status for the way @vm stopped (and, under --exec, the
+ * command's status from the control port). */
 int vm_exit_status(const struct vm *vm);
+/* A short name for the stop cause, for --report ("poweroff", ...). */
+const char *vm_stop_name(enum vm_stop_cause cause);
 
 #endif

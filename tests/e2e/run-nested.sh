@@ -54,7 +54,8 @@ fi
 
 # One L1 CPU: two-threaded TCG wedged L1 in about one run in three here;
 # single-threaded has not (2-vCPU guests still run, their threads share it).
-nested_args=(--timeout "${E2E_TIMEOUT:-900}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux")
+nested_args=(--timeout "${E2E_TIMEOUT:-900}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux"
+             --file "$here/cases-exec.sh")
 if [[ $standin -eq 1 ]]; then
     nested_args+=(--with-qemu --no-kvmini --file "$here/qemu-as-kvmini")
     case_args=(--vmm /payload/files/qemu-as-kvmini ${case_args[@]+"${case_args[@]}"})
