@@ -41,7 +41,7 @@ set -uo pipefail
 die() { echo "bootbench-l1: $*" >&2; exit 1; }
 
 n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
-mkoci= busybox=/bin/busybox
+mkoci='' busybox=/bin/busybox
 while [[ $# -gt 0 ]]; do
     case $1 in
     -n) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-n needs a positive number"; n=$2; shift ;;
@@ -97,7 +97,7 @@ if [[ $(awk '$2 == "/" { t = $3 } END { print t }' /proc/mounts) == rootfs ]]; t
     runc_args=(--no-pivot)
     info note "root is the initramfs: runc runs with --no-pivot (MS_MOVE + chroot)"
 fi
-bundle= oci_error=
+bundle='' oci_error=''
 if [[ -x $RUNC ]]; then
     bundle=$(bash "$mkoci" --busybox "$busybox" --out "$work/oci" 2> "$work/mkoci.err") ||
         { bundle=; oci_error=$(tail -n 1 "$work/mkoci.err"); }
