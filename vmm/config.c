@@ -75,6 +75,20 @@ void config_print_usage(FILE *f)
 "                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
 "  -q, --quiet      only errors from kvmini itself\n"
 "\n"
+"Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
+"  --disk PATH[,ro][,snapshot][,transport=...]\n"
+"                   a raw disk image as /dev/vda, vdb, ... (repeatable, up to %d);\n"
+"                   ro: read-only for the guest; snapshot: the guest's writes\n"
+"                   go to a private overlay dropped at exit, the image is\n"
+"                   never written\n"
+"  --net tap=NAME[,mac=MAC][,transport=...]\n"
+"                   a NIC on host tap device NAME (created when missing and\n"
+"                   kvmini has CAP_NET_ADMIN); a random local MAC by default\n"
+"  --console serial|virtio[,transport=...]\n"
+"                   where the guest's console and this terminal's input go:\n"
+"                   serial (default, ttyS0) or virtio (hvc0; console=hvc0 is\n"
+"                   added when the command line names no console)\n"
+"\n"
 "Console: with a terminal on stdin it is put in raw mode; Ctrl-A x quits,\n"
 "Ctrl-A Ctrl-A sends Ctrl-A. Piped stdin is fed as the guest reads it.\n"
 "\n"
@@ -84,10 +98,11 @@ void config_print_usage(FILE *f)
 "       (a register dump is printed on stderr)\n"
 "  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n"
 "  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n",
-		CONFIG_MAX_CPUS, KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_FAILURE);
+		CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_FAILURE);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
+       OPT_DISK, OPT_NET, OPT_CONSOLE };
 
 static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
 {
@@ -99,6 +114,9 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "cpus",    required_argument, NULL, OPT_CPUS },
 		{ "boot",    required_argument, NULL, OPT_BOOT },
 		{ "quiet",   no_argument,       NULL, 'q' },
+		{ "disk",    required_argument, NULL, OPT_DISK },
+		{ "net",     required_argument, NULL, OPT_NET },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,6 +152,18 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 				return kv_err_set(e, -EINVAL, "--boot '%s': use auto, bzimage or pvh", optarg);
 			break;
 		case 'q': cfg->quiet = true; break;
+		case OPT_DISK:
+			if (config_add_disk(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (config_add_net(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
+		case OPT_CONSOLE:
+			if (config_set_console(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
 		case 'h': cfg->action = ACTION_HELP; return 0;
 		case ':':
 			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
@@ -149,7 +179,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 	if (cfg->memory < (16ULL << 20))
 		return kv_err_set(e, -EINVAL, "--memory: %llu bytes is too small; a Linux guest needs at least 16M",
 				  (unsigned long long)cfg->memory);
-	return 0;
+	return config_check_devices(&cfg->dev, e);
 }
 
 int config_parse(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
@@ -200,7 +230,8 @@ int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 	if (cmdline_has_param(user, "console"))
 		n = snprintf(buf, len, "%s", user);
 	else
-		n = snprintf(buf, len, "console=ttyS0%s%s", *user ? " " : "", user);
+		n = snprintf(buf, len, "console=%s%s%s",
+			     cfg->dev.console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0", *user ? " " : "", user);
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;

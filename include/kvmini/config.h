@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvmini/boot.h"
+#include "kvmini/config_devices.h"
 #include "kvmini/err.h"
 
 /* Exit statuses of the kvmini process (documented in --help and README). */
@@ -28,6 +29,7 @@ struct kv_config {
 	unsigned cpus;
 	enum boot_mode boot;
 	bool quiet;
+	struct config_devices dev; /* --disk, --net, --console */
 };
 
 /* Parses "kvmini run ..." (argv[0] is the program). Returns 0 or -EINVAL
