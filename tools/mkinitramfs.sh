@@ -9,6 +9,11 @@
 #     ACPI); with kvmini.bench=reboot it runs `reboot -f` instead (for
 #     machines without ACPI: pair it with reboot=k where an i8042 exists, or
 #     reboot=t for a triple fault, which a VMM run with -no-reboot ends on);
+#   - loads the virtio drivers from the kernel package's modules when the
+#     machine has virtio devices (virtio-pci vendor 0x1af4, or virtio-mmio
+#     LNRO0005 in ACPI): the transports first, then only the drivers for the
+#     device types present (block also brings ext4); with console=hvc0 the
+#     shell then runs on hvc0;
 #   - otherwise runs an interactive shell with job control on the console
 #     (setsid cttyhack sh) and runs `poweroff -f` when that shell exits.
 # The cpio goes to the cache folder and is rebuilt only when this script or
@@ -60,16 +65,89 @@ done
 mknod -m 600 dev/console c 5 1 2>/dev/null || true
 mknod -m 666 dev/null c 1 3 2>/dev/null || true
 
+# Virtio modules, with their dependencies first (read from each module's
+# depends=), copied to /lib/modules/kvmini with one NAME.order file per
+# group: the guest's /init loads a group with insmod in that order.
+mod_path() { find "$MODULES_DIR/kernel" -name "$1.ko" -print -quit; }
+mod_order() { # NAME...: print NAME and its dependencies, dependencies first
+    local m f dep
+    for m in "$@"; do
+        [[ " $seen " == *" $m "* ]] && continue
+        f=$(mod_path "$m")
+        [[ -n $f ]] || die "module $m.ko not found under $MODULES_DIR"
+        for dep in $(strings "$f" | sed -n 's/^depends=//p' | tr ',' ' '); do
+            mod_order "$dep"
+        done
+        seen="$seen $m"
+        echo "$m"
+    done
+}
+mkdir -p lib/modules/kvmini
+declare -A mod_groups=(
+    [base]="virtio_pci virtio_mmio"
+    [blk]="virtio_blk crc32c_generic ext4"
+    [net]="virtio_net"
+    [console]="virtio_console"
+)
+for group in base blk net console; do
+    seen=
+    [[ $group != base ]] && seen=$(cat lib/modules/kvmini/base.order)
+    # shellcheck disable=SC2086  # word splitting wanted
+    mod_order ${mod_groups[$group]} > "lib/modules/kvmini/$group.order.all"
+    grep -vxF -f <(cat lib/modules/kvmini/base.order 2>/dev/null) \
+        "lib/modules/kvmini/$group.order.all" > "lib/modules/kvmini/$group.order" || true
+    rm "lib/modules/kvmini/$group.order.all"
+    [[ $group == base ]] && [[ ! -s lib/modules/kvmini/base.order ]] && die "no base modules"
+    while read -r m; do
+        cp "$(mod_path "$m")" lib/modules/kvmini/
+    done < "lib/modules/kvmini/$group.order"
+done
+
 cat > init <<'EOF'
 #!/bin/sh
 # kvmini guest /init (written by tools/mkinitramfs.sh)
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
+# With console=hvc0 /dev/console cannot be opened yet (virtio_console is a
+# module): a failed redirection must not end /init.
+if (: </dev/console) 2>/dev/null; then
+    exec </dev/console >/dev/console 2>&1
+fi
 echo KVMINI-USERSPACE-UP
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+
+# --- virtio drivers (see tools/mkinitramfs.sh's header) ---
+load_group() {
+    for m in $(cat "/lib/modules/kvmini/$1.order"); do
+        insmod "/lib/modules/kvmini/$m.ko" || echo "init: insmod $m failed"
+    done
+}
+if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor || ls /sys/bus/acpi/devices 2>/dev/null | grep -q '^LNRO0005'; then
+    load_group base
+    want=
+    for d in /sys/bus/virtio/devices/*/device; do
+        [ -f "$d" ] || continue
+        case $(cat "$d") in
+        0x0001) want="$want net" ;;
+        0x0002) want="$want blk" ;;
+        0x0003) want="$want console" ;;
+        esac
+    done
+    for g in net blk console; do
+        case " $want " in *" $g "*) load_group "$g" ;; esac
+    done
+fi
+# With console=hvc0 the kernel had no console to give /init: take hvc0 now.
+case " $(cat /proc/cmdline) " in
+*" console=hvc0 "*)
+    if [ -c /dev/hvc0 ]; then
+        exec </dev/hvc0 >/dev/hvc0 2>&1
+        echo KVMINI-USERSPACE-UP
+    fi ;;
+esac
+# --- end of virtio drivers ---
 bench=
 for arg in $(cat /proc/cmdline); do
     case $arg in kvmini.bench=*) bench=${arg#kvmini.bench=} ;; esac
