@@ -218,5 +218,11 @@ if want reboot-k; then
     fi
 fi
 
+# More cases, one file per area (run-nested.sh copies them into L1).
+for f in "${PAYLOAD_FILES:-/payload/files}"/cases-*.sh; do
+    # shellcheck disable=SC1090
+    [[ -f $f ]] && source "$f"
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]
