@@ -237,13 +237,19 @@ static void driver_ok(void)
 	ck_assert(virtio_dev_live(&t.dev));
 }
 
+/* Kicks the device has seen on queue @q so far. */
+static int kicks(unsigned q)
+{
+	return atomic_load(&t.fd.kicks[q]);
+}
+
 /* Waits (up to 2 s) for the loop thread to deliver kick number @want to
  * queue @q. */
 static void wait_kicks(unsigned q, int want)
 {
-	for (int i = 0; i < 2000 && atomic_load(&t.fd.kicks[q]) < want; i++)
+	for (int i = 0; i < 2000 && kicks(q) < want; i++)
 		usleep(1000);
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[q]), want);
+	ck_assert_int_eq(kicks(q), want);
 }
 
 /* Gives the loop thread time to (wrongly) deliver a kick. */
@@ -466,8 +472,8 @@ START_TEST(notify_through_handler)
 	wr32(R_QUEUE_NOTIFY, NR_QUEUES);
 	wr32(R_QUEUE_NOTIFY, 0xffffffff);
 	settle();
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[0]), 1);
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[1]), 2);
+	ck_assert_int_eq(kicks(0), 1);
+	ck_assert_int_eq(kicks(1), 2);
 }
 END_TEST
 
@@ -477,13 +483,13 @@ START_TEST(notify_before_live_dropped)
 	setup_queue(0, 16, 0x1000);
 	wr32(R_QUEUE_NOTIFY, 0); /* no DRIVER_OK yet */
 	settle();
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[0]), 0);
+	ck_assert_int_eq(kicks(0), 0);
 	driver_ok();
 	wr32(R_QUEUE_NOTIFY, 1); /* live, but queue 1 was never made ready */
 	settle();
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[1]), 0);
+	ck_assert_int_eq(kicks(1), 0);
 	/* The stale kick of queue 0 was drained, not replayed. */
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[0]), 0);
+	ck_assert_int_eq(kicks(0), 0);
 	wr32(R_QUEUE_NOTIFY, 0);
 	wait_kicks(0, 1);
 }
@@ -508,7 +514,7 @@ START_TEST(notify_through_ioeventfd)
 	/* "KVM" matched a write of 1 to QueueNotify. */
 	ck_assert_int_eq(write(t.ioev[1].fd, &one, sizeof(one)), sizeof(one));
 	wait_kicks(1, 1);
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[0]), 0);
+	ck_assert_int_eq(kicks(0), 0);
 	/* A write KVM did not match still reaches the right queue. */
 	wr32(R_QUEUE_NOTIFY, 0);
 	wait_kicks(0, 1);
@@ -649,7 +655,7 @@ START_TEST(reset_clears_everything)
 	/* A kick after reset reaches nobody. */
 	wr32(R_QUEUE_NOTIFY, 0);
 	settle();
-	ck_assert_int_eq(atomic_load(&t.fd.kicks[0]), 0);
+	ck_assert_int_eq(kicks(0), 0);
 	/* Reset with the line already low reports nothing. */
 	wr32(R_STATUS, 0);
 	ck_assert_int_eq(t.irq.lowers, 1);
