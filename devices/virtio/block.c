@@ -73,7 +73,7 @@ static void req_complete(struct blk_dev *b, struct blk_req *req, uint8_t status,
 		b->hook(b->hook_opaque, req->chain.head, used, status);
 	} else if (virtio_dev_live(d)) {
 		if (vq_push(&d->vqs[0], req->chain.head, used) < 0)
-			virtio_dev_fail(d, "%s: used ring: %s", d->name,
+			virtio_dev_fail(d, "used ring: %s",
 					d->vqs[0].error ? d->vqs[0].error : "push failed");
 		else
 			b->used_pending = true;
@@ -172,6 +172,12 @@ static void submit_pending(struct blk_dev *b)
 		}
 		if (r == -EAGAIN && b->in_flight > 0)
 			return;
+		if (r == -EINVAL && req->direct) {
+			/* The O_DIRECT fd refused it at submission: go buffered. */
+			req->direct = false;
+			cb->aio_fildes = req->is_write ? b->img.write_fd : b->img.fd;
+			continue;
+		}
 		pending_pop(b);
 		if (req->type == VIRTIO_BLK_T_FLUSH && r == -EINVAL && b->aio_fsync) {
 			LOG_INFO("%s: no IOCB_CMD_FDSYNC in this kernel: flushes are synchronous",
@@ -303,7 +309,7 @@ static void req_start(struct blk_dev *b, struct blk_req *req)
 
 		free(req);
 		b->outstanding--;
-		virtio_dev_fail(d, "%s: request %u: %s", d->name, head, why);
+		virtio_dev_fail(d, "request %u: %s", head, why);
 		return;
 	}
 	const struct iovec *last = &c->iov[c->nr_out + c->nr_in - 1];
@@ -432,6 +438,16 @@ unsigned blk_in_flight(struct virtio_dev *d)
 	return to_blk(d)->outstanding;
 }
 
+void blk_use_sync_io(struct virtio_dev *d)
+{
+	struct blk_dev *b = to_blk(d);
+
+	assert(b->outstanding == 0);
+	if (b->aio)
+		io_destroy(b->ctx);
+	b->aio = false;
+}
+
 void blk_set_done_hook(struct virtio_dev *d, blk_done_hook hook, void *opaque)
 {
 	to_blk(d)->hook = hook;
@@ -502,11 +518,6 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	do {
 		vq_disable_kicks(vq);
 		for (;;) {
-			if (b->outstanding >= VIRTQ_MAX_SIZE) {
-				virtio_dev_fail(d, "%s: more requests in flight than the queue holds",
-						d->name);
-				return;
-			}
 			struct blk_req *req = req_alloc(b);
 
 			if (!req) {
@@ -519,11 +530,20 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 				free(req);
 				b->outstanding--;
 				if (r < 0) {
-					virtio_dev_fail(d, "%s: queue 0: %s", d->name,
+					virtio_dev_fail(d, "queue 0: %s",
 							vq->error ? vq->error : "bad chain");
 					return;
 				}
 				break;
+			}
+			/* A driver cannot have more chains out than the ring holds
+			 * (unless it republishes heads still in flight): bound our
+			 * memory by that. */
+			if (b->outstanding > vq->size) {
+				free(req);
+				b->outstanding--;
+				virtio_dev_fail(d, "more requests in flight than the queue holds");
+				return;
 			}
 			req_start(b, req);
 			if (!virtio_dev_live(d))

@@ -121,5 +121,7 @@ void blk_handle_chain(struct virtio_dev *d, const struct vq_chain *c);
 /* Reaps completions (what the eventfd callback does, without the lock). */
 void blk_reap(struct virtio_dev *d);
 unsigned blk_in_flight(struct virtio_dev *d);
+/* Tests: what the device does when io_setup fails (no Linux AIO). */
+void blk_use_sync_io(struct virtio_dev *d);
 
 #endif

@@ -765,6 +765,208 @@ START_TEST(overlay_functions)
 }
 END_TEST
 
+
+/* ---- through a real virtqueue in fake guest memory ---- */
+
+#define RAM_SIZE (1u << 20)
+#define DESC_GPA 0x0
+#define AVAIL_GPA 0x1000
+#define USED_GPA 0x2000
+#define QSIZE 16
+
+static uint8_t *ram;
+static struct guest_mem gm;
+static unsigned interrupts;
+static uint16_t next_desc, avail_idx;
+
+static void count_irq(void *t, unsigned q)
+{
+	interrupts++;
+}
+
+static const struct virtio_transport_ops fake_tops = { .notify_queue = count_irq };
+
+static int ring_dev(bool ro)
+{
+	struct kv_err e = { 0 };
+	struct virtio_blk_cfg cfg = { .path = disk, .readonly = ro };
+
+	ram = aligned(RAM_SIZE);
+	memset(ram, 0, RAM_SIZE);
+	memset(&gm, 0, sizeof(gm));
+	ck_assert_int_eq(gm_add_region(&gm, 0, RAM_SIZE, ram), 0);
+	ck_assert_int_eq(virtio_blk_create(&cfg, &gm, NULL, &dev, &e), 0);
+	dev.tops = &fake_tops;
+	dev.driver_features = dev.features & ~(1ull << VIRTIO_F_EVENT_IDX);
+	dev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		     VIRTIO_STATUS_DRIVER_OK;
+	dev.vqs[0].size = QSIZE;
+	dev.vqs[0].desc_gpa = DESC_GPA;
+	dev.vqs[0].avail_gpa = AVAIL_GPA;
+	dev.vqs[0].used_gpa = USED_GPA;
+	ck_assert_int_eq(vq_enable(&dev.vqs[0], false, true), 0);
+	interrupts = 0;
+	next_desc = avail_idx = 0;
+	return 0;
+}
+
+static uint16_t add_desc(uint64_t gpa, uint32_t len, uint16_t flags, bool more)
+{
+	struct virtq_desc *d = (struct virtq_desc *)(ram + DESC_GPA) + next_desc;
+	uint16_t i = next_desc++;
+
+	d->addr = gpa;
+	d->len = len;
+	d->flags = flags | (more ? VIRTQ_DESC_F_NEXT : 0);
+	d->next = next_desc;
+	return i;
+}
+
+static void publish(uint16_t head)
+{
+	uint16_t *avail = (uint16_t *)(ram + AVAIL_GPA);
+
+	avail[2 + avail_idx % QSIZE] = head;
+	__atomic_store_n(&avail[1], ++avail_idx, __ATOMIC_RELEASE);
+}
+
+static uint16_t used_idx(void)
+{
+	return __atomic_load_n((uint16_t *)(ram + USED_GPA + 2), __ATOMIC_ACQUIRE);
+}
+
+static void notify_and_wait(uint16_t want)
+{
+	pthread_mutex_lock(&dev.lock);
+	dev.ops->queue_notify(&dev, 0);
+	pthread_mutex_unlock(&dev.lock);
+	for (int i = 0; i < 5000 && used_idx() < want; i++) {
+		pthread_mutex_lock(&dev.lock);
+		blk_reap(&dev);
+		pthread_mutex_unlock(&dev.lock);
+		if (used_idx() < want)
+			usleep(1000);
+	}
+	ck_assert_uint_eq(used_idx(), want);
+}
+
+static uint16_t rw_chain(uint32_t type, uint64_t sector, uint64_t hdr_gpa, uint64_t data_gpa,
+			 uint32_t len, uint64_t status_gpa)
+{
+	struct virtio_blk_outhdr *h = (void *)(ram + hdr_gpa);
+
+	h->type = htole32(type);
+	h->sector = htole64(sector);
+	ram[status_gpa] = 0xee;
+	uint16_t head = add_desc(hdr_gpa, 16, 0, true);
+
+	add_desc(data_gpa, len, type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0, true);
+	add_desc(status_gpa, 1, VIRTQ_DESC_F_WRITE, false);
+	return head;
+}
+
+START_TEST(ring_write_read)
+{
+	ring_dev(false);
+	uint32_t *used = (uint32_t *)(ram + USED_GPA + 4);
+
+	memset(ram + 0x10000, 0x3c, 4096);
+	publish(rw_chain(VIRTIO_BLK_T_OUT, 8, 0x8000, 0x10000, 4096, 0x9000));
+	publish(rw_chain(VIRTIO_BLK_T_IN, 8, 0x8100, 0x20000, 4096, 0x9001));
+	notify_and_wait(2);
+	ck_assert_uint_eq(ram[0x9000], VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(ram[0x9001], VIRTIO_BLK_S_OK);
+	/* used elements: (id, len) pairs; the read may have finished first. */
+	for (int i = 0; i < 2; i++) {
+		if (used[2 * i] == 0)
+			ck_assert_uint_eq(used[2 * i + 1], 1);
+		else
+			ck_assert_uint_eq(used[2 * i + 1], 4097);
+	}
+	ck_assert_uint_ge(interrupts, 1);
+	/* A read and a write at once on the same sectors are unordered, so
+	 * read again now the write is done. */
+	publish(rw_chain(VIRTIO_BLK_T_IN, 8, 0x8200, 0x30000, 4096, 0x9002));
+	notify_and_wait(3);
+	ck_assert_mem_eq(ram + 0x30000, ram + 0x10000, 4096);
+	ck_assert(!dev.broken);
+	virtio_dev_fini(&dev);
+	free(ram);
+}
+END_TEST
+
+START_TEST(ring_no_status_fails_device)
+{
+	ring_dev(false);
+	struct virtio_blk_outhdr *h = (void *)(ram + 0x8000);
+
+	h->type = htole32(VIRTIO_BLK_T_OUT);
+	publish(add_desc(0x8000, 16, 0, true));
+	add_desc(0x10000, 512, 0, false);
+	pthread_mutex_lock(&dev.lock);
+	dev.ops->queue_notify(&dev, 0);
+	pthread_mutex_unlock(&dev.lock);
+	ck_assert(dev.broken);
+	ck_assert(dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(used_idx(), 0);
+	virtio_dev_fini(&dev);
+	free(ram);
+}
+END_TEST
+
+START_TEST(ring_bad_chain_fails_device)
+{
+	ring_dev(false);
+	/* A descriptor outside guest RAM. */
+	publish(add_desc(RAM_SIZE - 8, 16, 0, false));
+	pthread_mutex_lock(&dev.lock);
+	dev.ops->queue_notify(&dev, 0);
+	pthread_mutex_unlock(&dev.lock);
+	ck_assert(dev.broken);
+	virtio_dev_fini(&dev);
+	free(ram);
+}
+END_TEST
+
+START_TEST(sync_fallback)
+{
+	struct kv_err e = { 0 };
+	uint8_t *w = aligned(4096), *rd = aligned(4096);
+
+	ck_assert_int_eq(open_dev(false, false, &e), 0);
+	blk_use_sync_io(&dev);
+	memset(w, 0x77, 4096);
+	ck_assert_uint_eq(do_rw(VIRTIO_BLK_T_OUT, 4, w, 4096), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(do_rw(VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(do_rw(VIRTIO_BLK_T_IN, 4, rd, 4096), VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(rd, w, 4096);
+	virtio_dev_fini(&dev);
+	free(w);
+	free(rd);
+}
+END_TEST
+
+START_TEST(ring_too_many_in_flight)
+{
+	ring_dev(false);
+	uint16_t head = rw_chain(VIRTIO_BLK_T_IN, 0, 0x8000, 0x10000, 512, 0x9000);
+
+	/* The same chain sixteen times: the ring cannot tell, a full ring. */
+	for (int i = 0; i < QSIZE; i++)
+		publish(head);
+	pthread_mutex_lock(&dev.lock);
+	dev.ops->queue_notify(&dev, 0);
+	ck_assert(!dev.broken);
+	/* Republish a head still in flight: one chain more than the ring. */
+	publish(head);
+	dev.ops->queue_notify(&dev, 0);
+	ck_assert(dev.broken);
+	pthread_mutex_unlock(&dev.lock);
+	virtio_dev_fini(&dev);
+	free(ram);
+}
+END_TEST
+
 /* ---- open errors ---- */
 
 static void expect_open_error(bool ro, bool snapshot, const char *what)
@@ -864,6 +1066,11 @@ static Suite *block_suite(void)
 	tcase_add_test(io, event_loop_completions);
 	tcase_add_test(io, snapshot_leaves_base_alone);
 	tcase_add_test(io, overlay_functions);
+	tcase_add_test(io, ring_write_read);
+	tcase_add_test(io, ring_too_many_in_flight);
+	tcase_add_test(io, sync_fallback);
+	tcase_add_test(io, ring_no_status_fails_device);
+	tcase_add_test(io, ring_bad_chain_fails_device);
 	suite_add_tcase(s, io);
 
 	tcase_add_checked_fixture(open_tc, setup, teardown);
