@@ -144,8 +144,13 @@ size_t virtio_console_receive(struct virtio_dev *dev, const uint8_t *buf, size_t
 			virtio_dev_fail(dev, "receive queue: %s", vq->error);
 			break;
 		}
-		if (r == 0)
+		if (r == 0) {
+			/* Out of buffers: with EVENT_IDX the guest kicks (and
+			 * we wake the reader) only once avail_event is re-armed. */
+			if (vq_enable_kicks(vq))
+				continue;
 			break;
+		}
 		w = 0;
 		if (ch.nr_out)
 			LOG_GUEST(&dev->rl, "%s: receive chain %u has device-readable parts: "
@@ -170,7 +175,10 @@ bool virtio_console_rx_ready(struct virtio_dev *dev)
 	bool ready;
 
 	pthread_mutex_lock(&dev->lock);
-	ready = virtio_dev_live(dev) && dev->vqs[RXQ].enabled && vq_has_avail(&dev->vqs[RXQ]);
+	/* When not ready, re-arm kicks so the guest's next buffer wakes the
+	 * reader (vq_enable_kicks also answers "anything available?"). */
+	ready = virtio_dev_live(dev) && dev->vqs[RXQ].enabled &&
+		(vq_has_avail(&dev->vqs[RXQ]) || vq_enable_kicks(&dev->vqs[RXQ]));
 	pthread_mutex_unlock(&dev->lock);
 	return ready;
 }
