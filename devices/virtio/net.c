@@ -513,8 +513,12 @@ static void net_reset(struct virtio_dev *dev)
 	n->rx_on = n->rx_pushed = false;
 	n->mrg = false;
 	vnet_update_events(n);
-	if (n->tap_offloads && tap_set_offloads(n->fd, 0) < 0)
-		LOG_WARN("%s: clearing tap offloads: %s", dev->name, strerror(errno));
+	if (n->tap_offloads) {
+		int r = tap_set_offloads(n->fd, 0);
+
+		if (r < 0)
+			LOG_WARN("%s: clearing tap offloads: %s", dev->name, strerror(-r));
+	}
 }
 
 static void net_destroy(struct virtio_dev *dev)
