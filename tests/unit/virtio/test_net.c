@@ -402,6 +402,41 @@ START_TEST(rx_broken_ring_needs_reset)
 }
 END_TEST
 
+START_TEST(tx_broken_ring_needs_reset)
+{
+	uint16_t *avail;
+
+	drv_attach(&drv, &dev, 0);
+	avail = drv_host(&drv, drv.q[TXQ].avail);
+	avail[2] = 4000;        /* head beyond the queue size */
+	avail[1] = 1;
+	drv_kick(&drv, TXQ);
+	ck_assert(!virtio_dev_live(&dev));
+	ck_assert_uint_ge(drv.config_irqs, 1);
+	drv_kick(&drv, TXQ);    /* ignored now */
+}
+END_TEST
+
+/* With EVENT_IDX, running dry re-arms avail_event so the guest's next
+ * receive buffer kicks us (else it never would). */
+START_TEST(rx_event_idx_rearmed_when_dry)
+{
+	uint16_t *avail_event;
+	uint64_t gpa;
+
+	drv_attach(&drv, &dev, F_MRG_RXBUF | (1ull << VIRTIO_F_EVENT_IDX));
+	ck_assert(dev.vqs[RXQ].event_idx);
+	avail_event = (uint16_t *)drv_host(&drv, drv.q[RXQ].used + 4 + 8 * drv.q[RXQ].size);
+	gpa = drv_post1(&drv, RXQ, 2048, true, NULL);
+	drv_kick(&drv, RXQ);
+	net_send(80, 14);
+	tap_event(EPOLLIN);
+	check_rx(&gpa, 1, 2048, 80, 14);
+	/* the stash is empty now: kick me at the next buffer */
+	ck_assert_uint_eq(*avail_event, 1);
+}
+END_TEST
+
 /* Reset forgets stashed buffers and a waiting packet; the next driver
  * starts clean. */
 START_TEST(reset_forgets_state)
@@ -468,6 +503,8 @@ int main(void)
 	tcase_add_test(tc, rx_no_buffers_leaves_packet_in_tap);
 	tcase_add_test(tc, rx_bad_chains_returned_unused);
 	tcase_add_test(tc, rx_broken_ring_needs_reset);
+	tcase_add_test(tc, tx_broken_ring_needs_reset);
+	tcase_add_test(tc, rx_event_idx_rearmed_when_dry);
 	tcase_add_test(tc, reset_forgets_state);
 	tcase_add_test(tc, tap_name_errors);
 	suite_add_tcase(s, tc);
