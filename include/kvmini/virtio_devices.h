@@ -75,6 +75,10 @@ size_t virtio_console_receive(struct virtio_dev *dev, const uint8_t *buf, size_t
 /* True once the driver is live and has receive buffers (so input sent
  * now is not lost). */
 bool virtio_console_rx_ready(struct virtio_dev *dev);
+/* The device writes 1 (8 bytes) to eventfd @fd (-1: none) when the
+ * guest posts receive buffers or the driver goes live, so a reader
+ * holding input can retry. Any thread. */
+void virtio_console_set_rx_wakeup(struct virtio_dev *dev, int fd);
 
 /* The devices a VM gets, as parsed from --disk / --net / --console. */
 struct vm_disk {
