@@ -193,6 +193,15 @@ int pci_root_add(struct pci_root *p, const struct pci_dev_ops *ops, void *opaque
 	return kv_err_set(e, -ENOSPC, "PCI bus 0 is full (%u slots)", LAYOUT_PCI_MAX_SLOTS);
 }
 
+void pci_root_remove(struct pci_root *p, unsigned slot)
+{
+	if (!p || slot == 0 || slot > LAYOUT_PCI_MAX_SLOTS)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->slots[slot] = (struct pci_slot){ 0 };
+	pthread_mutex_unlock(&p->lock);
+}
+
 void pci_root_destroy(struct pci_root *p)
 {
 	if (!p)
