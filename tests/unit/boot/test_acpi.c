@@ -65,7 +65,7 @@ START_TEST(fadt_and_dsdt)
 	struct tables t;
 
 	test_vm_init(&vm, 16 * MiB);
-	ck_assert_int_eq(acpi_write_tables(&vm.gm, 1, NULL), 0);
+	ck_assert_int_eq(acpi_write_tables(&vm.gm, 1, 0, NULL), 0);
 	t = walk(&vm);
 
 	ck_assert_uint_eq(test_get32(t.fadt + 4), 276);
@@ -151,7 +151,7 @@ START_TEST(madt_cpus)
 	test_vm_init(&vm, 16 * MiB);
 	for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
 		memset(vm.mem + LAYOUT_BIOS_START, 0, LAYOUT_BIOS_END - LAYOUT_BIOS_START);
-		ck_assert_int_eq(acpi_write_tables(&vm.gm, counts[i], NULL), 0);
+		ck_assert_int_eq(acpi_write_tables(&vm.gm, counts[i], 0, NULL), 0);
 		madt_check(walk(&vm).madt, counts[i]);
 	}
 	test_vm_free(&vm);
@@ -164,9 +164,9 @@ START_TEST(bad_cpu_counts)
 	struct kv_err err = { 0 };
 
 	test_vm_init(&vm, 16 * MiB);
-	ck_assert_int_eq(acpi_write_tables(&vm.gm, 0, &err), -EINVAL);
+	ck_assert_int_eq(acpi_write_tables(&vm.gm, 0, 0, &err), -EINVAL);
 	test_assert_msg(err.msg, "0 CPUs", NULL);
-	ck_assert_int_eq(acpi_write_tables(&vm.gm, ACPI_MAX_CPUS + 1, &err), -EINVAL);
+	ck_assert_int_eq(acpi_write_tables(&vm.gm, ACPI_MAX_CPUS + 1, 0, &err), -EINVAL);
 	test_assert_msg(err.msg, "255 CPUs", "1 to 254", NULL);
 	test_vm_free(&vm);
 }
@@ -179,7 +179,7 @@ START_TEST(memory_without_bios_area)
 	struct kv_err err = { 0 };
 
 	ck_assert_int_eq(gm_add_region(&gm, 0, sizeof(low), low), 0);
-	ck_assert_int_eq(acpi_write_tables(&gm, 1, &err), -EFAULT);
+	ck_assert_int_eq(acpi_write_tables(&gm, 1, 0, &err), -EFAULT);
 	test_assert_msg(err.msg, "ACPI", NULL);
 }
 END_TEST
