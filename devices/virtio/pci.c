@@ -342,7 +342,8 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned len, uint
 	struct virtio_dev *d = vp->dev;
 	struct virtq *vq = selected(vp);
 	unsigned base = off & ~7u;
-	bool ring = off >= CC_Q_DESC && off < COMMON_LEN && (len == 4 || (len == 8 && off == base));
+	bool ring = off >= CC_Q_DESC && off < COMMON_LEN && off % 4 == 0 &&
+		    (len == 4 || (len == 8 && off == base));
 
 	if (ring) {
 		/* 64-bit ring addresses: two 32-bit halves or one 64-bit write. */
@@ -521,6 +522,8 @@ static void pci_cfg_window(struct virtio_pci *vp, bool is_write)
 	uint8_t *cap = vp->cfg + CAP_PCI_CFG_AT;
 	uint32_t off = get32(cap + 8), len = get32(cap + 12);
 
+	if (len == 0)
+		return; /* never set up: lspci -xxx dumping config space reads it */
 	if (cap[4] != 0 || (len != 1 && len != 2 && len != 4) || off % len ||
 	    off > LAYOUT_PCI_BAR_SIZE - len) {
 		LOG_GUEST(&vp->rl, "%s: bad pci_cfg window bar %u off 0x%x len %u",

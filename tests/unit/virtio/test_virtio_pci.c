@@ -409,6 +409,11 @@ START_TEST(queue_configuration)
 	ck_assert_uint_eq(bar_read(CC_Q_DESC, 8), fr.vq.desc_gpa);
 	ck_assert_uint_eq(bar_read(CC_Q_DRIVER, 4), fr.vq.avail_gpa);
 	ck_assert_uint_eq(bar_read(CC_Q_DEVICE + 4, 4), 0);
+	/* Misaligned halves are ignored. */
+	bar_write(CC_Q_DESC + 2, 4, 0xdeadbeef);
+	bar_write(CC_Q_DRIVER + 1, 2, 0xbeef);
+	ck_assert_uint_eq(bar_read(CC_Q_DESC, 8), fr.vq.desc_gpa);
+	ck_assert_uint_eq(bar_read(CC_Q_DRIVER, 8), fr.vq.avail_gpa);
 	/* Larger than the maximum: kept at the old size. */
 	bar_write(CC_Q_SIZE, 2, QSIZE * 2);
 	ck_assert_uint_eq(bar_read(CC_Q_SIZE, 2), QSIZE);
