@@ -208,7 +208,8 @@ void irq_routing_msi_unroute(void *ctx, int gsi, int fd)
 	pthread_mutex_unlock(&r->lock);
 }
 
-int irq_routing_ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign)
+int irq_routing_ioeventfd(void *ctx, uint64_t addr, unsigned len, int64_t datamatch, int fd,
+			  bool assign)
 {
 	struct irq_routing *r = ctx;
 	struct kvm_ioeventfd req;
@@ -218,6 +219,10 @@ int irq_routing_ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool a
 	req.len = len;
 	req.fd = fd;
 	req.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN;
+	if (datamatch >= 0) {
+		req.datamatch = (uint64_t)datamatch;
+		req.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+	}
 	/* No lock needed: KVM serialises ioeventfd changes itself. */
 	return ioctl(r->vm_fd, KVM_IOEVENTFD, &req) < 0 ? -errno : 0;
 }

@@ -703,7 +703,7 @@ static void teardown(struct virtio_pci *vp)
 			evloop_del(vp->host.loop, vq->fd);
 		if (vq->ioevent_len >= 0 &&
 		    vp->host.ioeventfd(vp->host.ctx, vp->bar_addr + BAR_NOTIFY + NOTIFY_MULT * q,
-				       (unsigned)vq->ioevent_len, vq->fd, false))
+				       (unsigned)vq->ioevent_len, -1, vq->fd, false))
 			LOG_DEBUG("%s: ioeventfd %u deassign failed", vp->dev->name, q);
 		if (vq->fd >= 0)
 			close(vq->fd);
@@ -727,7 +727,7 @@ static int setup_kicks(struct virtio_pci *vp, struct kv_err *e)
 		 * path); Linux writes the queue index with iowrite16. Without
 		 * either, our MMIO handler signals the same eventfd. */
 		for (unsigned len = 0; vp->host.ioeventfd && len <= 2 && vq->ioevent_len < 0; len += 2)
-			if (!vp->host.ioeventfd(vp->host.ctx, addr, len, vq->fd, true))
+			if (!vp->host.ioeventfd(vp->host.ctx, addr, len, -1, vq->fd, true))
 				vq->ioevent_len = (int)len;
 		if (vp->host.loop) {
 			r = evloop_add(vp->host.loop, vq->fd, EPOLLIN, kick_ready, vq);

@@ -35,7 +35,9 @@ int irq_routing_msi_route(void *ctx, int *gsi, uint64_t addr, uint32_t data, int
 void irq_routing_msi_unroute(void *ctx, int gsi, int fd);
 
 /* virtio_host.ioeventfd: KVM_IOEVENTFD on MMIO @addr, @len bytes (0: any
- * length, needs KVM_CAP_IOEVENTFD_ANY_LENGTH), no datamatch. */
-int irq_routing_ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign);
+ * length, needs KVM_CAP_IOEVENTFD_ANY_LENGTH); @datamatch >= 0: only
+ * writes of that value (KVM_IOEVENTFD_FLAG_DATAMATCH), -1: any value. */
+int irq_routing_ioeventfd(void *ctx, uint64_t addr, unsigned len, int64_t datamatch, int fd,
+			  bool assign);
 
 #endif

@@ -13,6 +13,12 @@
 #include "kvmini/err.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
+#include "kvmini/virtio.h"
+
+struct config_devices;
+struct evloop;
+struct irq_routing;
+struct vm_virtio_dev;
 
 struct vm;
 
@@ -46,6 +52,8 @@ struct vm_config {
 	/* Guest memory already created (and loaded) by the caller; the VM
 	 * takes it over. NULL: the VM maps @memory bytes itself. */
 	struct guest_mem *premade_mem;
+	/* --disk, --net, --console: virtio devices (NULL: none). */
+	const struct config_devices *devices;
 };
 
 struct vm {
@@ -67,6 +75,12 @@ struct vm {
 	struct legacy_misc *misc;
 	struct pci_root *pci;
 	struct acpi_pm *acpi_pm;
+	struct evloop *loop;        /* virtio I/O thread (vmm/vm_virtio.c) */
+	struct irq_routing *routing;
+	struct virtio_host vhost;
+	struct vm_virtio_dev *virtio;
+	unsigned nr_virtio;
+	struct virtio_dev *console_dev; /* --console virtio: stdin goes here */
 	int stop_efd;               /* eventfd: signalled when the VM stops */
 	pthread_mutex_t stop_lock;
 	enum vm_stop_cause stop_cause;

@@ -98,11 +98,16 @@ START_TEST(irqfd_and_ioeventfd)
 	ck_assert_int_eq(irq_routing_irqfd(r, 16, fd, true), 0);
 	ck_assert_int_eq(irq_routing_irqfd(r, 16, fd, true), -EBUSY);
 	ck_assert_int_eq(irq_routing_irqfd(r, 16, fd, false), 0);
-	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, fd, true), 0);
-	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, fd, true), -EEXIST);
-	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, fd, false), 0);
-	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003004, 2, fd, true), 0);
-	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003004, 3, fd, true), -EINVAL);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, -1, fd, true), 0);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, -1, fd, true), -EEXIST);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003000, 0, -1, fd, false), 0);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003004, 2, -1, fd, true), 0);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xc0003004, 3, -1, fd, true), -EINVAL);
+	/* virtio-mmio: one eventfd per queue on the same register, told apart by value. */
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xd0000050, 4, 0, fd, true), 0);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xd0000050, 4, 1, fd, true), 0);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xd0000050, 4, 1, fd, true), -EEXIST);
+	ck_assert_int_eq(irq_routing_ioeventfd(r, 0xd0000050, 4, 0, fd, false), 0);
 	close(fd);
 }
 END_TEST
