@@ -10,6 +10,9 @@
 # Uses: $session_timeout (seconds, default 120). Sets: $dir (the session's
 # folder: out, err, txt), $session_pid, $st (exit status after session_end).
 
+# A write to a VMM that already exited must not end the caller.
+trap "" PIPE
+
 # session_start DIR CMD...: CMD runs with KVMINI_LOG=debug and
 # KVMINI_DUMP_ON_EXIT=1 (boot milestones and vCPU state, for failures).
 session_start() {

@@ -37,16 +37,21 @@ done
 
 env_lines=$("$here/fetch-debian.sh" --print-env) || die "fetch-debian.sh failed"
 eval "$env_lines"
-out=${out:-$KVMINI_CACHE/guest-initramfs.cpio}
+key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
+# Named by its key, so checkouts with different versions of this script
+# sharing one cache do not rebuild it under each other's feet; archives
+# unused for a day are removed.
+out=${out:-$KVMINI_CACHE/guest-initramfs-${key:0:16}.cpio}
 
 mkdir -p "$(dirname "$out")"
 exec 9> "$out.lock"
 flock 9
-key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
 if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
+    touch "$out"
     echo "$out"
     exit 0
 fi
+find "$KVMINI_CACHE" -maxdepth 1 -name 'guest-initramfs*.cpio*' -mmin +1440 -delete 2>/dev/null || true
 command -v cpio >/dev/null || die "cpio is missing: apt-get install cpio"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-initramfs.XXXXXX")
