@@ -33,7 +33,7 @@ vmm_cmd() { # ROW IMG TAP
              -drive "file=$2,if=none,id=d0,format=raw,cache=writeback"
              -device virtio-blk-pci,drive=d0
              -netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off"
-             -device virtio-net-pci,netdev=n0) ;;
+             -device virtio-net-pci,netdev=n0,romfile=) ;;
     esac
 }
 
