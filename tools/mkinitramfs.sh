@@ -9,7 +9,8 @@
 #     ACPI); with kvmini.bench=reboot it runs `reboot -f` instead (for
 #     machines without ACPI: pair it with reboot=k where an i8042 exists, or
 #     reboot=t for a triple fault, which a VMM run with -no-reboot ends on);
-#   - reports "userspace up" on kvmini's control port, and when kvmini's
+#   - reports "userspace up" on kvmini's control port, loads the pvpanic
+#     driver (kvmini then sees a kernel panic), and when kvmini's
 #     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
 #     stderr on ttyS2, reports its exit status, and powers off;
 #   - otherwise runs an interactive shell with job control on the console
@@ -27,7 +28,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -40,7 +41,14 @@ out=${out:-$KVMINI_CACHE/guest-initramfs.cpio}
 mkdir -p "$(dirname "$out")"
 exec 9> "$out.lock"
 flock 9
-key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
+# --- kvmini --exec: the pvpanic driver (a module in Debian's kernel) ---
+pvpanic_kos=("$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic.ko"
+             "$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic-mmio.ko")
+for ko in "${pvpanic_kos[@]}"; do
+    [[ -f $ko ]] || die "$ko is missing: kvmini reports guest panics through pvpanic"
+done
+# --- end ---
+key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" "${pvpanic_kos[@]}" | sha256sum | cut -d" " -f1)
 if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
     echo "$out"
     exit 0
@@ -62,6 +70,10 @@ done
 # root, and /init copes without it (it reopens the console from devtmpfs).
 mknod -m 600 dev/console c 5 1 2>/dev/null || true
 mknod -m 666 dev/null c 1 3 2>/dev/null || true
+# --- kvmini --exec: pvpanic modules, loaded by the block in /init ---
+mkdir -p lib/modules/kvmini
+cp "${pvpanic_kos[@]}" lib/modules/kvmini/
+# --- end ---
 
 cat > init <<'EOF'
 #!/bin/sh
@@ -82,6 +94,10 @@ kvmini_ctl() {
         dd of=/dev/port bs=1 seek=$((0x5a0 + $1)) count=1 conv=notrunc 2>/dev/null
 }
 kvmini_ctl 0 1
+# pvpanic: the kernel then tells kvmini (I/O 0x505, ACPI QEMU0001) when
+# it panics, and kvmini exits 121.
+insmod /lib/modules/kvmini/pvpanic.ko 2>/dev/null
+insmod /lib/modules/kvmini/pvpanic-mmio.ko 2>/dev/null
 # kvmini --exec appends a cpio with the command, byte for byte, as
 # /kvmini/exec. Its stdout goes to ttyS1 (COM2) and stderr to ttyS2 (COM3),
 # raw so bytes pass unchanged; kvmini copies them to its own stdout and

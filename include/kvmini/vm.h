@@ -37,6 +37,7 @@ enum vm_stop_cause {
 	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
 	STOP_HOST_ERROR,    /* an ioctl failed */
 	STOP_TIMEOUT,       /* --timeout fired */
+	STOP_GUEST_PANIC,   /* the guest kernel said so on the pvpanic port */
 };
 
 struct vm_config {

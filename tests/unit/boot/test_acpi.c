@@ -87,17 +87,17 @@ START_TEST(fadt_and_dsdt)
 	ck_assert_uint_eq(test_get64(t.fadt + 260), PORT_ACPI_SLEEP + 1);
 
 	/* _S5_ first, then \_SB.COM1 (PNP0501) with I/O 0x3f8 and IRQ 4,
-	 * then a second \_SB scope (99 bytes) with COM2 and COM3. */
-	ck_assert_uint_eq(test_get32(t.dsdt + 4), 36 + sizeof(aml) + 52 + 99);
+	 * then a second \_SB scope (140 bytes) with COM2, COM3 and pvpanic. */
+	ck_assert_uint_eq(test_get32(t.dsdt + 4), 36 + sizeof(aml) + 52 + 140);
 	ck_assert_mem_eq(t.dsdt + 36, aml, sizeof(aml));
 	/* Also keeps GCC 12 with -fsanitize=undefined from seeing a NULL
 	 * haystack for memmem below (-Wnonnull breaks the ASan build). */
 	ck_assert_ptr_nonnull(t.dsdt);
 	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52, "COM1\x08_HID\x0c\x41\xd0\x05\x01", 10));
 	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52, "\x47\x01\xf8\x03\xf8\x03\x01\x08\x22\x10\x00", 11));
-	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 99,
+	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 140,
 			 "\x47\x01\xf8\x02\xf8\x02\x01\x08\x22\x08\x00", 11));
-	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 99,
+	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 140,
 			 "\x47\x01\xe8\x03\xe8\x03\x01\x08\x22\x00\x10", 11));
 	test_vm_free(&vm);
 }
