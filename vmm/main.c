@@ -250,9 +250,14 @@ static int run(const struct kv_config *cfg)
 	}
 	LOG_DEBUG("%.3f s: VM created", log_uptime());
 	if (vm_set_entry(vm, &entry, &e) || (in_fd >= 0 && terminal_raw(in_fd, &e)) ||
-	    (cfg->timeout_ms && timeout_start(&timeout, vm, cfg->timeout_ms, &e)) ||
 	    vm_start(vm, &e)) {
-		vm_destroy(vm); /* the timeout thread, if started, only sleeps: exit ends it */
+		vm_destroy(vm);
+		fail(&e);
+	}
+	if (cfg->timeout_ms && timeout_start(&timeout, vm, cfg->timeout_ms, &e)) {
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		vm_wait(vm);
+		vm_destroy(vm);
 		fail(&e);
 	}
 	if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {

@@ -32,6 +32,19 @@ if want exec-status; then
     if [[ -n $bad ]]; then fail exec-status "$bad" "$dir"; else pass exec-status; fi
 fi
 
+if want exec-pvh; then
+    # The PVH path hands the initrd (and the appended archive) over in
+    # the start info's module list rather than the zero page.
+    exec_run exec-pvh -- "${exec_args[@]}" --boot pvh --quiet --exec 'echo pvh; exit 7'
+    if [[ $st -ne 7 ]]; then
+        fail exec-pvh "status $st, expected 7" "$dir"
+    elif [[ $(cat "$dir/out") != pvh ]]; then
+        fail exec-pvh "stdout '$(head -c 100 "$dir/out")', expected 'pvh'" "$dir"
+    else
+        pass exec-pvh
+    fi
+fi
+
 if want exec-bytes; then
     # Double and single quotes, a newline between two commands, UTF-8
     # (e acute, a check mark), and a line on stderr.
