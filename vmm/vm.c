@@ -15,6 +15,7 @@
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 #include "kvmini/vm.h"
+#include "vm_virtio.h"
 
 static int init_kvm(struct vm *vm, struct kv_err *e)
 {
@@ -318,6 +319,7 @@ static const struct init_step init_steps[] = {
 	{ "memory",  init_memory,  fini_memory },
 	{ "buses",   init_buses,   fini_buses },
 	{ "devices", init_devices, fini_devices },
+	{ "virtio",  vm_virtio_init, vm_virtio_fini },
 	{ "vcpus",   init_vcpus,   fini_vcpus },
 };
 #define NR_INIT_STEPS (sizeof(init_steps) / sizeof(init_steps[0]))

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvmini/boot.h"
+#include "kvmini/config_devices.h"
 #include "kvmini/err.h"
 
 /* Exit statuses of the kvmini process (documented in --help and README). */
@@ -36,6 +37,7 @@ struct kv_config {
 	uint64_t timeout_ms;    /* 0: no timeout */
 	bool report_json;       /* --report json[:PATH] */
 	const char *report_path; /* NULL: the report goes to stderr */
+	struct config_devices dev; /* --disk, --net, --console */
 };
 
 /* Parses "kvmini run ..." (argv[0] is the program). Returns 0 or -EINVAL

@@ -73,6 +73,9 @@ struct pci_dev_ops {
  * starts only. */
 int pci_root_add(struct pci_root *p, const struct pci_dev_ops *ops, void *opaque,
 		 unsigned *slot, struct kv_err *e) KV_MUST_CHECK;
+/* Unplugs the function at @slot (a failed or destroyed transport): when
+ * it returns, the root no longer calls its ops. */
+void pci_root_remove(struct pci_root *p, unsigned slot);
 
 /* ACPI hardware-reduced sleep control/status and reset registers
  * (PORT_ACPI_SLEEP, PORT_ACPI_RESET) as the FADT describes them: writing

@@ -34,9 +34,15 @@ fi
 
 if want exec-pvh; then
     # The PVH path hands the initrd (and the appended archive) over in
-    # the start info's module list rather than the zero page.
-    exec_run exec-pvh -- "${exec_args[@]}" --boot pvh --quiet --exec 'echo pvh; exit 7'
-    if [[ $st -ne 7 ]]; then
+    # the start info's module list rather than the zero page. The ELF
+    # vmlinux unpacked on the host, as pvh-elf uses: --boot pvh on the
+    # bzImage would unpack it in L1 under TCG first.
+    pvh_args=("${exec_args[@]}")
+    pvh_args[1]=$vmlinux
+    exec_run exec-pvh -- "${pvh_args[@]}" --quiet --exec 'echo pvh; exit 7'
+    if [[ -z $vmlinux ]]; then
+        fail exec-pvh "no unpacked ELF vmlinux in ${PAYLOAD_FILES:-/payload/files}"
+    elif [[ $st -ne 7 ]]; then
         fail exec-pvh "status $st, expected 7" "$dir"
     elif [[ $(cat "$dir/out") != pvh ]]; then
         fail exec-pvh "stdout '$(head -c 100 "$dir/out")', expected 'pvh'" "$dir"
