@@ -110,3 +110,31 @@ if want exec-report; then
         echo "    ($json)"
     fi
 fi
+
+if want exec-snapshot; then
+    # The CI recipe's shape: the command writes to an ext4 image attached
+    # as a snapshot; it reads its own write back, the image stays as it was.
+    if ! command -v mke2fs >/dev/null; then
+        fail exec-snapshot "mke2fs is missing in L1 (run-nested.sh passes it with --bin)"
+    else
+        mkdir -p "$work/exec-snap-src"
+        printf 'from-host\n' > "$work/exec-snap-src/f"
+        rm -f "$work/exec-snap.img"
+        truncate -s 64M "$work/exec-snap.img"
+        mke2fs -q -t ext4 -d "$work/exec-snap-src" "$work/exec-snap.img"
+        before=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        exec_run exec-snapshot -- "${exec_args[@]}" --quiet --disk "$work/exec-snap.img,snapshot" \
+            --exec 'mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && cat /mnt/f &&
+echo from-guest > /mnt/f && sync && cat /mnt/f && umount /mnt'
+        after=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        if [[ $st -ne 0 ]]; then
+            fail exec-snapshot "status $st, expected 0" "$dir"
+        elif [[ $(cat "$dir/out") != $'from-host\nfrom-guest' ]]; then
+            fail exec-snapshot "stdout '$(head -c 200 "$dir/out" | tr '\n' '|')', expected 'from-host|from-guest|'" "$dir"
+        elif [[ $after != "$before" ]]; then
+            fail exec-snapshot "the image changed: sha256 $before -> $after" "$dir"
+        else
+            pass exec-snapshot
+        fi
+    fi
+fi
