@@ -157,6 +157,32 @@ static const uint8_t dsdt_aml[] = {
 	0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, /* IO(Decode16, 0x3f8, 0x3f8, 1, 8) */
 	0x22, 0x10, 0x00,                           /* IRQNoFlags() {4} */
 	0x79, 0x00,                                 /* EndTag */
+	/* Scope (\_SB) { Device (COM2) {...} Device (COM3) {...} Device (PEVT)
+	 * {...} }: the --exec stdout/stderr UARTs at 0x2f8/IRQ 3 and
+	 * 0x3e8/IRQ 12, laid out like COM1 (COM3's _UID 2 needs a BytePrefix:
+	 * PkgLength 0x2c), and QEMU's pvpanic device (_HID "QEMU0001", I/O
+	 * 0x505, 1 byte) for Linux's pvpanic-mmio driver. The scope's
+	 * PkgLength is 139 bytes, two-byte encoding 0x4b 0x08. */
+	0x10, 0x4b, 0x08, '\\', '_', 'S', 'B', '_', /* ScopeOp, PkgLength, \_SB_ */
+	0x5b, 0x82, 0x2b, 'C', 'O', 'M', '2',       /* DeviceOp, PkgLength, COM2 */
+	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, /* EisaId("PNP0501") */
+	0x08, '_', 'U', 'I', 'D', 0x01,             /* One */
+	0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d, /* Buffer(13) */
+	0x47, 0x01, 0xf8, 0x02, 0xf8, 0x02, 0x01, 0x08, /* IO(Decode16, 0x2f8, 0x2f8, 1, 8) */
+	0x22, 0x08, 0x00,                           /* IRQNoFlags() {3} */
+	0x79, 0x00,                                 /* EndTag */
+	0x5b, 0x82, 0x2c, 'C', 'O', 'M', '3',       /* DeviceOp, PkgLength, COM3 */
+	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, /* EisaId("PNP0501") */
+	0x08, '_', 'U', 'I', 'D', 0x0a, 0x02,       /* BytePrefix 2 */
+	0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d, /* Buffer(13) */
+	0x47, 0x01, 0xe8, 0x03, 0xe8, 0x03, 0x01, 0x08, /* IO(Decode16, 0x3e8, 0x3e8, 1, 8) */
+	0x22, 0x00, 0x10,                           /* IRQNoFlags() {12} */
+	0x79, 0x00,                                 /* EndTag */
+	0x5b, 0x82, 0x27, 'P', 'E', 'V', 'T',       /* DeviceOp, PkgLength, PEVT */
+	0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0x00, /* "QEMU0001" */
+	0x08, '_', 'C', 'R', 'S', 0x11, 0x0d, 0x0a, 0x0a, /* Buffer(10) */
+	0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, /* IO(Decode16, 0x505, 0x505, 1, 1) */
+	0x79, 0x00,                                 /* EndTag */
 };
 
 /* ---- AML for the parts of the DSDT that depend on the VM ----

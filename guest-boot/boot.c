@@ -162,17 +162,23 @@ int boot_place_high(uint64_t size, uint64_t floor, uint64_t ceil,
 	return 0;
 }
 
-int boot_initrd_load(const struct guest_mem *gm, const char *path, uint64_t ceil,
+int boot_initrd_load(const struct guest_mem *gm, const char *path,
+		     const void *extra, size_t extra_len, uint64_t ceil,
 		     const struct boot_range *busy, unsigned nbusy,
 		     struct boot_initrd *out, struct kv_err *e)
 {
-	uint64_t size, addr;
-	void *dst;
+	uint64_t file_size, size, addr;
+	uint8_t *dst;
 	int fd, r;
 
-	r = open_regular(path, "initrd", &fd, &size, e);
+	r = open_regular(path, "initrd", &fd, &file_size, e);
 	if (r)
 		return r;
+	/* The kernel looks for a following archive's header at a 4-aligned
+	 * offset and skips the zeros before it. */
+	size = file_size;
+	if (extra_len)
+		size = ((file_size + 3) & ~3ULL) + extra_len;
 	r = boot_place_high(size, LAYOUT_HIGHMEM_START, ceil, busy, nbusy, &addr);
 	dst = r ? NULL : gm_ptr(gm, addr, size);
 	if (!dst) {
@@ -183,11 +189,15 @@ int boot_initrd_load(const struct guest_mem *gm, const char *path, uint64_t ceil
 				  path, (unsigned long long)((size + MiB - 1) / MiB),
 				  (unsigned long long)size, (unsigned long long)ceil);
 	}
-	r = read_full(fd, dst, size);
+	r = read_full(fd, dst, file_size);
 	close(fd);
 	if (r)
 		return kv_err_set(e, r, "%s: read failed: %s", path,
 				  r == -EIO ? "file shrank while reading" : strerror(-r));
+	if (extra_len) {
+		memset(dst + file_size, 0, size - extra_len - file_size);
+		memcpy(dst + size - extra_len, extra, extra_len);
+	}
 	out->addr = addr;
 	out->size = size;
 	return 0;

@@ -43,12 +43,14 @@ int boot_place_high(uint64_t size, uint64_t floor, uint64_t ceil,
 		    const struct boot_range *busy, unsigned nbusy, uint64_t *addr) KV_MUST_CHECK;
 
 /* boot.c: opens the initrd, places it with boot_place_high below @ceil
- * avoiding @busy, and reads it straight into guest memory. */
+ * avoiding @busy, and reads it straight into guest memory, followed
+ * (4-aligned) by @extra_len bytes of @extra; out->size covers both. */
 struct boot_initrd {
 	uint64_t addr;
 	uint64_t size;
 };
-int boot_initrd_load(const struct guest_mem *gm, const char *path, uint64_t ceil,
+int boot_initrd_load(const struct guest_mem *gm, const char *path,
+		     const void *extra, size_t extra_len, uint64_t ceil,
 		     const struct boot_range *busy, unsigned nbusy,
 		     struct boot_initrd *out, struct kv_err *e) KV_MUST_CHECK;
 

@@ -252,7 +252,8 @@ static int bz_load_initrd(const struct guest_mem *gm, const struct boot_cfg *cfg
 	/* initrd_addr_max is the highest address the initrd may occupy. */
 	if ((uint64_t)bz->initrd_addr_max + 1 < ceil)
 		ceil = (uint64_t)bz->initrd_addr_max + 1;
-	return boot_initrd_load(gm, cfg->initrd_path, ceil, &kernel, 1, initrd, e);
+	return boot_initrd_load(gm, cfg->initrd_path, cfg->initrd_extra, cfg->initrd_extra_len,
+				ceil, &kernel, 1, initrd, e);
 }
 
 int bz_load(const struct guest_mem *gm, const struct boot_cfg *cfg,

@@ -322,7 +322,8 @@ int pvh_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	if (r)
 		return r;
 	if (cfg->initrd_path) {
-		r = boot_initrd_load(gm, cfg->initrd_path, gm_low_top(gm), img.busy, img.nload,
+		r = boot_initrd_load(gm, cfg->initrd_path, cfg->initrd_extra, cfg->initrd_extra_len,
+				     gm_low_top(gm), img.busy, img.nload,
 				     &initrd, e);
 		if (r)
 			return r;

@@ -14,6 +14,10 @@
 #     LNRO0005 in ACPI): the transports first, then only the drivers for the
 #     device types present (block also brings ext4); with console=hvc0 the
 #     shell then runs on hvc0;
+#   - reports "userspace up" on kvmini's control port, loads the pvpanic
+#     driver (kvmini then sees a kernel panic), and when kvmini's
+#     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
+#     stderr on ttyS2, reports its exit status, and powers off;
 #   - otherwise runs an interactive shell with job control on the console
 #     (setsid cttyhack sh) and runs `poweroff -f` when that shell exits.
 # The cpio goes to the cache folder and is rebuilt only when this script or
@@ -29,7 +33,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -37,6 +41,13 @@ done
 
 env_lines=$("$here/fetch-debian.sh" --print-env) || die "fetch-debian.sh failed"
 eval "$env_lines"
+# --- kvmini --exec: the pvpanic driver (a module in Debian's kernel) ---
+pvpanic_kos=("$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic.ko"
+             "$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic-mmio.ko")
+for ko in "${pvpanic_kos[@]}"; do
+    [[ -f $ko ]] || die "$ko is missing: kvmini reports guest panics through pvpanic"
+done
+# --- end ---
 key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
 # Named by its key, so checkouts with different versions of this script
 # sharing one cache do not rebuild it under each other's feet; archives
@@ -69,6 +80,10 @@ done
 # root, and /init copes without it (it reopens the console from devtmpfs).
 mknod -m 600 dev/console c 5 1 2>/dev/null || true
 mknod -m 666 dev/null c 1 3 2>/dev/null || true
+# --- kvmini --exec: pvpanic modules, loaded by the block in /init ---
+mkdir -p lib/modules/kvmini
+cp "${pvpanic_kos[@]}" lib/modules/kvmini/
+# --- end ---
 
 # Virtio modules, with their dependencies first (read from each module's
 # depends=), copied to /lib/modules/kvmini with one NAME.order file per
@@ -153,6 +168,33 @@ case " $(cat /proc/cmdline) " in
     fi ;;
 esac
 # --- end of virtio drivers ---
+# --- kvmini control port and --exec (devices/control_port.c, vmm/main.c) ---
+# kvmini_ctl OFFSET BYTE: one outb to kvmini's control port (0x5a0):
+# offset 0 takes events (1 userspace up, 2 command started), offset 1 the
+# command's exit status. Other VMMs ignore the write.
+kvmini_ctl() {
+    printf "\\$(printf %o "$2")" |
+        dd of=/dev/port bs=1 seek=$((0x5a0 + $1)) count=1 conv=notrunc 2>/dev/null
+}
+kvmini_ctl 0 1
+# pvpanic: the kernel then tells kvmini (I/O 0x505, ACPI QEMU0001) when
+# it panics, and kvmini exits 121.
+insmod /lib/modules/kvmini/pvpanic.ko 2>/dev/null
+insmod /lib/modules/kvmini/pvpanic-mmio.ko 2>/dev/null
+# kvmini --exec appends a cpio with the command, byte for byte, as
+# /kvmini/exec. Its stdout goes to ttyS1 (COM2) and stderr to ttyS2 (COM3),
+# raw so bytes pass unchanged; kvmini copies them to its own stdout and
+# stderr. The last close of a UART waits until its output is sent, so
+# everything is out before the status is reported and the VM powers off.
+if [ -f /kvmini/exec ]; then
+    stty -F /dev/ttyS1 raw -echo 2>/dev/null
+    stty -F /dev/ttyS2 raw -echo 2>/dev/null
+    kvmini_ctl 0 2
+    (cd /root && exec sh /kvmini/exec) </dev/null >/dev/ttyS1 2>/dev/ttyS2
+    kvmini_ctl 1 $?
+    poweroff -f
+fi
+# --- end of the kvmini --exec block ---
 bench=
 for arg in $(cat /proc/cmdline); do
     case $arg in kvmini.bench=*) bench=${arg#kvmini.bench=} ;; esac

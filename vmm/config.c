@@ -39,6 +39,33 @@ int config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct { const char *suffix; uint64_t ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (v == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix))
+			continue;
+		if (v > UINT64_MAX / units[i].ms)
+			return -ERANGE;
+		*ms = (uint64_t)v * units[i].ms;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 static int parse_uint(const char *s, unsigned max, unsigned *out)
 {
 	unsigned long v;
@@ -73,7 +100,20 @@ void config_print_usage(FILE *f)
 "  --boot MODE      auto (default: by content), bzimage, or pvh (a bzImage is\n"
 "                   then unpacked in the host, cached under\n"
 "                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
-"  -q, --quiet      only errors from kvmini itself\n"
+"  -q, --quiet      only errors from kvmini itself; with --exec also no\n"
+"                   kernel console, so only the command's output shows\n"
+"  --exec CMD       run CMD (a shell script, passed byte for byte) as root\n"
+"                   in the guest with sh, its stdout and stderr on kvmini's,\n"
+"                   then power off; kvmini exits with CMD's status. Needs\n"
+"                   --initrd with an /init that speaks kvmini's protocol\n"
+"                   (tools/mkinitramfs.sh). The kernel console goes to\n"
+"                   stderr, stdin is not read.\n"
+"  --timeout DUR    stop the VM after DUR (500ms, 30s, 5m, 1h; plain\n"
+"                   number: seconds) and exit %d\n"
+"  --report json[:PATH]\n"
+"                   at exit, write one JSON object with boot milestones\n"
+"                   (seconds since kvmini started), exit status, stop\n"
+"                   reason and peak RSS to PATH (default: stderr)\n"
 "\n"
 "Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
 "  --disk PATH[,ro][,snapshot][,transport=...]\n"
@@ -90,19 +130,60 @@ void config_print_usage(FILE *f)
 "                   added when the command line names no console)\n"
 "\n"
 "Console: with a terminal on stdin it is put in raw mode; Ctrl-A x quits,\n"
-"Ctrl-A Ctrl-A sends Ctrl-A. Piped stdin is fed as the guest reads it.\n"
+"Ctrl-A Ctrl-A sends Ctrl-A. Piped stdin is fed as the guest reads it;\n"
+"stdin at EOF or /dev/null leaves the guest running without input.\n"
 "\n"
 "Exit status:\n"
 "  0    the guest powered off or rebooted (or Ctrl-A x)\n"
+"  N    --exec: the command's exit status N (0-255) as the guest reported it\n"
+"  %d  the guest kernel panicked (reported through pvpanic; the initramfs of\n"
+"       tools/mkinitramfs.sh loads its driver)\n"
 "  %d  the guest crashed: triple fault, failed VM entry, KVM internal error\n"
 "       (a register dump is printed on stderr)\n"
+"  %d  --exec: the guest powered off or rebooted without reporting a status\n"
+"  %d  --timeout fired\n"
 "  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n"
-"  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n",
-		CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_FAILURE);
+"  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n"
+"A command may itself exit with 121-125 or 128+N: kvmini passes its status\n"
+"through, so a script that must tell them apart should use --report json\n"
+"(its command_status is a number only when the command's status came back).\n",
+		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, CONFIG_MAX_DISKS, KVMINI_EXIT_GUEST_PANIC,
+		KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_NO_STATUS, KVMINI_EXIT_TIMEOUT,
+		KVMINI_EXIT_FAILURE);
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_CONSOLE };
+       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT };
+
+/* --exec, --timeout, --report. */
+static int parse_ci_option(int c, const char *arg, struct kv_config *cfg, struct kv_err *e)
+{
+	switch (c) {
+	case OPT_EXEC:
+		if (!*arg)
+			return kv_err_set(e, -EINVAL, "--exec: the command is empty");
+		cfg->exec = arg;
+		return 0;
+	case OPT_TIMEOUT:
+		if (config_parse_duration(arg, &cfg->timeout_ms))
+			return kv_err_set(e, -EINVAL,
+				"--timeout '%s': not a duration; use a positive whole number with an optional "
+				"unit ms, s, m or h (e.g. 500ms, 30s, 5m; plain number: seconds)", arg);
+		return 0;
+	case OPT_REPORT:
+		if (!strcmp(arg, "json")) {
+			cfg->report_json = true;
+			cfg->report_path = NULL;
+		} else if (!strncmp(arg, "json:", 5) && arg[5]) {
+			cfg->report_json = true;
+			cfg->report_path = arg + 5;
+		} else {
+			return kv_err_set(e, -EINVAL, "--report '%s': use json (to stderr) or json:PATH", arg);
+		}
+		return 0;
+	}
+	return kv_err_set(e, -EINVAL, "internal: option %d", c);
+}
 
 static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
 {
@@ -117,6 +198,9 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "disk",    required_argument, NULL, OPT_DISK },
 		{ "net",     required_argument, NULL, OPT_NET },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "exec",    required_argument, NULL, OPT_EXEC },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "report",  required_argument, NULL, OPT_REPORT },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -164,6 +248,11 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 			if (config_set_console(&cfg->dev, optarg, e))
 				return -EINVAL;
 			break;
+		case OPT_EXEC: case OPT_TIMEOUT: case OPT_REPORT:
+			r = parse_ci_option(c, optarg, cfg, e);
+			if (r)
+				return r;
+			break;
 		case 'h': cfg->action = ACTION_HELP; return 0;
 		case ':':
 			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
@@ -176,6 +265,10 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		return kv_err_set(e, -EINVAL, "unexpected argument '%s' (see kvmini --help)", argv[optind]);
 	if (!cfg->kernel)
 		return kv_err_set(e, -EINVAL, "run: --kernel PATH is required");
+	if (cfg->exec && !cfg->initrd)
+		return kv_err_set(e, -EINVAL,
+			"--exec needs --initrd: the command is run by the initramfs's /init, which must "
+			"know kvmini's protocol (build one with tools/mkinitramfs.sh)");
 	if (cfg->memory < (16ULL << 20))
 		return kv_err_set(e, -EINVAL, "--memory: %llu bytes is too small; a Linux guest needs at least 16M",
 				  (unsigned long long)cfg->memory);
@@ -227,11 +320,14 @@ int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
 	int n;
 
-	if (cmdline_has_param(user, "console"))
-		n = snprintf(buf, len, "%s", user);
-	else
-		n = snprintf(buf, len, "console=%s%s%s",
-			     cfg->dev.console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0", *user ? " " : "", user);
+	const char *console = cmdline_has_param(user, "console") ? "" :
+			      cfg->dev.console == CONSOLE_VIRTIO ? "console=hvc0 " : "console=ttyS0 ";
+	const char *panic = cfg->exec && !cmdline_has_param(user, "panic") ? "panic=-1 " : "";
+
+	n = snprintf(buf, len, "%s%s%s", console, panic, user);
+	/* No trailing space when the user gave nothing. */
+	if (n > 0 && (size_t)n < len && !*user && buf[n - 1] == ' ')
+		buf[--n] = '\0';
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;

@@ -4,14 +4,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmini/boot.h"
 #include "kvmini/config.h"
+#include "kvmini/cpio.h"
+#include "kvmini/devices.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/kvm.h"
 #include "kvmini/log.h"
+#include "kvmini/report.h"
 #include "kvmini/terminal.h"
 #include "kvmini/vm.h"
 
@@ -38,6 +44,32 @@ static const char *cache_dir(char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
+/* --exec: the command travels as /kvmini/exec in a small cpio archive
+ * appended to the initrd, byte for byte (quotes, newlines, UTF-8). The
+ * guest's /init runs it with sh. Returns a malloc'd archive. */
+static void *exec_archive(const char *cmd, size_t *len)
+{
+	struct cpio_writer w;
+	struct kv_err e = { 0 };
+	size_t n = strlen(cmd);
+	size_t cap = cpio_entry_size("kvmini", 0) + cpio_entry_size("kvmini/exec", n) +
+		     cpio_trailer_size();
+	void *buf = malloc(cap);
+
+	if (!buf) {
+		kv_err_set(&e, -ENOMEM, "--exec: out of memory for the command archive");
+		fail(&e);
+	}
+	cpio_init(&w, buf, cap);
+	if (cpio_add_dir(&w, "kvmini", 0755) || cpio_add_file(&w, "kvmini/exec", 0644, cmd, n) ||
+	    cpio_finish(&w)) {
+		kv_err_set(&e, w.err, "--exec: cannot build the command archive: %s", strerror(-w.err));
+		fail(&e);
+	}
+	*len = w.len;
+	return buf;
+}
+
 /* Loads kernel and initrd into fresh guest memory before touching KVM, so
  * that a bad file is reported as such on any host. */
 static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct boot_entry *entry)
@@ -60,6 +92,8 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		kv_err_set(&e, -ENAMETOOLONG, "--cmdline: longer than %zu bytes", sizeof(cmdline) - 16);
 		fail(&e);
 	}
+	if (cfg->exec)
+		bcfg.initrd_extra = exec_archive(cfg->exec, &bcfg.initrd_extra_len);
 	/* virtio-mmio devices: the DSDT describes them (LNRO0005); kernels
 	 * built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES also find them here. */
 	len = strlen(cmdline);
@@ -74,6 +108,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		fail(&e);
 	if (boot_load(gm, &bcfg, entry, &e))
 		fail(&e);
+	free((void *)bcfg.initrd_extra);
 	LOG_DEBUG("%.3f s: kernel loaded; guest command line: %s", log_uptime(), cmdline);
 }
 
@@ -96,13 +131,114 @@ static void check_host(void)
 	fail(&e);
 }
 
+/* --timeout: a thread that sleeps until the deadline (counted from
+ * process start) unless told the VM already stopped. */
+struct timeout {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopped;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	struct vm *vm;
+};
+
+static void *timeout_main(void *arg)
+{
+	struct timeout *t = arg;
+	bool fired = false;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopped && !fired)
+		fired = pthread_cond_timedwait(&t->cond, &t->lock, &t->deadline) == ETIMEDOUT;
+	pthread_mutex_unlock(&t->lock);
+	if (fired && !t->stopped) {
+		LOG_INFO("--timeout: stopping the VM");
+		vm_request_stop(t->vm, STOP_TIMEOUT);
+	}
+	return NULL;
+}
+
+static int timeout_start(struct timeout *t, struct vm *vm, uint64_t ms, struct kv_err *e)
+{
+	pthread_condattr_t attr;
+	double left = (double)ms / 1000.0 - log_uptime();
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->vm = vm;
+	clock_gettime(CLOCK_MONOTONIC, &t->deadline);
+	if (left > 0) {
+		uint64_t ns = (uint64_t)(left * 1e9);
+
+		t->deadline.tv_sec += (time_t)(ns / 1000000000u);
+		t->deadline.tv_nsec += (long)(ns % 1000000000u);
+		if (t->deadline.tv_nsec >= 1000000000L) {
+			t->deadline.tv_sec++;
+			t->deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	r = pthread_create(&t->thread, NULL, timeout_main, t);
+	if (r)
+		return kv_err_set(e, -r, "--timeout: cannot start its thread: %s", strerror(r));
+	return 0;
+}
+
+static void timeout_stop(struct timeout *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->stopped = true;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+}
+
+static void report_finish(const struct kv_config *cfg, struct report *rep, const struct vm *vm,
+			  int status)
+{
+	struct rusage ru;
+	FILE *f = stderr;
+
+	rep->exit_status = status;
+	rep->stop_reason = vm_stop_name(vm->stop_cause);
+	rep->has_command_status = vm->control && control_port_status(vm->control, &rep->command_status);
+	if (!getrusage(RUSAGE_SELF, &ru))
+		rep->peak_rss_kib = ru.ru_maxrss;
+	if (!cfg->report_json)
+		return;
+	if (cfg->report_path) {
+		f = fopen(cfg->report_path, "w");
+		if (!f) {
+			LOG_ERR("--report: cannot write %s: %s", cfg->report_path, strerror(errno));
+			return;
+		}
+	}
+	if (report_write_json(rep, f))
+		LOG_ERR("--report: writing the report failed");
+	if (f != stderr)
+		fclose(f);
+}
+
 static int run(const struct kv_config *cfg)
 {
+	/* Under --exec stdout carries only the command's output: the kernel
+	 * console goes to stderr, or nowhere with --quiet. */
 	struct vm_config vcfg = {
-		.memory = cfg->memory, .cpus = cfg->cpus, .irqchip = true,
-		.pc_devices = true, .console_out_fd = STDOUT_FILENO,
+		.memory = cfg->memory, .cpus = cfg->cpus, .irqchip = true, .pc_devices = true,
+		.console_out_fd = !cfg->exec ? STDOUT_FILENO : cfg->quiet ? -1 : STDERR_FILENO,
+		.exec = cfg->exec != NULL, .exec_out_fd = STDOUT_FILENO, .exec_err_fd = STDERR_FILENO,
 		.devices = &cfg->dev,
 	};
+	struct timeout timeout;
+	struct report rep;
+	/* --exec reads no input: a CI job's stdin may be anything. */
+	int in_fd = cfg->exec ? -1 : STDIN_FILENO;
 	struct kv_err e = { 0 };
 	struct boot_entry entry;
 	struct guest_mem gm;
@@ -110,6 +246,8 @@ static int run(const struct kv_config *cfg)
 	sigset_t sigs;
 	int status;
 
+	report_init(&rep);
+	vcfg.report = &rep;
 	load_guest(cfg, &gm, &entry);
 	check_host();
 
@@ -124,20 +262,32 @@ static int run(const struct kv_config *cfg)
 		fail(&e);
 	}
 	LOG_DEBUG("%.3f s: VM created", log_uptime());
-	if (vm_set_entry(vm, &entry, &e) || terminal_raw(STDIN_FILENO, &e) || vm_start(vm, &e)) {
+	if (vm_set_entry(vm, &entry, &e) || (in_fd >= 0 && terminal_raw(in_fd, &e)) ||
+	    vm_start(vm, &e)) {
 		vm_destroy(vm);
 		fail(&e);
 	}
-	if (terminal_run(vm, STDIN_FILENO, isatty(STDIN_FILENO), &e)) {
+	if (cfg->timeout_ms && timeout_start(&timeout, vm, cfg->timeout_ms, &e)) {
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		vm_wait(vm);
+		vm_destroy(vm);
+		fail(&e);
+	}
+	if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
 	}
 	vm_wait(vm);
+	report_mark(&rep, MS_VM_EXIT);
+	if (cfg->timeout_ms)
+		timeout_stop(&timeout);
 	status = vm_exit_status(vm);
 	LOG_DEBUG("%.3f s: guest stopped (exit status %d)", log_uptime(), status);
+	report_finish(cfg, &rep, vm, status);
 	terminal_restore();
 	vm_destroy(vm);
 	LOG_DEBUG("%.3f s: VM destroyed", log_uptime());
+	report_fini(&rep);
 	return status;
 }
 

@@ -168,6 +168,8 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&unblock, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 
+	if (v->id == 0)
+		report_mark(vm->cfg.report, MS_FIRST_VCPU_ENTRY);
 	while (!vm_stopping(vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)

@@ -149,15 +149,64 @@ static void fini_buses(struct vm *vm)
 
 static void first_serial_byte(void *ctx)
 {
-	(void)ctx;
+	struct vm *vm = ctx;
+
+	report_mark(vm->cfg.report, MS_FIRST_SERIAL_BYTE);
 	LOG_DEBUG("%.3f s: first byte from the guest's UART", log_uptime());
+}
+
+static void control_event(void *ctx, enum control_event ev, int status)
+{
+	struct vm *vm = ctx;
+
+	switch (ev) {
+	case CONTROL_USERSPACE_UP:
+		report_mark(vm->cfg.report, MS_USERSPACE_UP);
+		LOG_DEBUG("%.3f s: guest userspace up", log_uptime());
+		break;
+	case CONTROL_CMD_STARTED:
+		report_mark(vm->cfg.report, MS_COMMAND_STARTED);
+		LOG_DEBUG("%.3f s: command started", log_uptime());
+		break;
+	case CONTROL_CMD_DONE:
+		report_mark(vm->cfg.report, MS_COMMAND_DONE);
+		LOG_DEBUG("%.3f s: command exited with status %d", log_uptime(), status);
+		break;
+	case CONTROL_GUEST_PANIC:
+		LOG_ERR("the guest kernel panicked (pvpanic): stopping the VM");
+		vm_request_stop(vm, STOP_GUEST_PANIC);
+		break;
+	}
+}
+
+/* COM2 and COM3 carry --exec's stdout and stderr; they exist in every
+ * VM so the guest's hardware does not depend on the mode. */
+static int init_exec_channels(struct vm *vm, struct kv_err *e)
+{
+	struct serial8250_cfg out = {
+		.base = PORT_COM2, .gsi = GSI_COM2, .irq = &vm->irq,
+		.out_fd = vm->cfg.exec ? vm->cfg.exec_out_fd : -1,
+	};
+	struct serial8250_cfg err = {
+		.base = PORT_COM3, .gsi = GSI_COM3, .irq = &vm->irq,
+		.out_fd = vm->cfg.exec ? vm->cfg.exec_err_fd : -1,
+	};
+	struct control_port_cfg ccfg = { .on_event = control_event, .ctx = vm };
+	int r;
+
+	r = serial8250_create(&vm->pio, &out, &vm->serial_out, e);
+	if (!r)
+		r = serial8250_create(&vm->pio, &err, &vm->serial_err, e);
+	if (!r)
+		r = control_port_create(&vm->pio, &ccfg, &vm->control, e);
+	return r;
 }
 
 static int init_devices(struct vm *vm, struct kv_err *e)
 {
 	struct serial8250_cfg scfg = {
 		.base = PORT_COM1, .gsi = GSI_COM1, .irq = &vm->irq,
-		.out_fd = vm->cfg.console_out_fd, .on_first_byte = first_serial_byte,
+		.out_fd = vm->cfg.console_out_fd, .on_first_byte = first_serial_byte, .ctx = vm,
 	};
 	int r;
 
@@ -174,11 +223,19 @@ static int init_devices(struct vm *vm, struct kv_err *e)
 		r = pci_root_create(&vm->pio, &vm->pci, e);
 	if (!r)
 		r = acpi_pm_create(&vm->pio, &vm->stopper, &vm->acpi_pm, e);
+	if (!r)
+		r = init_exec_channels(vm, e);
 	return r; /* on failure, fini_devices frees what was created */
 }
 
 static void fini_devices(struct vm *vm)
 {
+	if (vm->control)
+		control_port_destroy(vm->control);
+	if (vm->serial_err)
+		serial8250_destroy(vm->serial_err);
+	if (vm->serial_out)
+		serial8250_destroy(vm->serial_out);
 	if (vm->acpi_pm)
 		acpi_pm_destroy(vm->acpi_pm);
 	if (vm->pci)
@@ -312,9 +369,54 @@ int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e
 	return cpu_set_entry(vm->vcpus[0].fd, entry, e);
 }
 
+const char *vm_stop_name(enum vm_stop_cause cause)
+{
+	static const char *const names[] = {
+		[STOP_NONE] = "none", [STOP_POWEROFF] = "poweroff", [STOP_RESET] = "reset",
+		[STOP_HALTED] = "halted", [STOP_USER] = "user", [STOP_SIGNAL] = "signal",
+		[STOP_GUEST_CRASH] = "guest_crash", [STOP_HOST_ERROR] = "host_error",
+		[STOP_TIMEOUT] = "timeout", [STOP_GUEST_PANIC] = "guest_panic",
+	};
+
+	return (unsigned)cause < sizeof(names) / sizeof(names[0]) && names[cause] ? names[cause] : "?";
+}
+
+/* --exec: the command's status once reported, whatever ended the VM
+ * afterwards (poweroff -f normally); without one, the way it ended. */
+static int exec_exit_status(const struct vm *vm)
+{
+	int status;
+
+	if (vm->stop_cause == STOP_TIMEOUT)
+		return KVMINI_EXIT_TIMEOUT;
+	if (vm->stop_cause == STOP_SIGNAL)
+		return 128 + vm->stop_signal;
+	if (vm->control && control_port_status(vm->control, &status))
+		return status;
+	switch (vm->stop_cause) {
+	case STOP_GUEST_PANIC:
+		return KVMINI_EXIT_GUEST_PANIC;
+	case STOP_RESET:
+	case STOP_POWEROFF:
+	case STOP_HALTED:
+	case STOP_USER:
+		return KVMINI_EXIT_NO_STATUS;
+	case STOP_GUEST_CRASH:
+		return KVMINI_EXIT_GUEST_CRASH;
+	default:
+		return KVMINI_EXIT_FAILURE;
+	}
+}
+
 int vm_exit_status(const struct vm *vm)
 {
+	if (vm->cfg.exec)
+		return exec_exit_status(vm);
 	switch (vm->stop_cause) {
+	case STOP_TIMEOUT:
+		return KVMINI_EXIT_TIMEOUT;
+	case STOP_GUEST_PANIC:
+		return KVMINI_EXIT_GUEST_PANIC;
 	case STOP_POWEROFF:
 	case STOP_RESET:
 	case STOP_HALTED:

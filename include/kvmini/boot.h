@@ -23,6 +23,11 @@ struct boot_cfg {
 	unsigned ncpus;
 	const char *cache_dir;    /* where unpacked vmlinux files are cached; NULL: no cache */
 	unsigned nr_virtio_mmio;  /* virtio-mmio devices 0..n-1 (layout.h) the DSDT describes */
+	/* An archive appended to the initrd in guest memory (the kernel
+	 * unpacks concatenated cpio archives): --exec's command. The initrd is
+	 * zero-padded to 4 bytes before it. NULL: none. Needs initrd_path. */
+	const void *initrd_extra;
+	size_t initrd_extra_len;
 };
 
 /* The CPU state the guest starts in. */

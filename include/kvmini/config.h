@@ -12,7 +12,10 @@
 
 /* Exit statuses of the kvmini process (documented in --help and README). */
 #define KVMINI_EXIT_OK          0   /* guest powered off or rebooted */
+#define KVMINI_EXIT_GUEST_PANIC 121 /* the guest kernel panicked (pvpanic) */
 #define KVMINI_EXIT_GUEST_CRASH 122 /* triple fault, entry failure, KVM internal error */
+#define KVMINI_EXIT_NO_STATUS   123 /* --exec: the guest powered off or reset without a status */
+#define KVMINI_EXIT_TIMEOUT     124 /* --timeout fired */
 #define KVMINI_EXIT_FAILURE     125 /* kvmini itself failed: usage, files, host */
 
 #define CONFIG_DEFAULT_MEMORY (512ULL << 20)
@@ -29,6 +32,11 @@ struct kv_config {
 	unsigned cpus;
 	enum boot_mode boot;
 	bool quiet;
+	/* Disposable VMs (--exec, --timeout, --report). */
+	const char *exec;       /* command for the guest's init; NULL: console session */
+	uint64_t timeout_ms;    /* 0: no timeout */
+	bool report_json;       /* --report json[:PATH] */
+	const char *report_path; /* NULL: the report goes to stderr */
 	struct config_devices dev; /* --disk, --net, --console */
 };
 
@@ -40,8 +48,14 @@ int config_parse(int argc, char *const argv[], struct kv_config *cfg,
 /* "512M", "2G", "1048576", "64K", "1T" -> bytes; rejects 0, junk and overflow. */
 int config_parse_size(const char *s, uint64_t *out) KV_MUST_CHECK;
 
+/* "500ms", "5s", "2m", "1h", or plain seconds "30" -> milliseconds;
+ * rejects 0, junk, fractions and overflow. */
+int config_parse_duration(const char *s, uint64_t *ms) KV_MUST_CHECK;
+
 /* The guest command line: the user's, plus console=ttyS0 when it names no
- * console. Returns 0, or -ENAMETOOLONG if it does not fit @len. */
+ * console, plus panic=-1 under --exec when it names no panic= (a guest
+ * without the pvpanic driver then resets rather than hanging until
+ * --timeout). Returns 0, or -ENAMETOOLONG if it does not fit @len. */
 int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len) KV_MUST_CHECK;
 
 void config_print_usage(FILE *f);

@@ -67,9 +67,18 @@
 #define PORT_ACPI_SLEEP  0x600 /* FADT sleep control (1 byte) and status (1 byte) */
 #define PORT_ACPI_RESET  0x604 /* FADT reset register */
 #define ACPI_RESET_VALUE 0x01
+#define PORT_COM2        0x2f8 /* --exec: the command's stdout */
+#define PORT_COM3        0x3e8 /* --exec: the command's stderr */
+/* kvmini's control port (devices/control_port.c); not QEMU's fw_cfg at
+ * 0x510, so the same initramfs's writes are harmless under QEMU. */
+#define PORT_CONTROL     0x5a0
+#define PORT_CONTROL_LEN 16
+#define PORT_PVPANIC     0x505 /* QEMU's pvpanic ISA port: ACPI QEMU0001, 1 byte */
 
 /* Interrupt lines (GSIs of the in-kernel IOAPIC; ISA IRQs map 1:1). */
 #define GSI_COM1  4
+#define GSI_COM2  3
+#define GSI_COM3  12
 #define GSI_ACPI_SCI 9
 
 #endif

@@ -13,6 +13,7 @@
 #include "kvmini/err.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
+#include "kvmini/report.h"
 #include "kvmini/virtio.h"
 
 struct config_devices;
@@ -41,6 +42,8 @@ enum vm_stop_cause {
 	STOP_SIGNAL,        /* SIGINT, SIGTERM, SIGHUP, SIGQUIT: status 128 + signal */
 	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
 	STOP_HOST_ERROR,    /* an ioctl failed */
+	STOP_TIMEOUT,       /* --timeout fired */
+	STOP_GUEST_PANIC,   /* the guest kernel said so on the pvpanic port */
 };
 
 struct vm_config {
@@ -52,6 +55,13 @@ struct vm_config {
 	/* Guest memory already created (and loaded) by the caller; the VM
 	 * takes it over. NULL: the VM maps @memory bytes itself. */
 	struct guest_mem *premade_mem;
+	/* --exec: COM2 carries the command's stdout to @exec_out_fd, COM3
+	 * its stderr to @exec_err_fd (-1: discard), the control port its
+	 * status; the exit status then follows the command (vm_exit_status). */
+	bool exec;
+	int exec_out_fd;
+	int exec_err_fd;
+	struct report *report;  /* milestones are marked here; NULL: none */
 	/* --disk, --net, --console: virtio devices (NULL: none). */
 	const struct config_devices *devices;
 };
@@ -75,6 +85,9 @@ struct vm {
 	struct legacy_misc *misc;
 	struct pci_root *pci;
 	struct acpi_pm *acpi_pm;
+	struct serial8250 *serial_out;   /* COM2: --exec stdout */
+	struct serial8250 *serial_err;   /* COM3: --exec stderr */
+	struct control_port *control;
 	struct evloop *loop;        /* virtio I/O thread (vmm/vm_virtio.c) */
 	struct irq_routing *routing;
 	struct virtio_host vhost;
@@ -105,7 +118,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_cause cause);
 /* Joins the vCPU threads (after a stop) and returns the cause. */
 enum vm_stop_cause vm_wait(struct vm *vm);
 
-/* Process exit status for the way @vm stopped. */
+/* Process exit status for the way @vm stopped (and, under --exec, the
+ * command's status from the control port). */
 int vm_exit_status(const struct vm *vm);
+/* A short name for the stop cause, for --report ("poweroff", ...). */
+const char *vm_stop_name(enum vm_stop_cause cause);
 
 #endif

@@ -81,6 +81,14 @@ expect unknown-option 'frobnicate' -- run --kernel "$real_kernel" --frobnicate
 expect no-kernel 'kernel' -- run --memory 512M
 expect missing-initrd 'initrd|no such file|not found' -- \
     run --kernel "$real_kernel" --initrd "$work/in/no-such-initrd"
+# --exec / --timeout / --report (disposable VMs).
+expect exec-no-initrd 'initrd' -- run --kernel "$real_kernel" --exec 'true'
+expect exec-empty 'exec' -- run --kernel "$real_kernel" --initrd "$good_initrd" --exec ''
+expect timeout-0 'timeout' -- run --kernel "$real_kernel" --timeout 0
+expect timeout-junk 'timeout' -- run --kernel "$real_kernel" --timeout 5x
+expect timeout-fraction 'timeout' -- run --kernel "$real_kernel" --timeout 1.5s
+expect timeout-overflow 'timeout' -- run --kernel "$real_kernel" --timeout 99999999999999999999h
+expect report-format 'report' -- run --kernel "$real_kernel" --report xml
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -87,8 +87,9 @@ START_TEST(fadt_and_dsdt)
 	ck_assert_uint_eq(t.fadt[256], 1);
 	ck_assert_uint_eq(test_get64(t.fadt + 260), PORT_ACPI_SLEEP + 1);
 
-	/* _S5_ first, then \_SB.COM1 (PNP0501) with I/O 0x3f8 and IRQ 4. */
-	ck_assert_uint_gt(test_get32(t.dsdt + 4), 36 + sizeof(aml) + 52);
+	/* _S5_ first, then \_SB.COM1 (PNP0501) with I/O 0x3f8 and IRQ 4,
+	 * then a second \\_SB scope (140 bytes) with COM2, COM3 and pvpanic. */
+	ck_assert_uint_gt(test_get32(t.dsdt + 4), 36 + sizeof(aml) + 52 + 140);
 	ck_assert_mem_eq(t.dsdt + 36, aml, sizeof(aml));
 	/* IAPC_BOOT_ARCH bit 3 ("MSI not supported") is clear. */
 	ck_assert_uint_eq(test_get16(t.fadt + 109) & (1 << 3), 0);
@@ -97,6 +98,10 @@ START_TEST(fadt_and_dsdt)
 	ck_assert_ptr_nonnull(t.dsdt);
 	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52, "COM1\x08_HID\x0c\x41\xd0\x05\x01", 10));
 	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52, "\x47\x01\xf8\x03\xf8\x03\x01\x08\x22\x10\x00", 11));
+	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 140,
+			 "\x47\x01\xf8\x02\xf8\x02\x01\x08\x22\x08\x00", 11));
+	ck_assert(memmem(t.dsdt, 36 + sizeof(aml) + 52 + 140,
+			 "\x47\x01\xe8\x03\xe8\x03\x01\x08\x22\x00\x10", 11));
 	test_vm_free(&vm);
 }
 END_TEST
@@ -271,9 +276,13 @@ START_TEST(dsdt_pci_host_bridge)
 	ck_assert_int_eq(acpi_write_tables(&vm.gm, 2, 0, NULL), 0);
 	t = walk(&vm);
 	len = test_get32(t.dsdt + 4);
-	ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 2);
+	/* COM1; COM2, COM3 and the pvpanic device (PEVT) for --exec; PCI0. */
+	ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 5);
 	ck_assert_str_eq(names[0], "COM1");
-	ck_assert_str_eq(names[1], "PCI0");
+	ck_assert_str_eq(names[1], "COM2");
+	ck_assert_str_eq(names[2], "COM3");
+	ck_assert_str_eq(names[3], "PEVT");
+	ck_assert_str_eq(names[4], "PCI0");
 	find(t.dsdt, len, "PCI0\x08_HID\x0c\x41\xd0\x0a\x08\x08_CID\x0c\x41\xd0\x0a\x03", 20);
 	find(t.dsdt, len, "\x08_SEG\x00\x08_BBN\x00\x08_UID\x00", 18);
 	/* Name (_CRS, Buffer (PkgLength 2 bytes, ByteConst size)) */
@@ -305,7 +314,7 @@ START_TEST(dsdt_virtio_mmio_devices)
 		memset(vm.mem + LAYOUT_BIOS_START, 0, LAYOUT_BIOS_END - LAYOUT_BIOS_START);
 		ck_assert_int_eq(acpi_write_tables(&vm.gm, 1, n, NULL), 0);
 		t = walk(&vm);
-		ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 2 + n);
+		ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 5 + n);
 		for (unsigned i = 0; i < n; i++) {
 			uint32_t len = test_get32(t.dsdt + 4);
 			char want[5];
@@ -317,7 +326,7 @@ START_TEST(dsdt_virtio_mmio_devices)
 			uint32_t base = (uint32_t)LAYOUT_VIRTIO_MMIO(i);
 
 			snprintf(want, sizeof(want), "VR%02X", i);
-			ck_assert_str_eq(names[2 + i], want);
+			ck_assert_str_eq(names[5 + i], want);
 			memcpy(res + 4, &base, 4);
 			const uint8_t *d = find(t.dsdt, len, want, 4);
 			find(d, len - (size_t)(d - t.dsdt), "\x08_HID\x0dLNRO0005\x00", 15);

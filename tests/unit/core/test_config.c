@@ -90,6 +90,12 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--kernel", "k", "--cpus", "two", NULL }, "--cpus 'two'" },
 	{ { "run", "--kernel", "k", "--boot", "uefi", NULL }, "--boot 'uefi'" },
 	{ { "run", "--kernel", "k", "extra", NULL }, "unexpected argument 'extra'" },
+	{ { "run", "--kernel", "k", "--exec", "true", NULL }, "--exec needs --initrd" },
+	{ { "run", "--kernel", "k", "--initrd", "i", "--exec", "", NULL }, "--exec: the command is empty" },
+	{ { "run", "--kernel", "k", "--timeout", "0", NULL }, "--timeout '0'" },
+	{ { "run", "--kernel", "k", "--timeout", "5x", NULL }, "--timeout '5x'" },
+	{ { "run", "--kernel", "k", "--report", "xml", NULL }, "--report 'xml'" },
+	{ { "run", "--kernel", "k", "--report", "json:", NULL }, "--report 'json:'" },
 };
 
 START_TEST(bad_invocations)
@@ -142,6 +148,71 @@ START_TEST(cmdline_console_default)
 }
 END_TEST
 
+START_TEST(durations)
+{
+	uint64_t ms;
+
+	ck_assert_int_eq(config_parse_duration("5s", &ms), 0);
+	ck_assert_uint_eq(ms, 5000);
+	ck_assert_int_eq(config_parse_duration("30", &ms), 0);
+	ck_assert_uint_eq(ms, 30000);
+	ck_assert_int_eq(config_parse_duration("500ms", &ms), 0);
+	ck_assert_uint_eq(ms, 500);
+	ck_assert_int_eq(config_parse_duration("2m", &ms), 0);
+	ck_assert_uint_eq(ms, 120000);
+	ck_assert_int_eq(config_parse_duration("1h", &ms), 0);
+	ck_assert_uint_eq(ms, 3600000);
+	ck_assert_int_ne(config_parse_duration("0", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("0s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("-5s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("+5s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration(" 5s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("5 s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("1.5s", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("5d", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("5sec", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("99999999999999999999", &ms), 0);
+	ck_assert_int_ne(config_parse_duration("18446744073709551615h", &ms), 0);
+	ck_assert_int_ne(config_parse_duration(NULL, &ms), 0);
+}
+END_TEST
+
+START_TEST(exec_options)
+{
+	struct kv_config c;
+	struct kv_err e;
+	const char *a[] = { "run", "--kernel", "k", "--initrd", "i", "--exec", "echo 'x'\n\"y\"",
+			    "--timeout", "90s", "--report", "json:/tmp/r.json", "-q", NULL };
+	const char *b[] = { "run", "--kernel", "k", "--report", "json", NULL };
+	char buf[128];
+
+	ck_assert_int_eq(parse(&c, &e, a), 0);
+	ck_assert_str_eq(c.exec, "echo 'x'\n\"y\"");
+	ck_assert_uint_eq(c.timeout_ms, 90000);
+	ck_assert(c.report_json);
+	ck_assert_str_eq(c.report_path, "/tmp/r.json");
+	ck_assert(c.quiet);
+	ck_assert_int_eq(parse(&c, &e, b), 0);
+	ck_assert(c.report_json);
+	ck_assert_ptr_null(c.report_path);
+	ck_assert_ptr_null(c.exec);
+	ck_assert_uint_eq(c.timeout_ms, 0);
+
+	/* --exec adds panic=-1 unless the user chose a panic= */
+	c = (struct kv_config){ .exec = "true" };
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 panic=-1");
+	c.cmdline = "quiet";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 panic=-1 quiet");
+	c.cmdline = "panic=10 console=ttyS0";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "panic=10 console=ttyS0");
+}
+END_TEST
+
 START_TEST(escape_sequences)
 {
 	struct escape_state st = { false };
@@ -179,6 +250,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, cmdline_console_default);
 	tcase_add_test(tc, escape_sequences);
+	tcase_add_test(tc, durations);
+	tcase_add_test(tc, exec_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

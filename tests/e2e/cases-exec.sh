@@ -1,0 +1,140 @@
+# cases-exec.sh: the --exec / --timeout / --report cases, sourced at the
+# end of tests/e2e/l1-cases.sh (in the nested L1). Uses its helpers pass,
+# fail, want and its variables $vmm, $work, $k, $i, $case_timeout. No
+# python3 or jq in L1: the report is checked against its exact shape with
+# a full-match regular expression, then its numbers compared with awk.
+# shellcheck shell=bash disable=SC2154
+
+# exec_run NAME -- VMM_RUN_ARGS...: runs `vmm run ARGS` with stdin from
+# /dev/null (as in CI: no terminal), bounded by the case timeout. Sets
+# $dir (out, err), $st and $elapsed (seconds).
+exec_run() {
+    local name=$1 t0 t1
+    shift 2
+    dir=$work/$name
+    mkdir -p "$dir"
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    st=0
+    timeout -k 5 "$case_timeout" "$vmm" run "$@" < /dev/null > "$dir/out" 2> "$dir/err" || st=$?
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    echo "    ($name: status $st in ${elapsed}s)"
+}
+
+exec_args=(--kernel "$k" --initrd "$i" --cpus 1 --memory 256M --cmdline "quiet")
+
+if want exec-status; then
+    bad=
+    for want_st in 0 1 42 255; do
+        exec_run "exec-status-$want_st" -- "${exec_args[@]}" --quiet --exec "exit $want_st"
+        [[ $st -eq $want_st ]] || { bad="exit $want_st gave status $st"; break; }
+    done
+    if [[ -n $bad ]]; then fail exec-status "$bad" "$dir"; else pass exec-status; fi
+fi
+
+if want exec-pvh; then
+    # The PVH path hands the initrd (and the appended archive) over in
+    # the start info's module list rather than the zero page. The ELF
+    # vmlinux unpacked on the host, as pvh-elf uses: --boot pvh on the
+    # bzImage would unpack it in L1 under TCG first.
+    pvh_args=("${exec_args[@]}")
+    pvh_args[1]=$vmlinux
+    exec_run exec-pvh -- "${pvh_args[@]}" --quiet --exec 'echo pvh; exit 7'
+    if [[ -z $vmlinux ]]; then
+        fail exec-pvh "no unpacked ELF vmlinux in ${PAYLOAD_FILES:-/payload/files}"
+    elif [[ $st -ne 7 ]]; then
+        fail exec-pvh "status $st, expected 7" "$dir"
+    elif [[ $(cat "$dir/out") != pvh ]]; then
+        fail exec-pvh "stdout '$(head -c 100 "$dir/out")', expected 'pvh'" "$dir"
+    else
+        pass exec-pvh
+    fi
+fi
+
+if want exec-bytes; then
+    # Double and single quotes, a newline between two commands, UTF-8
+    # (e acute, a check mark), and a line on stderr.
+    cmd=$'echo "double \\"quoted\\" and \'single\'"\necho \'h\xc3\xa9llo \xe2\x9c\x93\'\necho to-stderr >&2'
+    printf '%s\n' "double \"quoted\" and 'single'" $'h\xc3\xa9llo \xe2\x9c\x93' > "$work/exec-bytes.want"
+    exec_run exec-bytes -- "${exec_args[@]}" --quiet --exec "$cmd"
+    if [[ $st -ne 0 ]]; then
+        fail exec-bytes "status $st, expected 0" "$dir"
+    elif ! cmp -s "$dir/out" "$work/exec-bytes.want"; then
+        fail exec-bytes "stdout differs: got $(od -c "$dir/out" | head -n 8 | tr '\n' '|')" "$dir"
+    elif ! grep -qx to-stderr "$dir/err"; then
+        fail exec-bytes "'to-stderr' did not arrive on stderr as its own line" "$dir"
+    else
+        pass exec-bytes
+    fi
+fi
+
+if want exec-panic; then
+    exec_run exec-panic -- "${exec_args[@]}" --exec 'echo c > /proc/sysrq-trigger; sleep 30'
+    if [[ $st -ne 121 ]]; then
+        fail exec-panic "status $st, expected 121 (guest kernel panicked)" "$dir"
+    elif ! grep -q 'Kernel panic' "$dir/err"; then
+        fail exec-panic "no 'Kernel panic' in the console on stderr" "$dir"
+    else
+        pass exec-panic
+    fi
+fi
+
+if want exec-timeout; then
+    exec_run exec-timeout -- "${exec_args[@]}" --quiet --timeout 5s --exec 'sleep 100'
+    if [[ $st -ne 124 ]]; then
+        fail exec-timeout "status $st, expected 124 (timeout)" "$dir"
+    elif awk -v e="$elapsed" 'BEGIN { exit !(e < 5 || e > 10) }'; then
+        fail exec-timeout "took ${elapsed}s, expected 5s plus at most 5s of margin" "$dir"
+    else
+        pass exec-timeout
+    fi
+fi
+
+if want exec-report; then
+    exec_run exec-report -- "${exec_args[@]}" --quiet --report "json:$work/exec-report.json" \
+        --exec 'echo hi'
+    n='[0-9]+\.[0-9]+'
+    re="^\{\"exit_status\":0,\"stop_reason\":\"poweroff\",\"command_status\":0,\"milestones\":\{"
+    re+="\"process_start\":$n,\"first_vcpu_entry\":$n,\"first_serial_byte\":$n,\"userspace_up\":$n,"
+    re+="\"command_started\":$n,\"command_done\":$n,\"vm_exit\":$n\},\"peak_rss_kib\":[0-9]+\}$"
+    json=$(cat "$work/exec-report.json" 2>/dev/null)
+    if [[ $st -ne 0 ]]; then
+        fail exec-report "status $st, expected 0" "$dir"
+    elif [[ $(wc -l < "$work/exec-report.json") -ne 1 || ! $json =~ $re ]]; then
+        fail exec-report "report is not the expected JSON object: $json" "$dir"
+    elif ! grep -o ':[0-9][0-9.]*' <<< "${json#*milestones}" | tr -d : | head -n 7 |
+            awk 'NR > 1 && $1 < prev { bad = 1 } { prev = $1 } END { exit bad }'; then
+        fail exec-report "milestones out of order: $json" "$dir"
+    else
+        pass exec-report
+        echo "    ($json)"
+    fi
+fi
+
+if want exec-snapshot; then
+    # The CI recipe's shape: the command writes to an ext4 image attached
+    # as a snapshot; it reads its own write back, the image stays as it was.
+    if ! command -v mke2fs >/dev/null; then
+        fail exec-snapshot "mke2fs is missing in L1 (run-nested.sh passes it with --bin)"
+    else
+        mkdir -p "$work/exec-snap-src"
+        printf 'from-host\n' > "$work/exec-snap-src/f"
+        rm -f "$work/exec-snap.img"
+        truncate -s 64M "$work/exec-snap.img"
+        mke2fs -q -t ext4 -d "$work/exec-snap-src" "$work/exec-snap.img"
+        before=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        exec_run exec-snapshot -- "${exec_args[@]}" --quiet --disk "$work/exec-snap.img,snapshot" \
+            --exec 'mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && cat /mnt/f &&
+echo from-guest > /mnt/f && sync && cat /mnt/f && umount /mnt'
+        after=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        if [[ $st -ne 0 ]]; then
+            fail exec-snapshot "status $st, expected 0" "$dir"
+        elif [[ $(cat "$dir/out") != $'from-host\nfrom-guest' ]]; then
+            fail exec-snapshot "stdout '$(head -c 200 "$dir/out" | tr '\n' '|')', expected 'from-host|from-guest|'" "$dir"
+        elif [[ $after != "$before" ]]; then
+            fail exec-snapshot "the image changed: sha256 $before -> $after" "$dir"
+        else
+            pass exec-snapshot
+        fi
+    fi
+fi

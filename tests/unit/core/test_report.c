@@ -1,0 +1,97 @@
+/* The JSON writer and the --report object: escapes, UTF-8 passthrough,
+ * null for milestones not reached, first mark wins. python3's json
+ * module, when present, parses the object as a second opinion. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmini/log.h"
+#include "kvmini/report.h"
+#include "../check_main.h"
+
+/* Runs @fn into a memory stream; returns the malloc'd text. */
+static char *capture_string(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	ck_assert_ptr_nonnull(f);
+	json_write_string(f, s);
+	fclose(f);
+	return out;
+}
+
+START_TEST(escapes)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		{ "plain", "\"plain\"" },
+		{ "", "\"\"" },
+		{ "a\"b", "\"a\\\"b\"" },
+		{ "back\\slash", "\"back\\\\slash\"" },
+		{ "nl\ncr\rtab\t", "\"nl\\ncr\\rtab\\t\"" },
+		{ "\x01\x1f\x7f\b\f", "\"\\u0001\\u001f\\u007f\\b\\f\"" },
+		{ "h\xc3\xa9llo \xe2\x9c\x93", "\"h\xc3\xa9llo \xe2\x9c\x93\"" }, /* UTF-8 as is */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = capture_string(cases[i].in);
+
+		ck_assert_str_eq(got, cases[i].want);
+		free(got);
+	}
+}
+END_TEST
+
+START_TEST(report_object)
+{
+	struct report r;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	log_init();
+	report_init(&r);
+	r.at[MS_FIRST_VCPU_ENTRY] = 0.25;
+	report_mark(&r, MS_FIRST_VCPU_ENTRY);   /* already set: kept */
+	report_mark(NULL, MS_VM_EXIT);          /* no report: nothing */
+	r.at[MS_VM_EXIT] = 1.5;
+	r.exit_status = 42;
+	r.stop_reason = "po\"weroff";
+	r.has_command_status = true;
+	r.command_status = 42;
+	r.peak_rss_kib = 1234;
+	f = open_memstream(&out, &len);
+	ck_assert_int_eq(report_write_json(&r, f), 0);
+	fclose(f);
+	ck_assert_str_eq(out,
+		"{\"exit_status\":42,\"stop_reason\":\"po\\\"weroff\",\"command_status\":42,"
+		"\"milestones\":{\"process_start\":0.000000,\"first_vcpu_entry\":0.250000,"
+		"\"first_serial_byte\":null,\"userspace_up\":null,\"command_started\":null,"
+		"\"command_done\":null,\"vm_exit\":1.500000},\"peak_rss_kib\":1234}\n");
+	if (system("command -v python3 >/dev/null 2>&1") == 0) {
+		char cmd[2048];
+
+		snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' | python3 -c 'import json,sys; "
+			 "d=json.load(sys.stdin); assert d[\"milestones\"][\"userspace_up\"] is None'",
+			 out);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	free(out);
+	report_mark(&r, MS_USERSPACE_UP);
+	ck_assert(r.at[MS_USERSPACE_UP] >= 0);
+	report_fini(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("report");
+	TCase *tc = tcase_create("json");
+
+	tcase_add_test(tc, escapes);
+	tcase_add_test(tc, report_object);
+	suite_add_tcase(s, tc);
+	return check_run_suite(s);
+}
