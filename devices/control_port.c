@@ -1,6 +1,7 @@
 /* kvmini's control port: a few one-byte registers through which the
  * guest's init says "userspace is up", "the command started" and "the
- * command exited with N". The guest is not trusted: a value means
+ * command exited with N", and the pvpanic port its kernel writes when it
+ * panics. The guest is not trusted: a value means
  * something only as a byte write at a defined offset, each event is
  * taken once, and the first exit status is final. */
 #include <errno.h>
@@ -16,7 +17,7 @@
 struct control_port {
 	pthread_mutex_t lock;
 	struct control_port_cfg cfg;
-	bool seen[3];          /* by enum control_event */
+	bool seen[4];          /* by enum control_event */
 	uint8_t status;
 	struct log_ratelimit rl;
 };
@@ -82,6 +83,31 @@ static void cp_write(void *opaque, uint64_t off, const void *data, unsigned len)
 
 static const struct bus_ops cp_ops = { .read = cp_read, .write = cp_write };
 
+static void pvpanic_read(void *opaque, uint64_t off, void *data, unsigned len)
+{
+	memset(data, 0, len);
+	*(uint8_t *)data = PVPANIC_PANICKED; /* the only event kvmini acts on */
+}
+
+static void pvpanic_write(void *opaque, uint64_t off, const void *data, unsigned len)
+{
+	struct control_port *c = opaque;
+	uint8_t v = *(const uint8_t *)data;
+	bool fire = false;
+
+	/* Bit 1 (crash kernel loaded) and anything else mean nothing here. */
+	if (!(v & PVPANIC_PANICKED))
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (!c->seen[CONTROL_GUEST_PANIC])
+		fire = c->seen[CONTROL_GUEST_PANIC] = true;
+	pthread_mutex_unlock(&c->lock);
+	if (fire && c->cfg.on_event)
+		c->cfg.on_event(c->cfg.ctx, CONTROL_GUEST_PANIC, 0);
+}
+
+static const struct bus_ops pvpanic_ops = { .read = pvpanic_read, .write = pvpanic_write };
+
 int control_port_create(struct bus *pio, const struct control_port_cfg *cfg,
 			struct control_port **out, struct kv_err *e)
 {
@@ -98,6 +124,10 @@ int control_port_create(struct bus *pio, const struct control_port_cfg *cfg,
 	if (cfg)
 		c->cfg = *cfg;
 	r = bus_register(pio, PORT_CONTROL, PORT_CONTROL_LEN, &cp_ops, c, "kvmini control", e);
+	/* On failure the first range still points at c: the caller abandons
+	 * the whole bus, as for any failed VM setup (see acpi_pm.c). */
+	if (!r)
+		r = bus_register(pio, PORT_PVPANIC, 1, &pvpanic_ops, c, "pvpanic", e);
 	if (r) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);

@@ -1,5 +1,7 @@
 /* PCI configuration mechanism #1 (0xcf8 address latch, 0xcfc-0xcff data)
- * with one device: a host bridge at 00:00.0.
+ * with a host bridge at 00:00.0 and the functions pci_root_add plugs in
+ * at 00:slot.0 (slot 1..LAYOUT_PCI_MAX_SLOTS), whose config accesses go to
+ * their own ops under the root's lock.
  *
  * Linux picks conf1 when a dword written to 0xcf8 reads back and
  * pci_sanity_check (arch/x86/pci/direct.c) finds, on bus 0, a device
@@ -32,21 +34,35 @@
  * command register implements; everything else is read-only. */
 #define HB_COMMAND_MASK  0x0147
 
+struct pci_slot {
+	const struct pci_dev_ops *ops; /* NULL: empty slot */
+	void *opaque;
+};
+
 struct pci_root {
 	pthread_mutex_t lock;
 	uint32_t addr;        /* the 0xcf8 latch */
 	uint8_t hb[256];      /* host bridge config space */
+	struct pci_slot slots[LAYOUT_PCI_MAX_SLOTS + 1]; /* [0] unused: the bridge */
 };
 
-/* Config register index for the latched address, or -1 when no device
- * answers: not enabled, not 00:00.0, or an AMD extended register
- * (address bits 27:24) beyond the bridge's 256 bytes. Bits 30:28 are
- * reserved and ignored. */
-static int hb_reg(uint32_t addr)
+/* Which of our functions the latched address names: 0 for the host
+ * bridge, a slot number for a plugged device, -1 for nobody (disabled,
+ * another bus, a function other than 0, an empty slot, or an AMD extended
+ * register, bits 27:24, beyond 256 bytes). Bits 30:28 are reserved and
+ * ignored. */
+static int addr_slot(const struct pci_root *p, uint32_t addr)
 {
-	if (!(addr & CONF1_ENABLE) || (addr & 0x0fffff00u))
+	unsigned dev;
+
+	if (!(addr & CONF1_ENABLE) || (addr & 0x0fff0700u))
 		return -1;
-	return (int)(addr & 0xfc);
+	dev = (addr >> 11) & 0x1f;
+	if (dev == 0)
+		return 0;
+	if (dev > LAYOUT_PCI_MAX_SLOTS || !p->slots[dev].ops)
+		return -1;
+	return (int)dev;
 }
 
 static void hb_write(struct pci_root *p, unsigned reg, uint8_t v)
@@ -68,22 +84,26 @@ static void pci_read(void *opaque, uint64_t off, void *data, unsigned len)
 {
 	struct pci_root *p = opaque;
 	uint8_t *out = data;
-	int reg;
+	unsigned reg;
+	int slot;
 
 	pthread_mutex_lock(&p->lock);
+	reg = (p->addr & 0xfc) + (unsigned)off - 4; /* meaningful when off >= 4 */
 	if (off == 0 && len == 4) {
 		memcpy(data, &p->addr, 4); /* x86 hosts only: little-endian */
 	} else if (off < 4) {
 		/* Byte/word accesses to 0xcf8-0xcfb are not the latch (Linux's
 		 * conf2 probe uses them): nothing answers. */
 		memset(data, 0xff, len);
-	} else if ((reg = hb_reg(p->addr)) < 0) {
+	} else if ((slot = addr_slot(p, p->addr)) < 0) {
 		memset(data, 0xff, len);
+	} else if (slot > 0) {
+		/* The bus keeps off + len within 0xcfc-0xcff, so the access
+		 * stays inside the dword at reg, as pci_dev_ops promises. */
+		p->slots[slot].ops->cfg_read(p->slots[slot].opaque, reg, data, len);
 	} else {
-		/* The bus keeps off + len within 0xcfc-0xcff, so the bytes stay
-		 * inside the dword at reg (at most 0xfc + 3). */
 		for (unsigned i = 0; i < len; i++)
-			out[i] = p->hb[(unsigned)reg + (unsigned)off - 4 + i];
+			out[i] = p->hb[reg + i];
 	}
 	pthread_mutex_unlock(&p->lock);
 }
@@ -92,15 +112,21 @@ static void pci_write(void *opaque, uint64_t off, const void *data, unsigned len
 {
 	struct pci_root *p = opaque;
 	const uint8_t *in = data;
-	int reg;
+	unsigned reg;
+	int slot;
 
 	pthread_mutex_lock(&p->lock);
+	reg = (p->addr & 0xfc) + (unsigned)off - 4; /* meaningful when off >= 4 */
 	if (off == 0 && len == 4) {
 		memcpy(&p->addr, data, 4);
 		p->addr &= ~3u; /* bits 1:0 are read-only zero */
-	} else if (off >= 4 && (reg = hb_reg(p->addr)) >= 0) {
-		for (unsigned i = 0; i < len; i++)
-			hb_write(p, (unsigned)reg + (unsigned)off - 4 + i, in[i]);
+	} else if (off >= 4) {
+		slot = addr_slot(p, p->addr);
+		if (slot > 0)
+			p->slots[slot].ops->cfg_write(p->slots[slot].opaque, reg, data, len);
+		else if (slot == 0)
+			for (unsigned i = 0; i < len; i++)
+				hb_write(p, reg + i, in[i]);
 	}
 	/* Anything else (0xcfb mechanism select, 0xcf9 reset control, empty
 	 * slots) is ignored like on a board with nothing behind it. */
@@ -149,6 +175,31 @@ int pci_root_create(struct bus *pio, struct pci_root **out, struct kv_err *e)
 	}
 	*out = p;
 	return 0;
+}
+
+int pci_root_add(struct pci_root *p, const struct pci_dev_ops *ops, void *opaque,
+		 unsigned *slot, struct kv_err *e)
+{
+	pthread_mutex_lock(&p->lock);
+	for (unsigned s = 1; s <= LAYOUT_PCI_MAX_SLOTS; s++) {
+		if (p->slots[s].ops)
+			continue;
+		p->slots[s] = (struct pci_slot){ .ops = ops, .opaque = opaque };
+		pthread_mutex_unlock(&p->lock);
+		*slot = s;
+		return 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return kv_err_set(e, -ENOSPC, "PCI bus 0 is full (%u slots)", LAYOUT_PCI_MAX_SLOTS);
+}
+
+void pci_root_remove(struct pci_root *p, unsigned slot)
+{
+	if (!p || slot == 0 || slot > LAYOUT_PCI_MAX_SLOTS)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->slots[slot] = (struct pci_slot){ 0 };
+	pthread_mutex_unlock(&p->lock);
 }
 
 void pci_root_destroy(struct pci_root *p)

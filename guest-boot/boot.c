@@ -279,7 +279,7 @@ int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	int r;
 
 	/* ACPI first: a bad CPU count fails before any file is read. */
-	r = acpi_write_tables(gm, cfg->ncpus, e);
+	r = acpi_write_tables(gm, cfg->ncpus, cfg->nr_virtio_mmio, e);
 	if (r)
 		return r;
 	r = boot_file_read(cfg->kernel_path, &k, e);

@@ -120,7 +120,10 @@ int unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
 #define ACPI_MAX_CPUS 254 /* 8-bit APIC IDs, and the I/O APIC takes id ncpus */
 
 /* RSDP at LAYOUT_ACPI_RSDP, then XSDT, FADT, DSDT, MADT from
- * LAYOUT_ACPI_TABLES. */
-int acpi_write_tables(const struct guest_mem *gm, unsigned ncpus, struct kv_err *e) KV_MUST_CHECK;
+ * LAYOUT_ACPI_TABLES. The DSDT describes the PCI host bridge and
+ * virtio-mmio devices 0..@nr_virtio_mmio-1 (at most
+ * LAYOUT_VIRTIO_MMIO_MAX). */
+int acpi_write_tables(const struct guest_mem *gm, unsigned ncpus, unsigned nr_virtio_mmio,
+		      struct kv_err *e) KV_MUST_CHECK;
 
 #endif

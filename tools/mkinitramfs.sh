@@ -9,7 +9,13 @@
 #     ACPI); with kvmini.bench=reboot it runs `reboot -f` instead (for
 #     machines without ACPI: pair it with reboot=k where an i8042 exists, or
 #     reboot=t for a triple fault, which a VMM run with -no-reboot ends on);
-#   - reports "userspace up" on kvmini's control port, and when kvmini's
+#   - loads the virtio drivers from the kernel package's modules when the
+#     machine has virtio devices (virtio-pci vendor 0x1af4, or virtio-mmio
+#     LNRO0005 in ACPI): the transports first, then only the drivers for the
+#     device types present (block also brings ext4); with console=hvc0 the
+#     shell then runs on hvc0;
+#   - reports "userspace up" on kvmini's control port, loads the pvpanic
+#     driver (kvmini then sees a kernel panic), and when kvmini's
 #     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
 #     stderr on ttyS2, reports its exit status, and powers off;
 #   - otherwise runs an interactive shell with job control on the console
@@ -27,7 +33,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -35,16 +41,28 @@ done
 
 env_lines=$("$here/fetch-debian.sh" --print-env) || die "fetch-debian.sh failed"
 eval "$env_lines"
-out=${out:-$KVMINI_CACHE/guest-initramfs.cpio}
+# --- kvmini --exec: the pvpanic driver (a module in Debian's kernel) ---
+pvpanic_kos=("$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic.ko"
+             "$MODULES_DIR/kernel/drivers/misc/pvpanic/pvpanic-mmio.ko")
+for ko in "${pvpanic_kos[@]}"; do
+    [[ -f $ko ]] || die "$ko is missing: kvmini reports guest panics through pvpanic"
+done
+# --- end ---
+key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
+# Named by its key, so checkouts with different versions of this script
+# sharing one cache do not rebuild it under each other's feet; archives
+# unused for a day are removed.
+out=${out:-$KVMINI_CACHE/guest-initramfs-${key:0:16}.cpio}
 
 mkdir -p "$(dirname "$out")"
 exec 9> "$out.lock"
 flock 9
-key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
 if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
+    touch "$out"
     echo "$out"
     exit 0
 fi
+find "$KVMINI_CACHE" -maxdepth 1 -name 'guest-initramfs*.cpio*' -mmin +1440 -delete 2>/dev/null || true
 command -v cpio >/dev/null || die "cpio is missing: apt-get install cpio"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-initramfs.XXXXXX")
@@ -62,17 +80,94 @@ done
 # root, and /init copes without it (it reopens the console from devtmpfs).
 mknod -m 600 dev/console c 5 1 2>/dev/null || true
 mknod -m 666 dev/null c 1 3 2>/dev/null || true
+# --- kvmini --exec: pvpanic modules, loaded by the block in /init ---
+mkdir -p lib/modules/kvmini
+cp "${pvpanic_kos[@]}" lib/modules/kvmini/
+# --- end ---
+
+# Virtio modules, with their dependencies first (read from each module's
+# depends=), copied to /lib/modules/kvmini with one NAME.order file per
+# group: the guest's /init loads a group with insmod in that order.
+mod_path() { find "$MODULES_DIR/kernel" -name "$1.ko" -print -quit; }
+mod_order() { # NAME...: print NAME and its dependencies, dependencies first
+    local m f dep
+    for m in "$@"; do
+        [[ " $seen " == *" $m "* ]] && continue
+        f=$(mod_path "$m")
+        [[ -n $f ]] || die "module $m.ko not found under $MODULES_DIR"
+        for dep in $(strings "$f" | sed -n 's/^depends=//p' | tr ',' ' '); do
+            mod_order "$dep"
+        done
+        seen="$seen $m"
+        echo "$m"
+    done
+}
+mkdir -p lib/modules/kvmini
+declare -A mod_groups=(
+    [base]="virtio_pci virtio_mmio"
+    [blk]="virtio_blk crc32c_generic ext4"
+    [net]="virtio_net"
+    [console]="virtio_console"
+)
+for group in base blk net console; do
+    seen=
+    [[ $group != base ]] && seen=$(cat lib/modules/kvmini/base.order)
+    # shellcheck disable=SC2086  # word splitting wanted
+    mod_order ${mod_groups[$group]} > "lib/modules/kvmini/$group.order.all"
+    grep -vxF -f <(cat lib/modules/kvmini/base.order 2>/dev/null) \
+        "lib/modules/kvmini/$group.order.all" > "lib/modules/kvmini/$group.order" || true
+    rm "lib/modules/kvmini/$group.order.all"
+    [[ $group == base ]] && [[ ! -s lib/modules/kvmini/base.order ]] && die "no base modules"
+    while read -r m; do
+        cp "$(mod_path "$m")" lib/modules/kvmini/
+    done < "lib/modules/kvmini/$group.order"
+done
 
 cat > init <<'EOF'
 #!/bin/sh
 # kvmini guest /init (written by tools/mkinitramfs.sh)
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
+# With console=hvc0 /dev/console cannot be opened yet (virtio_console is a
+# module): a failed redirection must not end /init.
+if (: </dev/console) 2>/dev/null; then
+    exec </dev/console >/dev/console 2>&1
+fi
 echo KVMINI-USERSPACE-UP
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+
+# --- virtio drivers (see tools/mkinitramfs.sh's header) ---
+load_group() {
+    for m in $(cat "/lib/modules/kvmini/$1.order"); do
+        insmod "/lib/modules/kvmini/$m.ko" || echo "init: insmod $m failed"
+    done
+}
+if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor || ls /sys/bus/acpi/devices 2>/dev/null | grep -q '^LNRO0005'; then
+    load_group base
+    want=
+    for d in /sys/bus/virtio/devices/*/device; do
+        [ -f "$d" ] || continue
+        case $(cat "$d") in
+        0x0001) want="$want net" ;;
+        0x0002) want="$want blk" ;;
+        0x0003) want="$want console" ;;
+        esac
+    done
+    for g in net blk console; do
+        case " $want " in *" $g "*) load_group "$g" ;; esac
+    done
+fi
+# With console=hvc0 the kernel had no console to give /init: take hvc0 now.
+case " $(cat /proc/cmdline) " in
+*" console=hvc0 "*)
+    if [ -c /dev/hvc0 ]; then
+        exec </dev/hvc0 >/dev/hvc0 2>&1
+        echo KVMINI-USERSPACE-UP
+    fi ;;
+esac
+# --- end of virtio drivers ---
 # --- kvmini control port and --exec (devices/control_port.c, vmm/main.c) ---
 # kvmini_ctl OFFSET BYTE: one outb to kvmini's control port (0x5a0):
 # offset 0 takes events (1 userspace up, 2 command started), offset 1 the
@@ -82,6 +177,10 @@ kvmini_ctl() {
         dd of=/dev/port bs=1 seek=$((0x5a0 + $1)) count=1 conv=notrunc 2>/dev/null
 }
 kvmini_ctl 0 1
+# pvpanic: the kernel then tells kvmini (I/O 0x505, ACPI QEMU0001) when
+# it panics, and kvmini exits 121.
+insmod /lib/modules/kvmini/pvpanic.ko 2>/dev/null
+insmod /lib/modules/kvmini/pvpanic-mmio.ko 2>/dev/null
 # kvmini --exec appends a cpio with the command, byte for byte, as
 # /kvmini/exec. Its stdout goes to ttyS1 (COM2) and stderr to ttyS2 (COM3),
 # raw so bytes pass unchanged; kvmini copies them to its own stdout and

@@ -157,17 +157,21 @@ cmd_base() {
             die "--with-qemu: qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
         inputs+=("$qemu")
         for f in "${qemu_firmware[@]}"; do [[ -e $f ]] && inputs+=("$f"); done
-        out=$KVMINI_CACHE/l1-base-qemu.cpio
-    else
-        out=$KVMINI_CACHE/l1-base.cpio
     fi
+    # Named by the key of its inputs: checkouts with different scripts
+    # (branches, worktrees) sharing one cache each keep their own archive
+    # instead of rebuilding it under each other's feet. Archives unused
+    # for a day are removed.
+    key=$( { stat -L -c '%n %s %Y' "${inputs[@]}"; echo "$with_qemu"; } | sha256sum | cut -d' ' -f1)
+    out=$KVMINI_CACHE/l1-base-${key:0:16}.cpio
     exec 9> "$out.lock"
     flock 9
-    key=$( { stat -L -c '%n %s %Y' "${inputs[@]}"; echo "$with_qemu"; } | sha256sum | cut -d' ' -f1)
     if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
+        touch "$out"
         echo "$out"
         return 0
     fi
+    find "$KVMINI_CACHE" -maxdepth 1 -name 'l1-base*.cpio*' -mmin +1440 -delete 2>/dev/null || true
     echo "mkl1: building $out" >&2
 
     stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-l1.XXXXXX")

@@ -100,7 +100,6 @@ void config_print_usage(FILE *f)
 "  --boot MODE      auto (default: by content), bzimage, or pvh (a bzImage is\n"
 "                   then unpacked in the host, cached under\n"
 "                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
-
 "  -q, --quiet      only errors from kvmini itself; with --exec also no\n"
 "                   kernel console, so only the command's output shows\n"
 "  --exec CMD       run CMD (a shell script, passed byte for byte) as root\n"
@@ -116,6 +115,20 @@ void config_print_usage(FILE *f)
 "                   (seconds since kvmini started), exit status, stop\n"
 "                   reason and peak RSS to PATH (default: stderr)\n"
 "\n"
+"Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
+"  --disk PATH[,ro][,snapshot][,transport=...]\n"
+"                   a raw disk image as /dev/vda, vdb, ... (repeatable, up to %d);\n"
+"                   ro: read-only for the guest; snapshot: the guest's writes\n"
+"                   go to a private overlay dropped at exit, the image is\n"
+"                   never written\n"
+"  --net tap=NAME[,mac=MAC][,transport=...]\n"
+"                   a NIC on host tap device NAME (created when missing and\n"
+"                   kvmini has CAP_NET_ADMIN); a random local MAC by default\n"
+"  --console serial|virtio[,transport=...]\n"
+"                   where the guest's console and this terminal's input go:\n"
+"                   serial (default, ttyS0) or virtio (hvc0; console=hvc0 is\n"
+"                   added when the command line names no console)\n"
+"\n"
 "Console: with a terminal on stdin it is put in raw mode; Ctrl-A x quits,\n"
 "Ctrl-A Ctrl-A sends Ctrl-A. Piped stdin is fed as the guest reads it;\n"
 "stdin at EOF or /dev/null leaves the guest running without input.\n"
@@ -123,24 +136,24 @@ void config_print_usage(FILE *f)
 "Exit status:\n"
 "  0    the guest powered off or rebooted (or Ctrl-A x)\n"
 "  N    --exec: the command's exit status N (0-255) as the guest reported it\n"
-"  %d  --exec: the guest reset without reporting a status; with panic=-1\n"
-"       (added under --exec) that is a kernel panic\n"
+"  %d  the guest kernel panicked (reported through pvpanic; the initramfs of\n"
+"       tools/mkinitramfs.sh loads its driver)\n"
 "  %d  the guest crashed: triple fault, failed VM entry, KVM internal error\n"
 "       (a register dump is printed on stderr)\n"
-"  %d  --exec: the guest powered off without reporting a status\n"
+"  %d  --exec: the guest powered off or rebooted without reporting a status\n"
 "  %d  --timeout fired\n"
 "  %d  kvmini failed: bad arguments, unusable kernel/initrd, host or KVM error\n"
 "  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT)\n"
 "A command may itself exit with 121-125 or 128+N: kvmini passes its status\n"
 "through, so a script that must tell them apart should use --report json\n"
 "(its command_status is a number only when the command's status came back).\n",
-		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, KVMINI_EXIT_GUEST_PANIC,
+		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, CONFIG_MAX_DISKS, KVMINI_EXIT_GUEST_PANIC,
 		KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_NO_STATUS, KVMINI_EXIT_TIMEOUT,
 		KVMINI_EXIT_FAILURE);
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_EXEC, OPT_TIMEOUT, OPT_REPORT };
+       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT };
 
 /* --exec, --timeout, --report. */
 static int parse_ci_option(int c, const char *arg, struct kv_config *cfg, struct kv_err *e)
@@ -182,6 +195,9 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "cpus",    required_argument, NULL, OPT_CPUS },
 		{ "boot",    required_argument, NULL, OPT_BOOT },
 		{ "quiet",   no_argument,       NULL, 'q' },
+		{ "disk",    required_argument, NULL, OPT_DISK },
+		{ "net",     required_argument, NULL, OPT_NET },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "exec",    required_argument, NULL, OPT_EXEC },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "report",  required_argument, NULL, OPT_REPORT },
@@ -220,6 +236,18 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 				return kv_err_set(e, -EINVAL, "--boot '%s': use auto, bzimage or pvh", optarg);
 			break;
 		case 'q': cfg->quiet = true; break;
+		case OPT_DISK:
+			if (config_add_disk(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (config_add_net(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
+		case OPT_CONSOLE:
+			if (config_set_console(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
 		case OPT_EXEC: case OPT_TIMEOUT: case OPT_REPORT:
 			r = parse_ci_option(c, optarg, cfg, e);
 			if (r)
@@ -244,7 +272,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 	if (cfg->memory < (16ULL << 20))
 		return kv_err_set(e, -EINVAL, "--memory: %llu bytes is too small; a Linux guest needs at least 16M",
 				  (unsigned long long)cfg->memory);
-	return 0;
+	return config_check_devices(&cfg->dev, e);
 }
 
 int config_parse(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
@@ -292,7 +320,8 @@ int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
 	int n;
 
-	const char *console = cmdline_has_param(user, "console") ? "" : "console=ttyS0 ";
+	const char *console = cmdline_has_param(user, "console") ? "" :
+			      cfg->dev.console == CONSOLE_VIRTIO ? "console=hvc0 " : "console=ttyS0 ";
 	const char *panic = cfg->exec && !cmdline_has_param(user, "panic") ? "panic=-1 " : "";
 
 	n = snprintf(buf, len, "%s%s%s", console, panic, user);

@@ -84,7 +84,9 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		.mode = cfg->boot,
 		.ncpus = cfg->cpus,
 		.cache_dir = cache_dir(cache, sizeof(cache)),
+		.nr_virtio_mmio = config_nr_mmio(&cfg->dev),
 	};
+	size_t len;
 
 	if (config_build_cmdline(cfg, cmdline, sizeof(cmdline))) {
 		kv_err_set(&e, -ENAMETOOLONG, "--cmdline: longer than %zu bytes", sizeof(cmdline) - 16);
@@ -92,6 +94,16 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 	}
 	if (cfg->exec)
 		bcfg.initrd_extra = exec_archive(cfg->exec, &bcfg.initrd_extra_len);
+	/* virtio-mmio devices: the DSDT describes them (LNRO0005); kernels
+	 * built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES also find them here. */
+	len = strlen(cmdline);
+	if (bcfg.nr_virtio_mmio && len + 1 < sizeof(cmdline)) {
+		cmdline[len++] = ' ';
+		if (boot_virtio_mmio_cmdline(bcfg.nr_virtio_mmio, cmdline + len, sizeof(cmdline) - len) < 0) {
+			kv_err_set(&e, -ENAMETOOLONG, "--cmdline: no room left for the virtio_mmio.device= entries");
+			fail(&e);
+		}
+	}
 	if (gm_create(gm, cfg->memory, &e))
 		fail(&e);
 	if (boot_load(gm, &bcfg, entry, &e))
@@ -221,6 +233,7 @@ static int run(const struct kv_config *cfg)
 		.memory = cfg->memory, .cpus = cfg->cpus, .irqchip = true, .pc_devices = true,
 		.console_out_fd = !cfg->exec ? STDOUT_FILENO : cfg->quiet ? -1 : STDERR_FILENO,
 		.exec = cfg->exec != NULL, .exec_out_fd = STDOUT_FILENO, .exec_err_fd = STDERR_FILENO,
+		.devices = &cfg->dev,
 	};
 	struct timeout timeout;
 	struct report rep;
@@ -250,9 +263,14 @@ static int run(const struct kv_config *cfg)
 	}
 	LOG_DEBUG("%.3f s: VM created", log_uptime());
 	if (vm_set_entry(vm, &entry, &e) || (in_fd >= 0 && terminal_raw(in_fd, &e)) ||
-	    (cfg->timeout_ms && timeout_start(&timeout, vm, cfg->timeout_ms, &e)) ||
 	    vm_start(vm, &e)) {
-		vm_destroy(vm); /* the timeout thread, if started, only sleeps: exit ends it */
+		vm_destroy(vm);
+		fail(&e);
+	}
+	if (cfg->timeout_ms && timeout_start(&timeout, vm, cfg->timeout_ms, &e)) {
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		vm_wait(vm);
+		vm_destroy(vm);
 		fail(&e);
 	}
 	if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {

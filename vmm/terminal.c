@@ -12,6 +12,7 @@
 #include "kvmini/devices.h"
 #include "kvmini/log.h"
 #include "kvmini/terminal.h"
+#include "kvmini/virtio_devices.h"
 #include "kvmini/vm.h"
 
 #define CTRL_A 0x01
@@ -94,9 +95,18 @@ static void feed_guest(struct vm *vm, struct input *in)
 {
 	size_t n;
 
-	if (!in->len || !vm->serial || !serial8250_rx_ready(vm->serial))
+	if (!in->len)
 		return;
-	n = serial8250_receive(vm->serial, in->buf, in->len);
+	if (vm->console_dev) {
+		/* --console virtio: input goes to hvc0 as the guest posts buffers. */
+		if (!virtio_console_rx_ready(vm->console_dev))
+			return;
+		n = virtio_console_receive(vm->console_dev, in->buf, in->len);
+	} else {
+		if (!vm->serial || !serial8250_rx_ready(vm->serial))
+			return;
+		n = serial8250_receive(vm->serial, in->buf, in->len);
+	}
 	memmove(in->buf, in->buf + n, in->len - n);
 	in->len -= n;
 }

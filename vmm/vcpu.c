@@ -11,6 +11,7 @@
 #include "kvmini/cpu_x86.h"
 #include "kvmini/log.h"
 #include "kvmini/vm.h"
+#include "vm_virtio.h"
 
 #define SIG_VCPU_KICK SIGUSR1
 
@@ -192,6 +193,10 @@ int vm_start(struct vm *vm, struct kv_err *e)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIG_VCPU_KICK, &sa, NULL) < 0)
 		return kv_err_set(e, -errno, "sigaction: %s", strerror(errno));
+	/* Device I/O runs before the first guest instruction can ask for it. */
+	r = vm_virtio_start(vm, e);
+	if (r)
+		return r;
 	/* Threads start with the kick blocked and unblock it themselves, so
 	 * the main thread never receives it. */
 	sigemptyset(&block);

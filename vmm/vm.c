@@ -15,6 +15,7 @@
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 #include "kvmini/vm.h"
+#include "vm_virtio.h"
 
 static int init_kvm(struct vm *vm, struct kv_err *e)
 {
@@ -171,6 +172,10 @@ static void control_event(void *ctx, enum control_event ev, int status)
 		report_mark(vm->cfg.report, MS_COMMAND_DONE);
 		LOG_DEBUG("%.3f s: command exited with status %d", log_uptime(), status);
 		break;
+	case CONTROL_GUEST_PANIC:
+		LOG_ERR("the guest kernel panicked (pvpanic): stopping the VM");
+		vm_request_stop(vm, STOP_GUEST_PANIC);
+		break;
 	}
 }
 
@@ -314,6 +319,7 @@ static const struct init_step init_steps[] = {
 	{ "memory",  init_memory,  fini_memory },
 	{ "buses",   init_buses,   fini_buses },
 	{ "devices", init_devices, fini_devices },
+	{ "virtio",  vm_virtio_init, vm_virtio_fini },
 	{ "vcpus",   init_vcpus,   fini_vcpus },
 };
 #define NR_INIT_STEPS (sizeof(init_steps) / sizeof(init_steps[0]))
@@ -369,15 +375,14 @@ const char *vm_stop_name(enum vm_stop_cause cause)
 		[STOP_NONE] = "none", [STOP_POWEROFF] = "poweroff", [STOP_RESET] = "reset",
 		[STOP_HALTED] = "halted", [STOP_USER] = "user", [STOP_SIGNAL] = "signal",
 		[STOP_GUEST_CRASH] = "guest_crash", [STOP_HOST_ERROR] = "host_error",
-		[STOP_TIMEOUT] = "timeout",
+		[STOP_TIMEOUT] = "timeout", [STOP_GUEST_PANIC] = "guest_panic",
 	};
 
 	return (unsigned)cause < sizeof(names) / sizeof(names[0]) && names[cause] ? names[cause] : "?";
 }
 
 /* --exec: the command's status once reported, whatever ended the VM
- * afterwards (poweroff -f normally); without one, a reset means the
- * kernel panicked (panic=-1) and a poweroff that init gave up. */
+ * afterwards (poweroff -f normally); without one, the way it ended. */
 static int exec_exit_status(const struct vm *vm)
 {
 	int status;
@@ -389,8 +394,9 @@ static int exec_exit_status(const struct vm *vm)
 	if (vm->control && control_port_status(vm->control, &status))
 		return status;
 	switch (vm->stop_cause) {
-	case STOP_RESET:
+	case STOP_GUEST_PANIC:
 		return KVMINI_EXIT_GUEST_PANIC;
+	case STOP_RESET:
 	case STOP_POWEROFF:
 	case STOP_HALTED:
 	case STOP_USER:
@@ -409,6 +415,8 @@ int vm_exit_status(const struct vm *vm)
 	switch (vm->stop_cause) {
 	case STOP_TIMEOUT:
 		return KVMINI_EXIT_TIMEOUT;
+	case STOP_GUEST_PANIC:
+		return KVMINI_EXIT_GUEST_PANIC;
 	case STOP_POWEROFF:
 	case STOP_RESET:
 	case STOP_HALTED:

@@ -67,6 +67,14 @@ int boot_build_e820(const struct guest_mem *gm, struct e820_entry *map, unsigned
 int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	      struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
 
+/* Writes the command-line entries that describe virtio-mmio devices
+ * 0..@nr-1 (layout.h) to Linux, "virtio_mmio.device=4K@0xd0000000:5
+ * virtio_mmio.device=4K@0xd0001000:6 ...", NUL-terminated into @buf.
+ * Returns the length without the NUL, -ENAMETOOLONG when @len is too
+ * small (@buf then holds the whole entries that fit), -EINVAL when @nr
+ * exceeds LAYOUT_VIRTIO_MMIO_MAX. */
+int boot_virtio_mmio_cmdline(unsigned nr, char *buf, size_t len) KV_MUST_CHECK;
+
 #endif
 
 /* The boot GDT that guest-boot/ writes at LAYOUT_GDT and vmm/cpu_x86.c

@@ -7,13 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvmini/boot.h"
+#include "kvmini/config_devices.h"
 #include "kvmini/err.h"
 
 /* Exit statuses of the kvmini process (documented in --help and README). */
 #define KVMINI_EXIT_OK          0   /* guest powered off or rebooted */
-#define KVMINI_EXIT_GUEST_PANIC 121 /* --exec: the guest reset without a status (panic=-1) */
+#define KVMINI_EXIT_GUEST_PANIC 121 /* the guest kernel panicked (pvpanic) */
 #define KVMINI_EXIT_GUEST_CRASH 122 /* triple fault, entry failure, KVM internal error */
-#define KVMINI_EXIT_NO_STATUS   123 /* --exec: the guest powered off without a status */
+#define KVMINI_EXIT_NO_STATUS   123 /* --exec: the guest powered off or reset without a status */
 #define KVMINI_EXIT_TIMEOUT     124 /* --timeout fired */
 #define KVMINI_EXIT_FAILURE     125 /* kvmini itself failed: usage, files, host */
 
@@ -36,6 +37,7 @@ struct kv_config {
 	uint64_t timeout_ms;    /* 0: no timeout */
 	bool report_json;       /* --report json[:PATH] */
 	const char *report_path; /* NULL: the report goes to stderr */
+	struct config_devices dev; /* --disk, --net, --console */
 };
 
 /* Parses "kvmini run ..." (argv[0] is the program). Returns 0 or -EINVAL
@@ -51,9 +53,9 @@ int config_parse_size(const char *s, uint64_t *out) KV_MUST_CHECK;
 int config_parse_duration(const char *s, uint64_t *ms) KV_MUST_CHECK;
 
 /* The guest command line: the user's, plus console=ttyS0 when it names no
- * console, plus panic=-1 under --exec when it names no panic= (a
- * panicking guest then resets at once, which kvmini reports as
- * KVMINI_EXIT_GUEST_PANIC). Returns 0, or -ENAMETOOLONG if it does not fit @len. */
+ * console, plus panic=-1 under --exec when it names no panic= (a guest
+ * without the pvpanic driver then resets rather than hanging until
+ * --timeout). Returns 0, or -ENAMETOOLONG if it does not fit @len. */
 int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len) KV_MUST_CHECK;
 
 void config_print_usage(FILE *f);

@@ -73,6 +73,9 @@ struct pci_dev_ops {
  * starts only. */
 int pci_root_add(struct pci_root *p, const struct pci_dev_ops *ops, void *opaque,
 		 unsigned *slot, struct kv_err *e) KV_MUST_CHECK;
+/* Unplugs the function at @slot (a failed or destroyed transport): when
+ * it returns, the root no longer calls its ops. */
+void pci_root_remove(struct pci_root *p, unsigned slot);
 
 /* ACPI hardware-reduced sleep control/status and reset registers
  * (PORT_ACPI_SLEEP, PORT_ACPI_RESET) as the FADT describes them: writing
@@ -90,12 +93,16 @@ void acpi_pm_destroy(struct acpi_pm *a);
  * rate-limited; reads return 0.
  *   offset 0, CONTROL_REG_EVENT:  CONTROL_EV_USERSPACE_UP, CONTROL_EV_CMD_STARTED
  *   offset 1, CONTROL_REG_STATUS: the command's exit status (0-255)
- * Each event counts once, the first status wins. */
+ * Each event counts once, the first status wins.
+ * It also serves the pvpanic port (PORT_PVPANIC, ACPI QEMU0001, Linux's
+ * pvpanic-mmio driver): reads say "panic events supported" (bit 0), and
+ * the guest kernel writes bit 0 from its panic notifier: CONTROL_GUEST_PANIC. */
 #define CONTROL_REG_EVENT       0
 #define CONTROL_REG_STATUS      1
 #define CONTROL_EV_USERSPACE_UP 0x01
 #define CONTROL_EV_CMD_STARTED  0x02
-enum control_event { CONTROL_USERSPACE_UP, CONTROL_CMD_STARTED, CONTROL_CMD_DONE };
+#define PVPANIC_PANICKED        0x01
+enum control_event { CONTROL_USERSPACE_UP, CONTROL_CMD_STARTED, CONTROL_CMD_DONE, CONTROL_GUEST_PANIC };
 struct control_port;
 struct control_port_cfg {
 	/* Called once per event, outside the device lock, from the vCPU

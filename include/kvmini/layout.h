@@ -73,6 +73,7 @@
  * 0x510, so the same initramfs's writes are harmless under QEMU. */
 #define PORT_CONTROL     0x5a0
 #define PORT_CONTROL_LEN 16
+#define PORT_PVPANIC     0x505 /* QEMU's pvpanic ISA port: ACPI QEMU0001, 1 byte */
 
 /* Interrupt lines (GSIs of the in-kernel IOAPIC; ISA IRQs map 1:1). */
 #define GSI_COM1  4

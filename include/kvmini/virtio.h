@@ -225,8 +225,12 @@ struct virtio_host {
 	struct evloop *loop;
 	void *ctx;
 	/* KVM_IOEVENTFD: KVM signals @fd when the guest writes @len bytes at
-	 * MMIO address @addr. */
-	int (*ioeventfd)(void *ctx, uint64_t addr, unsigned len, int fd, bool assign);
+	 * MMIO address @addr and, when @datamatch >= 0, only when the value
+	 * written equals @datamatch (KVM_IOEVENTFD_FLAG_DATAMATCH; virtio-mmio
+	 * has one QueueNotify register for all queues, so each queue's fd
+	 * matches its own index). @datamatch -1: any value. */
+	int (*ioeventfd)(void *ctx, uint64_t addr, unsigned len, int64_t datamatch,
+			 int fd, bool assign);
 	/* Routes MSI (@addr, @data) to a GSI and binds @fd to it with
 	 * KVM_IRQFD: writing 1 to @fd then raises the MSI. *@gsi < 0
 	 * allocates a GSI, >= 0 updates that route. */

@@ -10,6 +10,11 @@
 
 struct pci_root;
 
+/* How a device reaches the guest: virtio-pci (default: Debian's stock
+ * kernel finds it by its PCI probe) or virtio-mmio (described in ACPI
+ * and on the command line). */
+enum virtio_transport { VIRTIO_TRANSPORT_PCI, VIRTIO_TRANSPORT_MMIO };
+
 /* ---- transports ---- */
 
 /* virtio-pci, modern only (device id 0x1040 + type), on @pci: BAR0 (a
@@ -70,5 +75,20 @@ size_t virtio_console_receive(struct virtio_dev *dev, const uint8_t *buf, size_t
 /* True once the driver is live and has receive buffers (so input sent
  * now is not lost). */
 bool virtio_console_rx_ready(struct virtio_dev *dev);
+/* The device writes 1 (8 bytes) to eventfd @fd (-1: none) when the
+ * guest posts receive buffers or the driver goes live, so a reader
+ * holding input can retry. Any thread. */
+void virtio_console_set_rx_wakeup(struct virtio_dev *dev, int fd);
+
+/* The devices a VM gets, as parsed from --disk / --net / --console. */
+struct vm_disk {
+	struct virtio_blk_cfg blk;
+	enum virtio_transport transport;
+};
+struct vm_net {
+	struct virtio_net_cfg net;
+	enum virtio_transport transport;
+};
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #endif

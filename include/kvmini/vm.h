@@ -14,6 +14,12 @@
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
 #include "kvmini/report.h"
+#include "kvmini/virtio.h"
+
+struct config_devices;
+struct evloop;
+struct irq_routing;
+struct vm_virtio_dev;
 
 struct vm;
 
@@ -37,6 +43,7 @@ enum vm_stop_cause {
 	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
 	STOP_HOST_ERROR,    /* an ioctl failed */
 	STOP_TIMEOUT,       /* --timeout fired */
+	STOP_GUEST_PANIC,   /* the guest kernel said so on the pvpanic port */
 };
 
 struct vm_config {
@@ -55,6 +62,8 @@ struct vm_config {
 	int exec_out_fd;
 	int exec_err_fd;
 	struct report *report;  /* milestones are marked here; NULL: none */
+	/* --disk, --net, --console: virtio devices (NULL: none). */
+	const struct config_devices *devices;
 };
 
 struct vm {
@@ -79,6 +88,12 @@ struct vm {
 	struct serial8250 *serial_out;   /* COM2: --exec stdout */
 	struct serial8250 *serial_err;   /* COM3: --exec stderr */
 	struct control_port *control;
+	struct evloop *loop;        /* virtio I/O thread (vmm/vm_virtio.c) */
+	struct irq_routing *routing;
+	struct virtio_host vhost;
+	struct vm_virtio_dev *virtio;
+	unsigned nr_virtio;
+	struct virtio_dev *console_dev; /* --console virtio: stdin goes here */
 	int stop_efd;               /* eventfd: signalled when the VM stops */
 	pthread_mutex_t stop_lock;
 	enum vm_stop_cause stop_cause;

@@ -32,6 +32,25 @@ if want exec-status; then
     if [[ -n $bad ]]; then fail exec-status "$bad" "$dir"; else pass exec-status; fi
 fi
 
+if want exec-pvh; then
+    # The PVH path hands the initrd (and the appended archive) over in
+    # the start info's module list rather than the zero page. The ELF
+    # vmlinux unpacked on the host, as pvh-elf uses: --boot pvh on the
+    # bzImage would unpack it in L1 under TCG first.
+    pvh_args=("${exec_args[@]}")
+    pvh_args[1]=$vmlinux
+    exec_run exec-pvh -- "${pvh_args[@]}" --quiet --exec 'echo pvh; exit 7'
+    if [[ -z $vmlinux ]]; then
+        fail exec-pvh "no unpacked ELF vmlinux in ${PAYLOAD_FILES:-/payload/files}"
+    elif [[ $st -ne 7 ]]; then
+        fail exec-pvh "status $st, expected 7" "$dir"
+    elif [[ $(cat "$dir/out") != pvh ]]; then
+        fail exec-pvh "stdout '$(head -c 100 "$dir/out")', expected 'pvh'" "$dir"
+    else
+        pass exec-pvh
+    fi
+fi
+
 if want exec-bytes; then
     # Double and single quotes, a newline between two commands, UTF-8
     # (e acute, a check mark), and a line on stderr.
@@ -89,5 +108,33 @@ if want exec-report; then
     else
         pass exec-report
         echo "    ($json)"
+    fi
+fi
+
+if want exec-snapshot; then
+    # The CI recipe's shape: the command writes to an ext4 image attached
+    # as a snapshot; it reads its own write back, the image stays as it was.
+    if ! command -v mke2fs >/dev/null; then
+        fail exec-snapshot "mke2fs is missing in L1 (run-nested.sh passes it with --bin)"
+    else
+        mkdir -p "$work/exec-snap-src"
+        printf 'from-host\n' > "$work/exec-snap-src/f"
+        rm -f "$work/exec-snap.img"
+        truncate -s 64M "$work/exec-snap.img"
+        mke2fs -q -t ext4 -d "$work/exec-snap-src" "$work/exec-snap.img"
+        before=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        exec_run exec-snapshot -- "${exec_args[@]}" --quiet --disk "$work/exec-snap.img,snapshot" \
+            --exec 'mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && cat /mnt/f &&
+echo from-guest > /mnt/f && sync && cat /mnt/f && umount /mnt'
+        after=$(sha256sum "$work/exec-snap.img" | cut -d' ' -f1)
+        if [[ $st -ne 0 ]]; then
+            fail exec-snapshot "status $st, expected 0" "$dir"
+        elif [[ $(cat "$dir/out") != $'from-host\nfrom-guest' ]]; then
+            fail exec-snapshot "stdout '$(head -c 200 "$dir/out" | tr '\n' '|')', expected 'from-host|from-guest|'" "$dir"
+        elif [[ $after != "$before" ]]; then
+            fail exec-snapshot "the image changed: sha256 $before -> $after" "$dir"
+        else
+            pass exec-snapshot
+        fi
     fi
 fi

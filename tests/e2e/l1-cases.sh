@@ -218,11 +218,11 @@ if want reboot-k; then
     fi
 fi
 
-# --exec, --timeout, --report cases (run-nested.sh copies the file into L1).
-exec_cases=${PAYLOAD_FILES:-/payload/files}/cases-exec.sh
-[[ -f $exec_cases ]] || exec_cases=$(dirname "${BASH_SOURCE[0]}")/cases-exec.sh
-# shellcheck source=tests/e2e/cases-exec.sh
-if [[ -f $exec_cases ]]; then source "$exec_cases"; else fail cases-exec "cases-exec.sh is not in L1"; fi
+# More cases, one file per area (run-nested.sh copies them into L1).
+for f in "${PAYLOAD_FILES:-/payload/files}"/cases-*.sh; do
+    # shellcheck disable=SC1090
+    [[ -f $f ]] && source "$f"
+done
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]

@@ -6,7 +6,7 @@
 #   KVMINI      the kvmini to test (default $KVMINI, else build/kvmini)
 #   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
 #               line) instead: checks this pipeline itself
-# environment: E2E_TIMEOUT (whole L1 run, seconds, default 900), E2E_L1_SMP (L1 CPUs, default 1),
+# environment: E2E_TIMEOUT (whole L1 run, seconds, default 1500), E2E_L1_SMP (L1 CPUs, default 1),
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE.
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
@@ -54,8 +54,17 @@ fi
 
 # One L1 CPU: two-threaded TCG wedged L1 in about one run in three here;
 # single-threaded has not (2-vCPU guests still run, their threads share it).
-nested_args=(--timeout "${E2E_TIMEOUT:-900}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux"
-             --file "$here/cases-exec.sh")
+nested_args=(--timeout "${E2E_TIMEOUT:-1500}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux")
+# The case files l1-cases.sh sources, and the e2fsprogs tools the disk
+# cases build and read images with.
+for f in "$here"/cases-*.sh "$repo/tools/guest-session.sh"; do
+    nested_args+=(--file "$f")
+done
+for tool in mke2fs debugfs; do
+    path=$(PATH=$PATH:/sbin:/usr/sbin command -v "$tool") ||
+        { loud "$tool is missing on this machine (apt-get install e2fsprogs); counted as a FAILURE"; exit 1; }
+    nested_args+=(--bin "$path:/usr/bin/$tool")
+done
 if [[ $standin -eq 1 ]]; then
     nested_args+=(--with-qemu --no-kvmini --file "$here/qemu-as-kvmini")
     case_args=(--vmm /payload/files/qemu-as-kvmini ${case_args[@]+"${case_args[@]}"})

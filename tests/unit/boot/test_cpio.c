@@ -138,6 +138,34 @@ START_TEST(appended_to_initrd)
 }
 END_TEST
 
+/* The same through PVH: the module list entry covers initrd + archive. */
+START_TEST(appended_to_initrd_pvh)
+{
+	struct test_boot c;
+	uint8_t archive[1024], initrd[1001];
+	size_t alen = build(archive, sizeof(archive));
+	size_t img_len;
+	uint8_t *img = test_make_elf(&(struct test_elf_opts){ 0 }, &img_len);
+	uint64_t rd, size;
+
+	memset(initrd, 0x5a, sizeof(initrd));
+	test_boot_init(&c, "vmlinux", img, img_len, 64 * MiB);
+	test_write_file(c.initrd, initrd, sizeof(initrd));
+	c.cfg.initrd_path = c.initrd;
+	c.cfg.initrd_extra = archive;
+	c.cfg.initrd_extra_len = alen;
+	ck_assert_msg(test_boot_load(&c) == 0, "%s", c.err.msg);
+	ck_assert_int_eq(c.entry.kind, ENTRY_PVH32);
+	rd = test_get64(c.vm.mem + LAYOUT_PVH_MODLIST);
+	size = test_get64(c.vm.mem + LAYOUT_PVH_MODLIST + 8);
+	ck_assert_uint_eq(size, 1004 + alen);
+	ck_assert_mem_eq(c.vm.mem + rd, initrd, sizeof(initrd));
+	ck_assert_mem_eq(c.vm.mem + rd + 1004, archive, alen);
+	test_boot_fini(&c);
+	free(img);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cpio");
@@ -147,6 +175,7 @@ int main(void)
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, round_trip_through_cpio);
 	tcase_add_test(tc, appended_to_initrd);
+	tcase_add_test(tc, appended_to_initrd_pvh);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

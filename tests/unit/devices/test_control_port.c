@@ -1,4 +1,4 @@
-/* control_port: the events and the exit status count once each, at their
+/* control_port (and the pvpanic port): the events and the exit status count once each, at their
  * offsets, as one-byte writes; everything else the guest writes is
  * ignored. */
 #include <check.h>
@@ -11,7 +11,7 @@
 
 static struct bus pio;
 static struct control_port *cp;
-static int events[3], last_status = -1;
+static int events[4], last_status = -1;
 
 static void on_event(void *ctx, enum control_event ev, int status)
 {
@@ -27,7 +27,7 @@ static void setup(void)
 	struct kv_err e = { 0 };
 
 	bus_init(&pio, BUS_PIO);
-	events[0] = events[1] = events[2] = 0;
+	events[0] = events[1] = events[2] = events[3] = 0;
 	last_status = -1;
 	ck_assert_int_eq(control_port_create(&pio, &cfg, &cp, &e), 0);
 }
@@ -98,6 +98,20 @@ START_TEST(hostile_writes_ignored)
 }
 END_TEST
 
+/* pvpanic: reads offer the PANICKED event; only bit 0 written counts, once. */
+START_TEST(pvpanic)
+{
+	ck_assert_uint_eq(pio_inb(&pio, PORT_PVPANIC), PVPANIC_PANICKED);
+	pio_outb(&pio, PORT_PVPANIC, 0);
+	pio_outb(&pio, PORT_PVPANIC, 2); /* crash kernel loaded: not a panic */
+	ck_assert_int_eq(events[CONTROL_GUEST_PANIC], 0);
+	pio_outb(&pio, PORT_PVPANIC, PVPANIC_PANICKED);
+	pio_outb(&pio, PORT_PVPANIC, 3);
+	ck_assert_int_eq(events[CONTROL_GUEST_PANIC], 1);
+	ck_assert_int_eq(events[CONTROL_CMD_DONE], 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("control_port");
@@ -107,6 +121,7 @@ int main(void)
 	tcase_add_test(tc, normal_sequence);
 	tcase_add_test(tc, statuses_0_and_255);
 	tcase_add_test(tc, hostile_writes_ignored);
+	tcase_add_test(tc, pvpanic);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

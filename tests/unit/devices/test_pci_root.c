@@ -213,6 +213,103 @@ START_TEST(hostile_every_offset_and_size)
 }
 END_TEST
 
+/* A plugged function: records accesses into a 256-byte space. */
+struct fake_fn {
+	uint8_t cfg[256];
+	unsigned reads, writes;
+	unsigned last_reg, last_len;
+};
+
+static void fn_read(void *opaque, unsigned reg, void *data, unsigned len)
+{
+	struct fake_fn *f = opaque;
+
+	ck_assert_uint_le(reg + len, 256);
+	ck_assert_uint_eq(reg / 4, (reg + len - 1) / 4); /* within one dword */
+	f->reads++;
+	f->last_reg = reg;
+	f->last_len = len;
+	memcpy(data, f->cfg + reg, len);
+}
+
+static void fn_write(void *opaque, unsigned reg, const void *data, unsigned len)
+{
+	struct fake_fn *f = opaque;
+
+	ck_assert_uint_le(reg + len, 256);
+	ck_assert_uint_eq(reg / 4, (reg + len - 1) / 4);
+	f->writes++;
+	f->last_reg = reg;
+	f->last_len = len;
+	memcpy(f->cfg + reg, data, len);
+}
+
+static const struct pci_dev_ops fn_ops = { .cfg_read = fn_read, .cfg_write = fn_write };
+
+START_TEST(added_functions_get_their_slot_accesses)
+{
+	static struct fake_fn fns[LAYOUT_PCI_MAX_SLOTS + 1];
+	struct kv_err e = { 0 };
+	unsigned slot;
+
+	memset(fns, 0, sizeof(fns));
+	for (unsigned i = 0; i < LAYOUT_PCI_MAX_SLOTS; i++) {
+		fns[i].cfg[0] = (uint8_t)(0x10 + i);
+		ck_assert_int_eq(pci_root_add(root, &fn_ops, &fns[i], &slot, &e), 0);
+		ck_assert_uint_eq(slot, i + 1);
+	}
+	slot = 1234;
+	ck_assert_int_eq(pci_root_add(root, &fn_ops, &fns[LAYOUT_PCI_MAX_SLOTS], &slot, &e),
+			 -ENOSPC);
+	ck_assert_int_eq(e.code, -ENOSPC);
+	ck_assert_uint_eq(slot, 1234);
+
+	for (unsigned s = 1; s <= LAYOUT_PCI_MAX_SLOTS; s++) {
+		struct fake_fn *f = &fns[s - 1];
+
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0, 1), 0x10 + s - 1);
+		ck_assert_uint_eq(f->last_reg, 0);
+		conf1_write(0, s << 3, 0x3e, 2, 0xbeef);
+		ck_assert_uint_eq(f->last_reg, 0x3e);
+		ck_assert_uint_eq(f->last_len, 2);
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0x3c, 4), 0xbeef0000u);
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0xff, 1), 0);
+		ck_assert_uint_eq(f->last_reg, 0xff);
+		/* Functions 1-7 of the slot, the same slot on bus 1 and extended
+		 * registers: nobody. */
+		unsigned before = f->reads + f->writes;
+		for (unsigned fn = 1; fn < 8; fn++) {
+			ck_assert_uint_eq(conf1_read(0, s << 3 | fn, 0, 4), 0xffffffffu);
+			conf1_write(0, s << 3 | fn, 0, 4, 0);
+		}
+		ck_assert_uint_eq(conf1_read(1, s << 3, 0, 4), 0xffffffffu);
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0x104, 4), 0xffffffffu);
+		conf1_write(0, s << 3, 0x104, 4, 0);
+		ck_assert_uint_eq(f->reads + f->writes, before);
+	}
+	/* Slots past the last one stay empty; the bridge is untouched. */
+	for (unsigned s = LAYOUT_PCI_MAX_SLOTS + 1; s < 32; s++)
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0, 4), 0xffffffffu);
+	ck_assert_uint_eq(conf1_read(0, 0, 0, 4), 0x0d578086u);
+}
+END_TEST
+
+START_TEST(empty_slots_around_one_device)
+{
+	static struct fake_fn fn;
+	unsigned slot;
+
+	memset(&fn, 0, sizeof(fn));
+	ck_assert_int_eq(pci_root_add(root, &fn_ops, &fn, &slot, NULL), 0);
+	ck_assert_uint_eq(slot, 1);
+	for (unsigned s = 2; s < 32; s++) {
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0, 4), 0xffffffffu);
+		ck_assert_uint_eq(conf1_read(0, s << 3, 0x0e, 1), 0xff);
+	}
+	ck_assert_uint_eq(fn.reads + fn.writes, 0);
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci_root");
@@ -226,6 +323,8 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, disabled_latch_reads_all_ones);
 	tcase_add_test(tc, read_only_registers_ignore_writes);
 	tcase_add_test(tc, hostile_every_offset_and_size);
+	tcase_add_test(tc, added_functions_get_their_slot_accesses);
+	tcase_add_test(tc, empty_slots_around_one_device);
 	suite_add_tcase(s, tc);
 	return s;
 }

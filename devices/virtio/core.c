@@ -1,0 +1,146 @@
+/* The virtio device model shared by every device and transport: status
+ * register, feature negotiation, queue enabling and NEEDS_RESET.
+ *
+ * Locking: every function here except virtio_dev_init/fini and
+ * virtio_dev_live expects the caller to hold d->lock (transports take it
+ * around register handlers, the event loop around queue processing).
+ * virtio_dev_live reads two fields and is meant for callers holding it
+ * too. */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvmini/virtio.h"
+
+#define BIT(n) (1ULL << (n))
+
+void virtio_dev_init(struct virtio_dev *d, const char *name, uint16_t device_id,
+		     uint64_t features, unsigned nr_queues, uint16_t queue_size,
+		     uint32_t config_len, const struct virtio_dev_ops *ops, void *priv,
+		     const struct guest_mem *mem, struct evloop *loop)
+{
+	assert(nr_queues <= VIRTIO_MAX_QUEUES);
+	/* Zeroed first: the transport fills tops/transport afterwards. */
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->device_id = device_id;
+	d->features = features | BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX) |
+		      BIT(VIRTIO_F_INDIRECT_DESC);
+	d->nr_queues = nr_queues;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vq_reset(&d->vqs[i], mem, i < nr_queues ? queue_size : 0);
+	d->config_len = config_len;
+	d->ops = ops;
+	d->priv = priv;
+	d->mem = mem;
+	d->loop = loop;
+	pthread_mutex_init(&d->lock, NULL);
+}
+
+void virtio_dev_fini(struct virtio_dev *d)
+{
+	if (d->ops && d->ops->destroy)
+		d->ops->destroy(d);
+	pthread_mutex_destroy(&d->lock);
+}
+
+static bool has_feature(const struct virtio_dev *d, unsigned bit)
+{
+	return (d->driver_features & d->features) & BIT(bit);
+}
+
+/* A write of 0 (§2.1.2): forget everything the driver set up. */
+static void dev_reset(struct virtio_dev *d)
+{
+	if (d->ops && d->ops->reset)
+		d->ops->reset(d);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vq_reset(&d->vqs[i], d->mem, d->vqs[i].max_size);
+	d->driver_features = 0;
+	d->status = 0;
+	d->broken = false;
+}
+
+void virtio_dev_set_status(struct virtio_dev *d, uint8_t status)
+{
+	uint8_t old = d->status;
+
+	if (status == 0) {
+		dev_reset(d);
+		return;
+	}
+	/* §3.1.1: the device refuses features it did not offer, and a
+	 * modern-only device refuses a driver without VERSION_1, by leaving
+	 * FEATURES_OK clear for the driver to read back. */
+	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		if ((d->driver_features & ~d->features) ||
+		    !(d->driver_features & BIT(VIRTIO_F_VERSION_1)))
+			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	}
+	/* NEEDS_RESET is the device's bit: only a reset clears it. */
+	status &= (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
+	status |= old & VIRTIO_STATUS_NEEDS_RESET;
+	d->status = status;
+
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+		int r;
+
+		if (!(status & VIRTIO_STATUS_FEATURES_OK)) {
+			virtio_dev_fail(d, "DRIVER_OK without FEATURES_OK");
+			return;
+		}
+		if (d->broken || !d->ops || !d->ops->activate)
+			return;
+		r = d->ops->activate(d);
+		if (r < 0)
+			virtio_dev_fail(d, "activation failed (%s)", strerror(-r));
+	}
+}
+
+void virtio_dev_enable_queue(struct virtio_dev *d, unsigned q)
+{
+	struct virtq *vq;
+
+	if (q >= d->nr_queues) {
+		virtio_dev_fail(d, "enabling queue %u of %u", q, d->nr_queues);
+		return;
+	}
+	vq = &d->vqs[q];
+	if (vq_enable(vq, has_feature(d, VIRTIO_F_EVENT_IDX),
+		      has_feature(d, VIRTIO_F_INDIRECT_DESC)))
+		virtio_dev_fail(d, "queue %u: %s", q, vq->error);
+}
+
+void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	/* Once per device until reset: the first error is the one that
+	 * explains, the rest are its consequences. */
+	if (d->broken)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	LOG_GUEST(&d->rl, "%s: guest driver error: %s; device needs reset", d->name, msg);
+	d->broken = true;
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	d->config_generation++;
+	if (d->tops && d->tops->notify_config)
+		d->tops->notify_config(d->transport);
+}
+
+void virtio_dev_used(struct virtio_dev *d, unsigned q)
+{
+	if (q >= d->nr_queues)
+		return;
+	if (vq_should_interrupt(&d->vqs[q]) && d->tops && d->tops->notify_queue)
+		d->tops->notify_queue(d->transport, q);
+}
+
+bool virtio_dev_live(const struct virtio_dev *d)
+{
+	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !d->broken;
+}

@@ -1,0 +1,628 @@
+/* virtio-net (virtio 1.x §5.1) on a Linux tap: queue 0 receives
+ * (tap -> guest), queue 1 transmits (guest -> tap); no control queue.
+ *
+ * The 12-byte virtio_net_hdr_v1 passes between guest and tap unchanged
+ * (the tap has IFF_VNET_HDR with that size), so checksum and
+ * segmentation offloads cost nothing here; we only fill num_buffers.
+ *
+ * Everything runs on the event-loop thread under dev->lock: kicks come
+ * through queue_notify, tap readiness through virtio_net_tap_event.
+ *
+ * Receive: with MRG_RXBUF we keep a stash of popped receive chains big
+ * enough for the largest packet and readv straight into them; a packet
+ * then takes as many chains as it needs (num_buffers). When the guest
+ * has posted less than that, or without MRG_RXBUF when a chain is
+ * smaller than the largest packet, the packet is read into a host
+ * buffer first and copied once it fits. With no buffers at all, tap
+ * input is not watched until the guest kicks queue 0.
+ *
+ * Guest mistakes: a ring rule broken (vq_pop fails) puts the device into
+ * NEEDS_RESET; a chain of the wrong shape for its queue (readable parts
+ * in a receive chain, writable parts or a bad length in a transmit
+ * chain) is returned unused and logged, rate-limited, the device goes on. */
+#include <endian.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kvmini/event_loop.h"
+#include "tap.h"
+
+/* Feature bits (§5.1.3). */
+#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN  9
+#define VIRTIO_NET_F_GUEST_UFO  10
+#define VIRTIO_NET_F_HOST_TSO4  11
+#define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_HOST_ECN   13
+#define VIRTIO_NET_F_HOST_UFO   14
+#define VIRTIO_NET_F_MRG_RXBUF  15
+#define VIRTIO_NET_F_STATUS     16
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define RXQ 0
+#define TXQ 1
+#define NET_QUEUE_SIZE 256
+/* Packets per callback and queue, so one busy device cannot hold the
+ * loop. */
+#define NET_BUDGET 256
+/* Receive iovecs held at once: readv takes at most IOV_MAX (1024). */
+#define RX_POOL_IOVS 1024
+
+#define BIT(n) (1ull << (n))
+
+struct net_config {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+} __attribute__((packed));
+
+/* Receive chains popped from the ring and not yet used; their writable
+ * iovecs lie in order in iov[]. */
+struct rx_stash {
+	struct vq_chain c[VIRTQ_MAX_SIZE];
+	unsigned nr;
+	struct iovec iov[RX_POOL_IOVS];
+	unsigned nr_iov;
+	size_t space;           /* sum of the chains' in_len */
+};
+
+struct vnet {
+	struct virtio_dev *dev;
+	int fd;
+	bool registered;        /* fd is in the event loop */
+	uint32_t events;        /* what the loop watches now */
+	unsigned tap_offloads;  /* TUN_F_* the tap accepted (0: not a tap) */
+	struct net_config config;
+	bool mrg;               /* MRG_RXBUF negotiated */
+	bool rx_on;             /* guest has buffers: watch tap input */
+	bool rx_pushed;         /* pushes since the last virtio_dev_used */
+	struct rx_stash stash;
+	size_t pending_len;     /* a packet in bounce[] waiting for buffers */
+	uint8_t bounce[VNET_MAX_PACKET];
+	/* transmit: a chain the tap refused with EAGAIN, retried on EPOLLOUT */
+	bool tx_have;
+	bool tx_blocked;        /* waiting for EPOLLOUT after EAGAIN */
+	bool tx_more;           /* budget spent with chains left: resume soon */
+	struct vq_chain tx_chain;
+	struct iovec tx_iov[VIRTQ_MAX_SIZE];
+	unsigned long rx_dropped, tx_dropped;
+};
+
+static struct vnet *to_vnet(struct virtio_dev *d)
+{
+	return d->priv;
+}
+
+/* ---------------- event registration ---------------- */
+
+static void vnet_update_events(struct vnet *n)
+{
+	uint32_t ev = 0;
+
+	if (n->rx_on)
+		ev |= EPOLLIN;
+	if (n->tx_blocked || n->tx_more)
+		ev |= EPOLLOUT;
+	if (!n->registered || ev == n->events)
+		return;
+	if (evloop_mod(n->dev->loop, n->fd, ev) < 0) {
+		LOG_ERR("%s: cannot change tap polling", n->dev->name);
+		return;
+	}
+	n->events = ev;
+}
+
+/* ---------------- receive ---------------- */
+
+static bool stash_full(const struct vnet *n)
+{
+	return n->stash.nr == VIRTQ_MAX_SIZE ||
+	       n->stash.nr >= n->dev->vqs[RXQ].size ||
+	       n->stash.nr_iov > RX_POOL_IOVS - VIRTQ_MAX_SIZE;
+}
+
+static int rx_return_unused(struct vnet *n, uint16_t head)
+{
+	struct virtq *vq = &n->dev->vqs[RXQ];
+
+	if (vq_push(vq, head, 0) < 0) {
+		virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
+		return -EINVAL;
+	}
+	n->rx_pushed = true;
+	return 0;
+}
+
+/* Pops receive chains until the stash holds @want bytes, the ring is
+ * empty or the stash is full. -EINVAL when the device failed. */
+static int rx_fill(struct vnet *n, size_t want)
+{
+	struct virtq *vq = &n->dev->vqs[RXQ];
+	struct rx_stash *s = &n->stash;
+
+	while (s->space < want && !stash_full(n)) {
+		struct vq_chain *c = &s->c[s->nr];
+		int r = vq_pop(vq, c, s->iov + s->nr_iov, VIRTQ_MAX_SIZE);
+
+		if (r < 0) {
+			virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
+			return -EINVAL;
+		}
+		if (r == 0)
+			return 0;
+		if (c->nr_out || c->in_len < VNET_HDR_LEN) {
+			LOG_GUEST(&n->dev->rl, "%s: receive buffer %u %s: returned unused",
+				  n->dev->name, c->head,
+				  c->nr_out ? "has device-readable parts" : "is shorter than the header");
+			if (rx_return_unused(n, c->head) < 0)
+				return -EINVAL;
+			continue;
+		}
+		s->nr_iov += c->nr_in;
+		s->space += c->in_len;
+		s->nr++;
+	}
+	return 0;
+}
+
+/* Drops the first @k chains of the stash (they went to the used ring). */
+static void stash_shift(struct rx_stash *s, unsigned k)
+{
+	unsigned iovs = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		iovs += s->c[i].nr_in;
+		s->space -= s->c[i].in_len;
+	}
+	memmove(s->iov, s->iov + iovs, (s->nr_iov - iovs) * sizeof(s->iov[0]));
+	memmove(s->c, s->c + k, (s->nr - k) * sizeof(s->c[0]));
+	s->nr -= k;
+	s->nr_iov -= iovs;
+	for (unsigned i = 0; i < s->nr; i++)
+		s->c[i].iov -= iovs;
+}
+
+/* A packet of @len bytes (header included) fills the stash's first
+ * chains: set num_buffers, push them. */
+static int rx_commit(struct vnet *n, size_t len)
+{
+	struct virtq *vq = &n->dev->vqs[RXQ];
+	struct rx_stash *s = &n->stash;
+	uint16_t nbufs;
+	size_t left = len;
+	unsigned k = 0;
+
+	while (k < s->nr && (left > 0 || k == 0)) {
+		left -= left < s->c[k].in_len ? left : s->c[k].in_len;
+		k++;
+	}
+	nbufs = htole16((uint16_t)k);
+	vq_chain_write(&s->c[0], 10, &nbufs, sizeof(nbufs));
+	left = len;
+	for (unsigned i = 0; i < k; i++) {
+		size_t w = left < s->c[i].in_len ? left : s->c[i].in_len;
+
+		if (vq_push(vq, s->c[i].head, (uint32_t)w) < 0) {
+			virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
+			return -EINVAL;
+		}
+		left -= w;
+	}
+	n->rx_pushed = true;
+	stash_shift(s, k);
+	return 0;
+}
+
+static void rx_drop(struct vnet *n, size_t len, const char *why)
+{
+	n->rx_dropped++;
+	LOG_GUEST(&n->dev->rl, "%s: dropped a received packet of %zu bytes: %s (%lu dropped)",
+		  n->dev->name, len, why, n->rx_dropped);
+}
+
+/* Delivers the packet in bounce[]. 1 when done (delivered or dropped),
+ * 0 when it waits for more buffers, -EINVAL when the device failed. */
+static int rx_deliver_pending(struct vnet *n)
+{
+	struct rx_stash *s = &n->stash;
+	size_t len = n->pending_len;
+	size_t off = 0;
+
+	if (rx_fill(n, n->mrg ? len : 1) < 0)
+		return -EINVAL;
+	if (n->mrg && s->space < len) {
+		if (!stash_full(n))
+			return 0;
+		/* Every buffer the ring can hold is ours and still too little. */
+		rx_drop(n, len, "the guest's receive buffers are smaller than the packet");
+		n->pending_len = 0;
+		return 1;
+	}
+	if (s->nr == 0)
+		return 0;
+	if (!n->mrg && s->c[0].in_len < len) {
+		rx_drop(n, len, "receive buffer too small and MRG_RXBUF not negotiated");
+		n->pending_len = 0;
+		return 1;
+	}
+	for (unsigned i = 0; off < len && i < s->nr; i++)
+		off += vq_chain_write(&s->c[i], 0, n->bounce + off, len - off);
+	n->pending_len = 0;
+	return rx_commit(n, len) < 0 ? -EINVAL : 1;
+}
+
+/* One packet from the tap. 1 when one was handled, 0 when the tap has
+ * none, -EAGAIN when it waits for buffers, -EINVAL when the device
+ * failed. */
+static int rx_one(struct vnet *n)
+{
+	struct rx_stash *s = &n->stash;
+	bool direct;
+	ssize_t r;
+
+	if (n->pending_len) {
+		r = rx_deliver_pending(n);
+		return r == 0 ? -EAGAIN : (int)r;
+	}
+	if (rx_fill(n, n->mrg ? VNET_MAX_PACKET : 1) < 0)
+		return -EINVAL;
+	if (s->nr == 0)
+		return -EAGAIN;
+	direct = n->mrg ? s->space >= VNET_MAX_PACKET : s->c[0].in_len >= VNET_MAX_PACKET;
+	do {
+		if (direct)
+			r = readv(n->fd, s->iov, n->mrg ? (int)s->nr_iov : (int)s->c[0].nr_in);
+		else
+			r = read(n->fd, n->bounce, sizeof(n->bounce));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno != EAGAIN)
+			LOG_GUEST(&n->dev->rl, "%s: reading the tap: %s", n->dev->name,
+				  strerror(errno));
+		return 0;
+	}
+	if (r < VNET_HDR_LEN || (size_t)r > VNET_MAX_PACKET) {
+		rx_drop(n, (size_t)r, "bad length from the tap");
+		return 1;
+	}
+	if (direct)
+		return rx_commit(n, (size_t)r) < 0 ? -EINVAL : 1;
+	n->pending_len = (size_t)r;
+	r = rx_deliver_pending(n);
+	return r == 0 ? -EAGAIN : (int)r;
+}
+
+static void net_rx(struct vnet *n)
+{
+	struct virtq *vq = &n->dev->vqs[RXQ];
+	unsigned budget = NET_BUDGET;
+	int r = 1;
+
+	while (budget > 0) {
+		r = rx_one(n);
+		if (r == 1) {
+			budget--;
+			continue;
+		}
+		if (r != -EAGAIN)
+			break;
+		/* No buffers: stop reading the tap until the guest kicks,
+		 * unless buffers arrived before kicks were back on. */
+		n->rx_on = false;
+		if (!vq_enable_kicks(vq))
+			break;
+		n->rx_on = true;
+		budget--;
+	}
+	if (r == -EINVAL)
+		n->rx_on = false;
+	if (n->rx_pushed) {
+		n->rx_pushed = false;
+		virtio_dev_used(n->dev, RXQ);
+	}
+}
+
+/* ---------------- transmit ---------------- */
+
+static void tx_drop(struct vnet *n, const char *why)
+{
+	n->tx_dropped++;
+	LOG_GUEST(&n->dev->rl, "%s: dropped a transmitted packet (chain %u): %s (%lu dropped)",
+		  n->dev->name, n->tx_chain.head, why, n->tx_dropped);
+}
+
+/* Writes n->tx_chain to the tap. false when the tap is full (keep the
+ * chain, wait for EPOLLOUT). */
+static bool tx_send(struct vnet *n)
+{
+	struct vq_chain *c = &n->tx_chain;
+	ssize_t w;
+
+	if (c->nr_in) {
+		tx_drop(n, "it has device-writable parts");
+		return true;
+	}
+	if (c->out_len < VNET_HDR_LEN || c->out_len > VNET_MAX_PACKET) {
+		tx_drop(n, "bad length");
+		return true;
+	}
+	do
+		w = writev(n->fd, c->iov, (int)c->nr_out);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && (errno == EAGAIN || errno == ENOBUFS))
+		return false;
+	if (w < 0)
+		tx_drop(n, strerror(errno));
+	return true;
+}
+
+static void net_tx(struct vnet *n)
+{
+	struct virtq *vq = &n->dev->vqs[TXQ];
+	unsigned budget = NET_BUDGET;
+	bool pushed = false;
+
+	if (n->tx_blocked)
+		return;         /* EPOLLOUT resumes us */
+	n->tx_more = false;
+	vq_disable_kicks(vq);
+	for (;;) {
+		if (!n->tx_have) {
+			int r = vq_pop(vq, &n->tx_chain, n->tx_iov, VIRTQ_MAX_SIZE);
+
+			if (r < 0) {
+				virtio_dev_fail(n->dev, "transmit queue: %s", vq->error);
+				break;
+			}
+			if (r == 0) {
+				if (vq_enable_kicks(vq))
+					continue;
+				break;
+			}
+			n->tx_have = true;
+		}
+		if (!tx_send(n)) {
+			n->tx_blocked = true;
+			break;
+		}
+		n->tx_have = false;
+		if (vq_push(vq, n->tx_chain.head, 0) < 0) {
+			virtio_dev_fail(n->dev, "transmit queue: %s", vq->error);
+			break;
+		}
+		pushed = true;
+		if (--budget == 0) {
+			/* The tap is writable, so EPOLLOUT calls us back at
+			 * once, after the loop's other work. */
+			n->tx_more = true;
+			break;
+		}
+	}
+	if (pushed)
+		virtio_dev_used(n->dev, TXQ);
+}
+
+/* ---------------- event loop and ops ---------------- */
+
+void virtio_net_tap_event(void *opaque, uint32_t events)
+{
+	struct virtio_dev *dev = opaque;
+	struct vnet *n = to_vnet(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	if (!virtio_dev_live(dev)) {
+		n->rx_on = n->tx_blocked = n->tx_more = false;
+	} else {
+		if (events & (EPOLLOUT | EPOLLERR)) {
+			n->tx_blocked = false;
+			net_tx(n);
+		}
+		if (events & (EPOLLIN | EPOLLERR) && n->rx_on)
+			net_rx(n);
+	}
+	vnet_update_events(n);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void net_queue_notify(struct virtio_dev *dev, unsigned q)
+{
+	struct vnet *n = to_vnet(dev);
+
+	if (!virtio_dev_live(dev))
+		return;
+	if (q == RXQ) {
+		/* New receive buffers: deliver what waits, watch the tap again. */
+		n->rx_on = true;
+		net_rx(n);
+	} else if (q == TXQ) {
+		net_tx(n);
+	}
+	vnet_update_events(n);
+}
+
+static void net_config_read(struct virtio_dev *dev, uint32_t off, void *data, unsigned len)
+{
+	memcpy(data, (const uint8_t *)&to_vnet(dev)->config + off, len);
+}
+
+static void net_config_write(struct virtio_dev *dev, uint32_t off, const void *data,
+			     unsigned len)
+{
+	/* The MAC is writable only with the legacy interface; ignore. */
+}
+
+/* The offloads the guest can receive, as TUN_F_* for the tap. */
+static unsigned net_guest_offloads(uint64_t f)
+{
+	unsigned o = 0;
+
+	if (!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)))
+		return 0;       /* every segmentation offload needs it */
+	o |= TUN_F_CSUM;
+	if (f & BIT(VIRTIO_NET_F_GUEST_TSO4))
+		o |= TUN_F_TSO4;
+	if (f & BIT(VIRTIO_NET_F_GUEST_TSO6))
+		o |= TUN_F_TSO6;
+	if (f & BIT(VIRTIO_NET_F_GUEST_ECN) && o & (TUN_F_TSO4 | TUN_F_TSO6))
+		o |= TUN_F_TSO_ECN;
+	if (f & BIT(VIRTIO_NET_F_GUEST_UFO))
+		o |= TUN_F_UFO;
+	return o;
+}
+
+static int net_activate(struct virtio_dev *dev)
+{
+	struct vnet *n = to_vnet(dev);
+	unsigned off = net_guest_offloads(dev->driver_features);
+
+	if (n->tap_offloads) {
+		int r = tap_set_offloads(n->fd, off);
+
+		if (r < 0) {
+			LOG_ERR("%s: setting tap offloads 0x%x: %s", dev->name, off, strerror(-r));
+			return r;
+		}
+	}
+	n->mrg = dev->driver_features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	n->rx_on = true;
+	vnet_update_events(n);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *dev)
+{
+	struct vnet *n = to_vnet(dev);
+
+	/* The rings are gone: forget chains without pushing them. */
+	n->stash.nr = n->stash.nr_iov = 0;
+	n->stash.space = 0;
+	n->pending_len = 0;
+	n->tx_have = n->tx_blocked = n->tx_more = false;
+	n->rx_on = n->rx_pushed = false;
+	n->mrg = false;
+	vnet_update_events(n);
+	if (n->tap_offloads) {
+		int r = tap_set_offloads(n->fd, 0);
+
+		if (r < 0)
+			LOG_WARN("%s: clearing tap offloads: %s", dev->name, strerror(-r));
+	}
+}
+
+static void net_destroy(struct virtio_dev *dev)
+{
+	struct vnet *n = to_vnet(dev);
+
+	if (!n)
+		return;
+	if (n->registered)
+		evloop_del(dev->loop, n->fd);
+	close(n->fd);
+	free(n);
+	dev->priv = NULL;
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config_read = net_config_read,
+	.config_write = net_config_write,
+	.activate = net_activate,
+	.queue_notify = net_queue_notify,
+	.reset = net_reset,
+	.destroy = net_destroy,
+};
+
+static uint64_t net_features(unsigned tap_offloads)
+{
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+		     BIT(VIRTIO_NET_F_MRG_RXBUF);
+
+	/* Writes with a partial checksum or a GSO header are accepted by any
+	 * tap; receiving them is what TUNSETOFFLOAD enables. Offer both
+	 * directions only when the tap took the flags. */
+	if (tap_offloads & TUN_F_CSUM)
+		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
+	if (tap_offloads & TUN_F_TSO4)
+		f |= BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO4);
+	if (tap_offloads & TUN_F_TSO6)
+		f |= BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO6);
+	if (tap_offloads & TUN_F_TSO_ECN)
+		f |= BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_HOST_ECN);
+	if (tap_offloads & TUN_F_UFO)
+		f |= BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_HOST_UFO);
+	return f;
+}
+
+static int net_random_mac(uint8_t mac[6])
+{
+	if (getrandom(mac, 6, 0) != 6)
+		return -errno ? -errno : -EIO;
+	mac[0] = (mac[0] & 0xfe) | 0x02;        /* unicast, locally administered */
+	return 0;
+}
+
+int virtio_net_create_on_fd(int fd, const struct tap_caps *caps, const char *label,
+			    const struct virtio_net_cfg *cfg, const struct guest_mem *mem,
+			    struct evloop *loop, struct virtio_dev *dev, struct kv_err *e)
+{
+	struct vnet *n = calloc(1, sizeof(*n));
+	char name[32];
+	int r;
+
+	if (!n) {
+		close(fd);
+		return kv_err_set(e, -ENOMEM, "%s: out of memory", label);
+	}
+	n->dev = dev;
+	n->fd = fd;
+	n->tap_offloads = caps ? caps->offloads : 0;
+	if (cfg->mac_set) {
+		memcpy(n->config.mac, cfg->mac, 6);
+	} else if ((r = net_random_mac(n->config.mac)) < 0) {
+		kv_err_set(e, r, "%s: no random MAC (getrandom): %s", label, strerror(-r));
+		goto fail;
+	}
+	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->config.max_virtqueue_pairs = htole16(1);
+	snprintf(name, sizeof(name), "virtio-net%u", cfg->index);
+	virtio_dev_init(dev, name, VIRTIO_ID_NET, net_features(n->tap_offloads), 2,
+			NET_QUEUE_SIZE, sizeof(n->config), &net_ops, n, mem, loop);
+	if (loop) {
+		r = evloop_add(loop, fd, 0, virtio_net_tap_event, dev);
+		if (r < 0) {
+			kv_err_set(e, r, "%s: watching %s: %s", name, label, strerror(-r));
+			virtio_dev_fini(dev);   /* destroy closes fd and frees n */
+			return r;
+		}
+		n->registered = true;
+	}
+	return 0;
+fail:
+	close(fd);
+	free(n);
+	return r;
+}
+
+int virtio_net_create(const struct virtio_net_cfg *cfg, const struct guest_mem *mem,
+		      struct evloop *loop, struct virtio_dev *dev, struct kv_err *e)
+{
+	struct tap_caps caps = { 0 };
+	char label[64];
+	int fd = tap_open(cfg->tap, &caps, e);
+
+	if (fd < 0)
+		return fd;
+	snprintf(label, sizeof(label), "tap '%s'", cfg->tap);
+	return virtio_net_create_on_fd(fd, &caps, label, cfg, mem, loop, dev, e);
+}

@@ -1,0 +1,37 @@
+/* Parsing of the device options --disk, --net and --console: pure
+ * functions, unit-tested (tests/unit/core/test_config_devices.c). */
+#ifndef KVMINI_CONFIG_DEVICES_H
+#define KVMINI_CONFIG_DEVICES_H
+
+#include "kvmini/err.h"
+#include "kvmini/virtio_devices.h"
+
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_NETS  4
+
+/* The virtio devices of a run, in the order the VM creates them
+ * (console, disks, nets): virtio-mmio devices get their slots in that
+ * order. */
+struct config_devices {
+	struct vm_disk disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
+	struct vm_net nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
+	enum console_kind console;
+	enum virtio_transport console_transport;
+	char paths[CONFIG_MAX_DISKS][4096]; /* disk paths, cut at the first comma */
+	char taps[CONFIG_MAX_NETS][16];     /* tap names (IFNAMSIZ) */
+};
+
+/* "PATH[,ro][,snapshot][,transport=pci|mmio]" appended to @d. */
+int config_add_disk(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
+/* "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,transport=pci|mmio]" appended to @d. */
+int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
+/* "serial" or "virtio[,transport=pci|mmio]". */
+int config_set_console(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
+/* Checks the totals against the PCI slots and virtio-mmio windows. */
+int config_check_devices(const struct config_devices *d, struct kv_err *e) KV_MUST_CHECK;
+/* How many devices use virtio-mmio (they take mmio slots 0..n-1). */
+unsigned config_nr_mmio(const struct config_devices *d);
+
+#endif

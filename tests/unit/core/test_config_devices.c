@@ -1,0 +1,157 @@
+/* --disk, --net, --console parsing and the device limits. */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "kvmini/config.h"
+#include "kvmini/config_devices.h"
+#include "kvmini/layout.h"
+#include "../check_main.h"
+
+static struct config_devices dev;
+static struct kv_err err;
+
+static void setup(void)
+{
+	memset(&dev, 0, sizeof(dev));
+	memset(&err, 0, sizeof(err));
+}
+
+START_TEST(disk_options)
+{
+	ck_assert_int_eq(config_add_disk(&dev, "/img/a.raw", &err), 0);
+	ck_assert_int_eq(config_add_disk(&dev, "b.img,ro", &err), 0);
+	ck_assert_int_eq(config_add_disk(&dev, "c.img,snapshot,transport=mmio", &err), 0);
+	ck_assert_uint_eq(dev.nr_disks, 3);
+	ck_assert_str_eq(dev.disks[0].blk.path, "/img/a.raw");
+	ck_assert(!dev.disks[0].blk.readonly && !dev.disks[0].blk.snapshot);
+	ck_assert_int_eq(dev.disks[0].transport, VIRTIO_TRANSPORT_PCI);
+	ck_assert_str_eq(dev.disks[1].blk.path, "b.img");
+	ck_assert(dev.disks[1].blk.readonly);
+	ck_assert_str_eq(dev.disks[2].blk.path, "c.img");
+	ck_assert(dev.disks[2].blk.snapshot);
+	ck_assert_int_eq(dev.disks[2].transport, VIRTIO_TRANSPORT_MMIO);
+	ck_assert_uint_eq(dev.disks[2].blk.index, 2);
+	ck_assert_uint_eq(config_nr_mmio(&dev), 1);
+}
+END_TEST
+
+static const char *const bad_disks[][2] = {
+	{ "", "expected PATH" },
+	{ ",ro", "expected PATH" },
+	{ "a.img,rw", "unknown option 'rw'" },
+	{ "a.img,transport=usb", "transport 'usb'" },
+	{ "a.img,ro,snapshot", "exclude each other" },
+};
+
+START_TEST(disk_errors)
+{
+	ck_assert_int_lt(config_add_disk(&dev, bad_disks[_i][0], &err), 0);
+	ck_assert_msg(strstr(err.msg, bad_disks[_i][1]), "'%s' gave '%s'", bad_disks[_i][0], err.msg);
+	ck_assert_uint_eq(dev.nr_disks, 0);
+}
+END_TEST
+
+START_TEST(too_many_disks)
+{
+	for (int i = 0; i < CONFIG_MAX_DISKS; i++)
+		ck_assert_int_eq(config_add_disk(&dev, "x.img", &err), 0);
+	ck_assert_int_eq(config_add_disk(&dev, "x.img", &err), -E2BIG);
+}
+END_TEST
+
+START_TEST(net_options)
+{
+	ck_assert_int_eq(config_add_net(&dev, "tap=tap0", &err), 0);
+	ck_assert_int_eq(config_add_net(&dev, "mac=02:00:00:aa:bb:cc,tap=kv1,transport=mmio", &err), 0);
+	ck_assert_str_eq(dev.nets[0].net.tap, "tap0");
+	ck_assert(!dev.nets[0].net.mac_set);
+	ck_assert_str_eq(dev.nets[1].net.tap, "kv1");
+	ck_assert(dev.nets[1].net.mac_set);
+	ck_assert_mem_eq(dev.nets[1].net.mac, "\x02\x00\x00\xaa\xbb\xcc", 6);
+	ck_assert_int_eq(dev.nets[1].transport, VIRTIO_TRANSPORT_MMIO);
+}
+END_TEST
+
+static const char *const bad_nets[][2] = {
+	{ "tap0", "unknown option 'tap0'" },
+	{ "mac=02:00:00:00:00:01", "tap=NAME is required" },
+	{ "tap=", "not a valid interface name" },
+	{ "tap=a-name-much-too-long", "not a valid interface name" },
+	{ "tap=a/b", "not a valid interface name" },
+	{ "tap=t,mac=01:00:00:00:00:01", "unicast" },
+	{ "tap=t,mac=02:00:00:00:00", "six hex bytes" },
+	{ "tap=t,mac=02:00:00:00:00:0g", "six hex bytes" },
+};
+
+START_TEST(net_errors)
+{
+	ck_assert_int_lt(config_add_net(&dev, bad_nets[_i][0], &err), 0);
+	ck_assert_msg(strstr(err.msg, bad_nets[_i][1]), "'%s' gave '%s'", bad_nets[_i][0], err.msg);
+	ck_assert_uint_eq(dev.nr_nets, 0);
+}
+END_TEST
+
+START_TEST(console_kinds)
+{
+	ck_assert_int_eq(config_set_console(&dev, "virtio", &err), 0);
+	ck_assert_int_eq(dev.console, CONSOLE_VIRTIO);
+	ck_assert_int_eq(dev.console_transport, VIRTIO_TRANSPORT_PCI);
+	ck_assert_int_eq(config_set_console(&dev, "virtio,transport=mmio", &err), 0);
+	ck_assert_int_eq(dev.console_transport, VIRTIO_TRANSPORT_MMIO);
+	ck_assert_uint_eq(config_nr_mmio(&dev), 1);
+	ck_assert_int_eq(config_set_console(&dev, "serial", &err), 0);
+	ck_assert_int_eq(dev.console, CONSOLE_SERIAL);
+	ck_assert_int_lt(config_set_console(&dev, "hvc", &err), 0);
+	ck_assert_int_lt(config_set_console(&dev, "virtio,mmio", &err), 0);
+	ck_assert_int_lt(config_set_console(&dev, "virtio,transport=x", &err), 0);
+}
+END_TEST
+
+START_TEST(slot_limits)
+{
+	for (int i = 0; i < CONFIG_MAX_DISKS; i++)
+		ck_assert_int_eq(config_add_disk(&dev, "x.img", &err), 0);
+	ck_assert_int_eq(config_check_devices(&dev, &err), 0); /* 8 PCI slots */
+	ck_assert_int_eq(config_add_net(&dev, "tap=t0", &err), 0);
+	ck_assert_int_eq(config_check_devices(&dev, &err), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "PCI slots"));
+	dev.nets[0].transport = VIRTIO_TRANSPORT_MMIO;
+	ck_assert_int_eq(config_check_devices(&dev, &err), 0);
+}
+END_TEST
+
+/* Through the whole command line: options land in cfg.dev, the
+ * console default follows --console. */
+START_TEST(via_config_parse)
+{
+	char *argv[] = { "kvmini", "run", "--kernel", "k", "--disk", "a.img,ro", "--console", "virtio",
+			 "--net", "tap=t0", NULL };
+	struct kv_config cfg;
+	char line[256];
+
+	ck_assert_int_eq(config_parse(10, argv, &cfg, &err), 0);
+	ck_assert_uint_eq(cfg.dev.nr_disks, 1);
+	ck_assert_uint_eq(cfg.dev.nr_nets, 1);
+	ck_assert_int_eq(config_build_cmdline(&cfg, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "console=hvc0");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config_devices");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, disk_options);
+	tcase_add_loop_test(tc, disk_errors, 0, sizeof(bad_disks) / sizeof(bad_disks[0]));
+	tcase_add_test(tc, too_many_disks);
+	tcase_add_test(tc, net_options);
+	tcase_add_loop_test(tc, net_errors, 0, sizeof(bad_nets) / sizeof(bad_nets[0]));
+	tcase_add_test(tc, console_kinds);
+	tcase_add_test(tc, slot_limits);
+	tcase_add_test(tc, via_config_parse);
+	suite_add_tcase(s, tc);
+	return check_run_suite(s);
+}

@@ -1,0 +1,64 @@
+# guest-session.sh: talk with a guest shell step by step (sourced by
+# tests/e2e/cases-virtio.sh and tools/bench-io.sh, inside the nested L1).
+# session_start runs a VMM command with a FIFO as its stdin and the console
+# captured; session_prompt / session_expect wait for output; session_send
+# types; session_end closes stdin and collects the exit status. Guest
+# commands print results as NAME=value at the start of a line (read with
+# session_value), so the echo of the typed command, which starts with the
+# prompt, never matches.
+#
+# Uses: $session_timeout (seconds, default 120). Sets: $dir (the session's
+# folder: out, err, txt), $session_pid, $st (exit status after session_end).
+
+# A write to a VMM that already exited must not end the caller.
+trap "" PIPE
+
+# session_start DIR CMD...: CMD runs with KVMINI_LOG=debug and
+# KVMINI_DUMP_ON_EXIT=1 (boot milestones and vCPU state, for failures).
+session_start() {
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    rm -f "$dir/in"
+    mkfifo "$dir/in"
+    KVMINI_LOG=debug KVMINI_DUMP_ON_EXIT=1 \
+        timeout -k 5 "${session_timeout:-120}" "$@" < "$dir/in" > "$dir/out" 2> "$dir/err" &
+    session_pid=$!
+    exec 5> "$dir/in"
+}
+
+# session_wait_for CHECK-COMMAND...: poll until it succeeds (0) or the VMM
+# ends or the timeout passes (1).
+session_wait_for() {
+    local n=0
+    until "$@"; do
+        kill -0 "$session_pid" 2>/dev/null || { "$@"; return; }
+        sleep 0.2
+        n=$((n + 1))
+        ((n < ${session_timeout:-120} * 5)) || return 1
+    done
+}
+
+_console_has() { tr -d '\r' < "$dir/out" | grep -qaE "$1"; }
+_prompt_last() { tail -c 12 "$dir/out" | grep -q '# '; }
+
+# session_expect ERE: a console line matches.
+session_expect() { session_wait_for _console_has "$1"; }
+# session_prompt: the shell prompt ends the output.
+session_prompt() { session_wait_for _prompt_last; }
+session_send() { printf '%b' "$1" >&5 2>/dev/null; }
+
+session_end() {
+    exec 5>&-
+    st=0
+    wait "$session_pid" || st=$?
+    tr -d '\r' < "$dir/out" > "$dir/txt"
+}
+
+# session_value NAME: the last NAME=value line of the console (after session_end,
+# or live when called before it).
+session_value() {
+    local f=$dir/txt
+    [[ -f $f ]] || f=$dir/out
+    tr -d '\r' < "$f" | grep -aE "^$1=" | tail -n 1 | cut -d= -f2-
+}

@@ -1,0 +1,174 @@
+/* --disk, --net, --console -> struct config_devices. Pure: no I/O (files
+ * and taps are opened, and their errors reported, when the VM is built). */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvmini/config_devices.h"
+#include "kvmini/layout.h"
+
+/* Splits @arg at commas into @parts (in @buf). Returns the count or -E2BIG. */
+static int split_commas(const char *arg, char *buf, size_t len, char **parts, int max)
+{
+	int n = 0;
+	char *p, *save = NULL;
+
+	if (strlen(arg) >= len)
+		return -E2BIG;
+	strcpy(buf, arg);
+	for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		if (n == max)
+			return -E2BIG;
+		parts[n++] = p;
+	}
+	return n;
+}
+
+static int parse_transport(const char *opt, const char *v, enum virtio_transport *t,
+			   struct kv_err *e)
+{
+	if (!strcmp(v, "pci"))
+		*t = VIRTIO_TRANSPORT_PCI;
+	else if (!strcmp(v, "mmio"))
+		*t = VIRTIO_TRANSPORT_MMIO;
+	else
+		return kv_err_set(e, -EINVAL, "%s: transport '%s': use pci or mmio", opt, v);
+	return 0;
+}
+
+int config_add_disk(struct config_devices *d, const char *arg, struct kv_err *e)
+{
+	char buf[4096], *parts[8];
+	struct vm_disk *disk;
+	int n;
+
+	if (d->nr_disks == CONFIG_MAX_DISKS)
+		return kv_err_set(e, -E2BIG, "--disk: at most %d disks", CONFIG_MAX_DISKS);
+	n = split_commas(arg, buf, sizeof(buf), parts, 8);
+	if (n <= 0 || arg[0] == ',')
+		return kv_err_set(e, -EINVAL, "--disk '%s': expected PATH[,ro][,snapshot][,transport=pci|mmio]", arg);
+	disk = &d->disks[d->nr_disks];
+	memset(disk, 0, sizeof(*disk));
+	disk->blk.index = d->nr_disks;
+	/* Options follow the first comma, so a path cannot contain one. */
+	if (strlen(parts[0]) >= sizeof(d->paths[0]))
+		return kv_err_set(e, -ENAMETOOLONG, "--disk: path longer than %zu bytes", sizeof(d->paths[0]) - 1);
+	strcpy(d->paths[d->nr_disks], parts[0]);
+	disk->blk.path = d->paths[d->nr_disks];
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(parts[i], "ro"))
+			disk->blk.readonly = true;
+		else if (!strcmp(parts[i], "snapshot"))
+			disk->blk.snapshot = true;
+		else if (!strncmp(parts[i], "transport=", 10)) {
+			if (parse_transport("--disk", parts[i] + 10, &disk->transport, e))
+				return -EINVAL;
+		} else
+			return kv_err_set(e, -EINVAL, "--disk '%s': unknown option '%s' (use ro, snapshot, transport=pci|mmio)",
+					  arg, parts[i]);
+	}
+	if (disk->blk.readonly && disk->blk.snapshot)
+		return kv_err_set(e, -EINVAL, "--disk '%s': ro and snapshot exclude each other (snapshot already leaves the image untouched)", arg);
+	d->nr_disks++;
+	return 0;
+}
+
+/* "52:54:00:12:34:56" -> 6 bytes; must be unicast. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return mac[0] & 1 ? -EINVAL : 0; /* a multicast address cannot be a NIC's */
+}
+
+int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e)
+{
+	char buf[512], *parts[8];
+	struct vm_net *net;
+	int n;
+
+	if (d->nr_nets == CONFIG_MAX_NETS)
+		return kv_err_set(e, -E2BIG, "--net: at most %d network devices", CONFIG_MAX_NETS);
+	n = split_commas(arg, buf, sizeof(buf), parts, 8);
+	if (n <= 0)
+		return kv_err_set(e, -EINVAL, "--net '%s': expected tap=NAME[,mac=MAC][,transport=pci|mmio]", arg);
+	net = &d->nets[d->nr_nets];
+	memset(net, 0, sizeof(*net));
+	net->net.index = d->nr_nets;
+	for (int i = 0; i < n; i++) {
+		if (!strncmp(parts[i], "tap=", 4)) {
+			const char *name = parts[i] + 4;
+
+			if (!*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, ' '))
+				return kv_err_set(e, -EINVAL, "--net: tap name '%s' is not a valid interface name (1 to %d characters, no '/' or space)",
+						  name, IFNAMSIZ - 1);
+			strcpy(d->taps[d->nr_nets], name);
+			net->net.tap = d->taps[d->nr_nets];
+		} else if (!strncmp(parts[i], "mac=", 4)) {
+			if (parse_mac(parts[i] + 4, net->net.mac))
+				return kv_err_set(e, -EINVAL, "--net: mac '%s': expected six hex bytes like 52:54:00:12:34:56, unicast (first byte even)",
+						  parts[i] + 4);
+			net->net.mac_set = true;
+		} else if (!strncmp(parts[i], "transport=", 10)) {
+			if (parse_transport("--net", parts[i] + 10, &net->transport, e))
+				return -EINVAL;
+		} else
+			return kv_err_set(e, -EINVAL, "--net '%s': unknown option '%s' (use tap=NAME, mac=MAC, transport=pci|mmio)",
+					  arg, parts[i]);
+	}
+	if (!net->net.tap)
+		return kv_err_set(e, -EINVAL, "--net '%s': tap=NAME is required (the host side of the link)", arg);
+	d->nr_nets++;
+	return 0;
+}
+
+int config_set_console(struct config_devices *d, const char *arg, struct kv_err *e)
+{
+	if (!strcmp(arg, "serial")) {
+		d->console = CONSOLE_SERIAL;
+		return 0;
+	}
+	if (!strncmp(arg, "virtio", 6) && (arg[6] == '\0' || arg[6] == ',')) {
+		d->console = CONSOLE_VIRTIO;
+		d->console_transport = VIRTIO_TRANSPORT_PCI;
+		if (arg[6] == ',' && strncmp(arg + 7, "transport=", 10))
+			return kv_err_set(e, -EINVAL, "--console '%s': use serial, virtio or virtio,transport=pci|mmio", arg);
+		if (arg[6] == ',')
+			return parse_transport("--console", arg + 17, &d->console_transport, e);
+		return 0;
+	}
+	return kv_err_set(e, -EINVAL, "--console '%s': use serial (default) or virtio (hvc0)", arg);
+}
+
+unsigned config_nr_mmio(const struct config_devices *d)
+{
+	unsigned n = d->console == CONSOLE_VIRTIO && d->console_transport == VIRTIO_TRANSPORT_MMIO;
+
+	for (unsigned i = 0; i < d->nr_disks; i++)
+		n += d->disks[i].transport == VIRTIO_TRANSPORT_MMIO;
+	for (unsigned i = 0; i < d->nr_nets; i++)
+		n += d->nets[i].transport == VIRTIO_TRANSPORT_MMIO;
+	return n;
+}
+
+int config_check_devices(const struct config_devices *d, struct kv_err *e)
+{
+	unsigned total = d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO);
+	unsigned mmio = config_nr_mmio(d);
+
+	if (mmio > LAYOUT_VIRTIO_MMIO_MAX)
+		return kv_err_set(e, -E2BIG, "%u virtio-mmio devices: at most %d (use transport=pci for the others)",
+				  mmio, LAYOUT_VIRTIO_MMIO_MAX);
+	if (total - mmio > LAYOUT_PCI_MAX_SLOTS)
+		return kv_err_set(e, -E2BIG, "%u virtio-pci devices: at most %d PCI slots (use transport=mmio for the others)",
+				  total - mmio, LAYOUT_PCI_MAX_SLOTS);
+	return 0;
+}
