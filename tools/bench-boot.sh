@@ -152,7 +152,7 @@ if [[ ! -x $vmmstat ]]; then
     vmmstat=$KVMINI_CACHE/vmmstat
     if [[ ! -x $vmmstat || $here/vmmstat.c -nt $vmmstat ]]; then
         echo "bench-boot: compiling $vmmstat" >&2
-        cc -std=gnu11 -O2 -Wall -Wextra -Werror -static -o "$vmmstat.tmp" "$here/vmmstat.c"
+        cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o "$vmmstat.tmp" "$here/vmmstat.c"
         mv "$vmmstat.tmp" "$vmmstat"
     fi
 fi
