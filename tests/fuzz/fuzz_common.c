@@ -136,6 +136,7 @@ void fr_reset(struct fr *r)
 	memset(r->q, 0, sizeof(r->q));
 	r->data_next = FR_DATA_START;
 	r->irqs = r->config_irqs = 0;
+	r->used_poked = false;
 }
 
 void fr_layout(struct fr *r, unsigned qi, uint16_t size)
@@ -249,6 +250,8 @@ void fr_poke(struct fr *r, unsigned qi, unsigned which, uint32_t off, uint64_t v
 
 	if (len > 8)
 		len = 8;
+	if (which == 2)
+		r->used_poked = true;
 	off %= (uint32_t)span;
 	if (off + len > span)
 		off = (uint32_t)(span - len);

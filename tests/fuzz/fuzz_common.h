@@ -74,6 +74,7 @@ struct fr {
 	struct fr_queue q[VIRTIO_MAX_QUEUES];
 	struct virtio_transport_ops tops;
 	unsigned irqs, config_irqs;
+	bool used_poked;      /* the input wrote the used ring: its entries are not the device's */
 };
 
 /* One-time: allocates RAM. Per input: fr_reset clears it. */
