@@ -9,8 +9,8 @@
 # (or fuzz_<name>); default all. Prints per target the executions, the
 # final coverage (libFuzzer's cov: edges and ft: features) and any crash
 # file; exits 1 if a target crashed, leaked, hung or did not run.
-# Corpora persist in build-fuzz/fuzz-work/corpus/ so later runs go deeper;
-# crash reproducers land in build-fuzz/fuzz-work/crashes/.
+# Corpora persist in build-libfuzzer/fuzz-work/corpus/ so later runs go deeper;
+# crash reproducers land in build-libfuzzer/fuzz-work/crashes/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +36,7 @@ done
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found: run tools/install-deps" >&2; exit 1; }
 
-BUILD=build-fuzz
+BUILD=build-libfuzzer
 # Coverage and sanitizers on every object (kvmini's core too); the fuzz
 # executables add -fsanitize=fuzzer at link time (tests/fuzz/meson.build).
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
