@@ -206,7 +206,10 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 	};
 	int c, r;
 
-	optind = 1;
+	/* 0, not 1: glibc then forgets everything, including its pointer into
+	 * a cluster like "-hq" that an early return (-h) left half-parsed;
+	 * with 1 the next parse resumes inside the old, possibly freed, argv. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
 		switch (c) {

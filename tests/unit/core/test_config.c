@@ -1,6 +1,7 @@
 /* CLI parsing: sizes, options, errors that name the bad argument. */
 #include <check.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmini/config.h"
@@ -239,6 +240,29 @@ START_TEST(escape_sequences)
 }
 END_TEST
 
+/* Found while fuzzing (tests/fuzz/fuzz_config.c frees each argv): "-hq"
+ * returns at -h with getopt still pointing at the 'q' inside that argv;
+ * resetting with optind = 1 made the next parse resume there, reading a
+ * freed string and rejecting a valid command line. */
+START_TEST(reparse_after_early_return)
+{
+	static struct kv_config cfg;
+	struct kv_err e = { 0 };
+	char *cluster = strdup("-hq");
+	char *first[] = { "kvmini", "run", cluster, NULL };
+	char *second[] = { "kvmini", "run", "--kernel", "k", NULL };
+
+	ck_assert_int_eq(config_parse(3, first, &cfg, &e), 0);
+	ck_assert_int_eq(cfg.action, ACTION_HELP);
+	memset(cluster, 'Z', 3);
+	free(cluster);
+	ck_assert_msg(config_parse(4, second, &cfg, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(cfg.action, ACTION_RUN);
+	ck_assert(!cfg.quiet);
+	ck_assert_str_eq(cfg.kernel, "k");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -250,8 +274,12 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, cmdline_console_default);
 	tcase_add_test(tc, escape_sequences);
+<<<<<<< HEAD
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
+=======
+	tcase_add_test(tc, reparse_after_early_return);
+>>>>>>> fuzz
 	suite_add_tcase(s, tc);
 	return s;
 }
