@@ -274,12 +274,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, cmdline_console_default);
 	tcase_add_test(tc, escape_sequences);
-<<<<<<< HEAD
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
-=======
 	tcase_add_test(tc, reparse_after_early_return);
->>>>>>> fuzz
 	suite_add_tcase(s, tc);
 	return s;
 }
