@@ -74,6 +74,8 @@ void config_print_usage(FILE *f)
 "                   then unpacked in the host, cached under\n"
 "                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
 "  -q, --quiet      only errors from kvmini itself\n"
+"  --seccomp=on|off per-thread system call filters (default on; off only to\n"
+"                   debug: see SECURITY.md)\n"
 "\n"
 "Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
 "  --disk PATH[,ro][,snapshot][,transport=...]\n"
@@ -102,7 +104,7 @@ void config_print_usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_CONSOLE };
+       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_SECCOMP };
 
 static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct kv_err *e)
 {
@@ -117,6 +119,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "disk",    required_argument, NULL, OPT_DISK },
 		{ "net",     required_argument, NULL, OPT_NET },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -164,6 +167,11 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 			if (config_set_console(&cfg->dev, optarg, e))
 				return -EINVAL;
 			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return kv_err_set(e, -EINVAL, "--seccomp '%s': use on or off", optarg);
+			cfg->seccomp = !strcmp(optarg, "on");
+			break;
 		case 'h': cfg->action = ACTION_HELP; return 0;
 		case ':':
 			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
@@ -188,6 +196,7 @@ int config_parse(int argc, char *const argv[], struct kv_config *cfg, struct kv_
 	cfg->memory = CONFIG_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->boot = BOOT_AUTO;
+	cfg->seccomp = true;
 
 	if (argc < 2)
 		return kv_err_set(e, -EINVAL, "no command given (try: kvmini run --kernel PATH, or kvmini --help)");

@@ -12,6 +12,7 @@
 #include "kvmini/guest_mem.h"
 #include "kvmini/kvm.h"
 #include "kvmini/log.h"
+#include "kvmini/seccomp.h"
 #include "kvmini/terminal.h"
 #include "kvmini/vm.h"
 
@@ -112,6 +113,11 @@ static int run(const struct kv_config *cfg)
 
 	load_guest(cfg, &gm, &entry);
 	check_host();
+	/* Builds the filters; each thread installs its own as it starts. */
+	if (cfg->seccomp && seccomp_enable(&e)) {
+		gm_destroy(&gm);
+		fail(&e);
+	}
 
 	/* Termination signals go to the console loop's signalfd; block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -128,7 +134,11 @@ static int run(const struct kv_config *cfg)
 		vm_destroy(vm);
 		fail(&e);
 	}
-	if (terminal_run(vm, STDIN_FILENO, isatty(STDIN_FILENO), &e)) {
+	/* Last: the threads vm_start created must not inherit this filter. */
+	if (seccomp_thread_start(SECCOMP_MAIN, &e)) {
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		LOG_ERR("%s", e.msg);
+	} else if (terminal_run(vm, STDIN_FILENO, isatty(STDIN_FILENO), &e)) {
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
 	}

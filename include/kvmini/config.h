@@ -29,6 +29,7 @@ struct kv_config {
 	unsigned cpus;
 	enum boot_mode boot;
 	bool quiet;
+	bool seccomp;          /* --seccomp=on|off: per-thread system call filters (default on) */
 	struct config_devices dev; /* --disk, --net, --console */
 };
 
