@@ -128,6 +128,7 @@ static struct outcome run_child(const struct guest *g)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		alarm(30); /* a child that hangs must not outlive the test */
 		close(pfd[0]);
 		dup2(pfd[1], STDERR_FILENO);
 		child_run(g);

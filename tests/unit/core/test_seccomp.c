@@ -43,6 +43,7 @@ static struct outcome run_filtered(enum seccomp_thread kind, child_fn fn)
 	if (pid == 0) {
 		struct kv_err e = { 0 };
 
+		alarm(30); /* a child that hangs must not outlive the test */
 		close(pfd[0]);
 		dup2(pfd[1], STDERR_FILENO);
 		if (seccomp_apply(kind, &e)) {
@@ -191,6 +192,23 @@ START_TEST(enable_is_opt_in)
 }
 END_TEST
 
+START_TEST(option_parses)
+{
+	char *on[] = { "kvmini", "run", "--kernel", "k" };
+	char *off[] = { "kvmini", "run", "--kernel", "k", "--seccomp=off" };
+	char *bad[] = { "kvmini", "run", "--kernel", "k", "--seccomp=maybe" };
+	struct kv_config cfg;
+	struct kv_err e = { 0 };
+
+	ck_assert_int_eq(config_parse(4, on, &cfg, &e), 0);
+	ck_assert(cfg.seccomp); /* on by default */
+	ck_assert_int_eq(config_parse(5, off, &cfg, &e), 0);
+	ck_assert(!cfg.seccomp);
+	ck_assert_int_eq(config_parse(5, bad, &cfg, &e), -EINVAL);
+	ck_assert_str_eq(e.msg, "--seccomp 'maybe': use on or off");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("seccomp");
@@ -204,6 +222,7 @@ int main(void)
 	tcase_add_test(tc, no_executable_memory);
 	tcase_add_test(tc, allowed_calls_run);
 	tcase_add_test(tc, enable_is_opt_in);
+	tcase_add_test(tc, option_parses);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
