@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kvmini/bus.h"
 #include "kvmini/config.h"
+#include "kvmini/devices.h"
 #include "kvmini/seccomp.h"
 #include "../check_main.h"
 
@@ -112,6 +114,40 @@ static void do_allowed(void)
 	munmap(p, 1 << 20);
 	(void)getpid();
 }
+
+/* The RTC's first clock read used to run glibc's lazy tzset (openat of
+ * /etc/localtime) on the vCPU thread: the guest's first RTC read killed
+ * kvmini. Read it through the bus as a vCPU exit would. */
+static struct bus rtc_bus;
+
+static void do_rtc_read(void)
+{
+	uint8_t reg = 0x00, val = 0;
+
+	bus_dispatch(&rtc_bus, 0x70, &reg, 1, true);  /* select seconds */
+	bus_dispatch(&rtc_bus, 0x71, &val, 1, false);
+	reg = 0x32;                                     /* century */
+	bus_dispatch(&rtc_bus, 0x70, &reg, 1, true);
+	bus_dispatch(&rtc_bus, 0x71, &val, 1, false);
+	if (val != 0x20)
+		_exit(97);
+}
+
+START_TEST(rtc_read_under_vcpu_filter)
+{
+	struct cmos_rtc *rtc;
+	struct kv_err e = { 0 };
+	struct outcome o;
+
+	bus_init(&rtc_bus, BUS_PIO);
+	ck_assert_int_eq(cmos_rtc_create(&rtc_bus, 512 << 20, &rtc, &e), 0);
+	o = run_filtered(SECCOMP_VCPU, do_rtc_read);
+	ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "status 0x%x, stderr '%s'",
+		      o.status, o.err);
+	cmos_rtc_destroy(rtc);
+	bus_destroy(&rtc_bus);
+}
+END_TEST
 
 START_TEST(vcpu_socket_kills)
 {
@@ -223,6 +259,7 @@ int main(void)
 	tcase_add_test(tc, allowed_calls_run);
 	tcase_add_test(tc, enable_is_opt_in);
 	tcase_add_test(tc, option_parses);
+	tcase_add_test(tc, rtc_read_under_vcpu_filter);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
