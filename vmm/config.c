@@ -114,6 +114,8 @@ void config_print_usage(FILE *f)
 "                   at exit, write one JSON object with boot milestones\n"
 "                   (seconds since kvmini started), exit status, stop\n"
 "                   reason and peak RSS to PATH (default: stderr)\n"
+"  --seccomp=on|off per-thread system call filters (default on; off only to\n"
+"                   debug: see SECURITY.md)\n"
 "\n"
 "Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
 "  --disk PATH[,ro][,snapshot][,transport=...]\n"
@@ -153,7 +155,7 @@ void config_print_usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT };
+       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP };
 
 /* --exec, --timeout, --report. */
 static int parse_ci_option(int c, const char *arg, struct kv_config *cfg, struct kv_err *e)
@@ -201,6 +203,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "exec",    required_argument, NULL, OPT_EXEC },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "report",  required_argument, NULL, OPT_REPORT },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -256,6 +259,11 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 			if (r)
 				return r;
 			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return kv_err_set(e, -EINVAL, "--seccomp '%s': use on or off", optarg);
+			cfg->seccomp = !strcmp(optarg, "on");
+			break;
 		case 'h': cfg->action = ACTION_HELP; return 0;
 		case ':':
 			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
@@ -284,6 +292,7 @@ int config_parse(int argc, char *const argv[], struct kv_config *cfg, struct kv_
 	cfg->memory = CONFIG_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->boot = BOOT_AUTO;
+	cfg->seccomp = true;
 
 	if (argc < 2)
 		return kv_err_set(e, -EINVAL, "no command given (try: kvmini run --kernel PATH, or kvmini --help)");

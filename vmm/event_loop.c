@@ -20,6 +20,7 @@
 
 #include "kvmini/event_loop.h"
 #include "kvmini/log.h"
+#include "kvmini/seccomp.h"
 
 #define STOP_ID 0
 
@@ -222,7 +223,14 @@ static void *loop_thread(void *arg)
 {
 	struct evloop *l = arg;
 	struct epoll_event evs[32];
+	struct kv_err e = { 0 };
 
+	/* Every device fd (images, taps, eventfds) is open before the
+	 * loop starts: from here on it only moves data. */
+	if (seccomp_thread_start(SECCOMP_IO, &e)) {
+		LOG_ERR("event loop: %s; I/O stops", e.msg);
+		return NULL;
+	}
 	for (;;) {
 		int n = epoll_wait(l->epfd, evs, 32, -1);
 

@@ -18,6 +18,7 @@
 #include "kvmini/kvm.h"
 #include "kvmini/log.h"
 #include "kvmini/report.h"
+#include "kvmini/seccomp.h"
 #include "kvmini/terminal.h"
 #include "kvmini/vm.h"
 
@@ -146,6 +147,14 @@ static void *timeout_main(void *arg)
 {
 	struct timeout *t = arg;
 	bool fired = false;
+	struct kv_err e = { 0 };
+
+	/* Started before the main thread's filter went on: take it here. */
+	if (seccomp_thread_start(SECCOMP_MAIN, &e)) {
+		LOG_ERR("--timeout: %s", e.msg);
+		vm_request_stop(t->vm, STOP_HOST_ERROR);
+		return NULL;
+	}
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopped && !fired)
@@ -199,11 +208,12 @@ static void timeout_stop(struct timeout *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
+/* Writes the report to @f (stderr, or the --report file opened before
+ * the system call filters went on) and closes a file. */
 static void report_finish(const struct kv_config *cfg, struct report *rep, const struct vm *vm,
-			  int status)
+			  int status, FILE *f)
 {
 	struct rusage ru;
-	FILE *f = stderr;
 
 	rep->exit_status = status;
 	rep->stop_reason = vm_stop_name(vm->stop_cause);
@@ -212,13 +222,6 @@ static void report_finish(const struct kv_config *cfg, struct report *rep, const
 		rep->peak_rss_kib = ru.ru_maxrss;
 	if (!cfg->report_json)
 		return;
-	if (cfg->report_path) {
-		f = fopen(cfg->report_path, "w");
-		if (!f) {
-			LOG_ERR("--report: cannot write %s: %s", cfg->report_path, strerror(errno));
-			return;
-		}
-	}
 	if (report_write_json(rep, f))
 		LOG_ERR("--report: writing the report failed");
 	if (f != stderr)
@@ -237,6 +240,7 @@ static int run(const struct kv_config *cfg)
 	};
 	struct timeout timeout;
 	struct report rep;
+	FILE *report_file = stderr;
 	/* --exec reads no input: a CI job's stdin may be anything. */
 	int in_fd = cfg->exec ? -1 : STDIN_FILENO;
 	struct kv_err e = { 0 };
@@ -248,8 +252,22 @@ static int run(const struct kv_config *cfg)
 
 	report_init(&rep);
 	vcfg.report = &rep;
+	/* Opened now: a path that cannot be written fails before the VM
+	 * runs, and no file is opened once the filters are on. */
+	if (cfg->report_path) {
+		report_file = fopen(cfg->report_path, "w");
+		if (!report_file) {
+			kv_err_set(&e, -errno, "--report: cannot write %s: %s", cfg->report_path, strerror(errno));
+			fail(&e);
+		}
+	}
 	load_guest(cfg, &gm, &entry);
 	check_host();
+	/* Builds the filters; each thread installs its own as it starts. */
+	if (cfg->seccomp && seccomp_enable(&e)) {
+		gm_destroy(&gm);
+		fail(&e);
+	}
 
 	/* Termination signals go to the console loop's signalfd; block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -273,7 +291,12 @@ static int run(const struct kv_config *cfg)
 		vm_destroy(vm);
 		fail(&e);
 	}
-	if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {
+	/* Last: the threads vm_start and timeout_start created must not
+	 * inherit this filter (the timeout thread installs its own). */
+	if (seccomp_thread_start(SECCOMP_MAIN, &e)) {
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		LOG_ERR("%s", e.msg);
+	} else if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
 	}
@@ -283,7 +306,7 @@ static int run(const struct kv_config *cfg)
 		timeout_stop(&timeout);
 	status = vm_exit_status(vm);
 	LOG_DEBUG("%.3f s: guest stopped (exit status %d)", log_uptime(), status);
-	report_finish(cfg, &rep, vm, status);
+	report_finish(cfg, &rep, vm, status, report_file);
 	terminal_restore();
 	vm_destroy(vm);
 	LOG_DEBUG("%.3f s: VM destroyed", log_uptime());

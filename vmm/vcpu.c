@@ -10,6 +10,7 @@
 
 #include "kvmini/cpu_x86.h"
 #include "kvmini/log.h"
+#include "kvmini/seccomp.h"
 #include "kvmini/vm.h"
 #include "vm_virtio.h"
 
@@ -161,12 +162,19 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	struct kv_err e = { 0 };
 	sigset_t unblock;
 
 	current_vcpu = v;
 	sigemptyset(&unblock);
 	sigaddset(&unblock, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+	/* Everything this thread will touch is open by now. */
+	if (seccomp_thread_start(SECCOMP_VCPU, &e)) {
+		LOG_ERR("vCPU %u: %s", v->id, e.msg);
+		vm_request_stop(vm, STOP_HOST_ERROR);
+		return NULL;
+	}
 
 	if (v->id == 0)
 		report_mark(vm->cfg.report, MS_FIRST_VCPU_ENTRY);

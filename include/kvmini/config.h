@@ -37,6 +37,7 @@ struct kv_config {
 	uint64_t timeout_ms;    /* 0: no timeout */
 	bool report_json;       /* --report json[:PATH] */
 	const char *report_path; /* NULL: the report goes to stderr */
+	bool seccomp;          /* --seccomp=on|off: per-thread system call filters (default on) */
 	struct config_devices dev; /* --disk, --net, --console */
 };
 

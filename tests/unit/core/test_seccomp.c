@@ -1,0 +1,265 @@
+/* The per-thread seccomp filters are in force: a forked child installs a
+ * thread kind's filter, makes a call outside its list, and must die with
+ * status KVMINI_EXIT_FAILURE and the documented line on stderr, while the
+ * calls on its list keep working. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kvmini/bus.h"
+#include "kvmini/config.h"
+#include "kvmini/devices.h"
+#include "kvmini/seccomp.h"
+#include "../check_main.h"
+
+typedef void (*child_fn)(void);
+
+struct outcome {
+	int status;          /* waitpid status */
+	char err[512];       /* what the child wrote on stderr */
+};
+
+/* Forks; the child installs @kind's filter and runs @fn, then exits 0. */
+static struct outcome run_filtered(enum seccomp_thread kind, child_fn fn)
+{
+	struct outcome o = { 0 };
+	int pfd[2];
+	pid_t pid;
+	size_t got = 0;
+	ssize_t n;
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct kv_err e = { 0 };
+
+		alarm(30); /* a child that hangs must not outlive the test */
+		close(pfd[0]);
+		dup2(pfd[1], STDERR_FILENO);
+		if (seccomp_apply(kind, &e)) {
+			dprintf(STDERR_FILENO, "apply failed: %s\n", e.msg);
+			_exit(99);
+		}
+		fn();
+		_exit(0);
+	}
+	close(pfd[1]);
+	while (got < sizeof(o.err) - 1 && (n = read(pfd[0], o.err + got, sizeof(o.err) - 1 - got)) > 0)
+		got += (size_t)n;
+	close(pfd[0]);
+	ck_assert_int_eq(waitpid(pid, &o.status, 0), pid);
+	return o;
+}
+
+static void expect_killed(const struct outcome *o, const char *line)
+{
+	ck_assert_msg(WIFEXITED(o->status) && WEXITSTATUS(o->status) == KVMINI_EXIT_FAILURE,
+		      "child status 0x%x, stderr '%s'", o->status, o->err);
+	ck_assert_msg(strstr(o->err, line), "stderr '%s' lacks '%s'", o->err, line);
+}
+
+static void do_socket(void)
+{
+	socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static void do_openat(void)
+{
+	open("/etc/passwd", O_RDONLY);
+}
+
+static void do_execve(void)
+{
+	char *const argv[] = { (char *)"/bin/true", NULL };
+
+	execve("/bin/true", argv, NULL);
+}
+
+static void do_tunsetiff(void)
+{
+	ioctl(0, TUNSETIFF, NULL);
+}
+
+static void do_kvm_run(void)
+{
+	ioctl(-1, KVM_RUN, 0); /* allowed: EBADF, not a kill */
+}
+
+static void do_exec_mmap(void)
+{
+	mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+/* Calls on every list: the child then exits 0. */
+static void do_allowed(void)
+{
+	static const char hello[] = "still alive\n";
+	void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || write(STDERR_FILENO, hello, sizeof(hello) - 1) < 0)
+		_exit(98);
+	memset(p, 1, 1 << 20);
+	munmap(p, 1 << 20);
+	(void)getpid();
+}
+
+/* The RTC's first clock read used to run glibc's lazy tzset (openat of
+ * /etc/localtime) on the vCPU thread: the guest's first RTC read killed
+ * kvmini. Read it through the bus as a vCPU exit would. */
+static struct bus rtc_bus;
+
+static void do_rtc_read(void)
+{
+	uint8_t reg = 0x00, val = 0;
+
+	bus_dispatch(&rtc_bus, 0x70, &reg, 1, true);  /* select seconds */
+	bus_dispatch(&rtc_bus, 0x71, &val, 1, false);
+	reg = 0x32;                                     /* century */
+	bus_dispatch(&rtc_bus, 0x70, &reg, 1, true);
+	bus_dispatch(&rtc_bus, 0x71, &val, 1, false);
+	if (val != 0x20)
+		_exit(97);
+}
+
+START_TEST(rtc_read_under_vcpu_filter)
+{
+	struct cmos_rtc *rtc;
+	struct kv_err e = { 0 };
+	struct outcome o;
+
+	bus_init(&rtc_bus, BUS_PIO);
+	ck_assert_int_eq(cmos_rtc_create(&rtc_bus, 512 << 20, &rtc, &e), 0);
+	o = run_filtered(SECCOMP_VCPU, do_rtc_read);
+	ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "status 0x%x, stderr '%s'",
+		      o.status, o.err);
+	cmos_rtc_destroy(rtc);
+	bus_destroy(&rtc_bus);
+}
+END_TEST
+
+START_TEST(vcpu_socket_kills)
+{
+	struct outcome o = run_filtered(SECCOMP_VCPU, do_socket);
+	char want[128];
+
+	snprintf(want, sizeof(want), "kvmini: seccomp: thread vcpu made forbidden system call %d (socket)",
+		 SYS_socket);
+	expect_killed(&o, want);
+}
+END_TEST
+
+START_TEST(io_open_kills)
+{
+	struct outcome o = run_filtered(SECCOMP_IO, do_openat);
+
+	expect_killed(&o, "kvmini: seccomp: thread io made forbidden system call ");
+	ck_assert_msg(strstr(o.err, "(openat)") || strstr(o.err, "(open)"), "stderr '%s'", o.err);
+}
+END_TEST
+
+START_TEST(main_execve_kills)
+{
+	struct outcome o = run_filtered(SECCOMP_MAIN, do_execve);
+	char want[128];
+
+	snprintf(want, sizeof(want), "thread main made forbidden system call %d (execve)", SYS_execve);
+	expect_killed(&o, want);
+}
+END_TEST
+
+START_TEST(ioctl_filtered_by_request)
+{
+	struct outcome o = run_filtered(SECCOMP_VCPU, do_tunsetiff);
+	char want[128];
+
+	snprintf(want, sizeof(want), "(ioctl request 0x%lx)", (unsigned long)TUNSETIFF);
+	expect_killed(&o, want);
+	/* KVM_RUN is on the vCPU list, not on the event loop's. */
+	o = run_filtered(SECCOMP_VCPU, do_kvm_run);
+	ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "KVM_RUN on vcpu: '%s'", o.err);
+	o = run_filtered(SECCOMP_IO, do_kvm_run);
+	expect_killed(&o, "thread io made forbidden system call 16 (ioctl request 0xae80)");
+}
+END_TEST
+
+START_TEST(no_executable_memory)
+{
+	for (int k = 0; k < SECCOMP_NR_THREADS; k++) {
+		struct outcome o = run_filtered((enum seccomp_thread)k, do_exec_mmap);
+
+		expect_killed(&o, "(mmap)");
+	}
+}
+END_TEST
+
+START_TEST(allowed_calls_run)
+{
+	for (int k = 0; k < SECCOMP_NR_THREADS; k++) {
+		struct outcome o = run_filtered((enum seccomp_thread)k, do_allowed);
+
+		ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
+			      "%s: status 0x%x, stderr '%s'", seccomp_thread_name(k), o.status, o.err);
+		ck_assert_str_eq(o.err, "still alive\n");
+	}
+}
+END_TEST
+
+START_TEST(enable_is_opt_in)
+{
+	struct kv_err e = { 0 };
+
+	ck_assert(!seccomp_enabled());
+	/* Without seccomp_enable a thread start installs nothing. */
+	ck_assert_int_eq(seccomp_thread_start(SECCOMP_VCPU, &e), 0);
+	ck_assert_int_ne(socket(AF_UNIX, SOCK_STREAM, 0), -2);
+	ck_assert_int_eq(seccomp_apply((enum seccomp_thread)42, &e), -EINVAL);
+}
+END_TEST
+
+START_TEST(option_parses)
+{
+	char *on[] = { "kvmini", "run", "--kernel", "k" };
+	char *off[] = { "kvmini", "run", "--kernel", "k", "--seccomp=off" };
+	char *bad[] = { "kvmini", "run", "--kernel", "k", "--seccomp=maybe" };
+	struct kv_config cfg;
+	struct kv_err e = { 0 };
+
+	ck_assert_int_eq(config_parse(4, on, &cfg, &e), 0);
+	ck_assert(cfg.seccomp); /* on by default */
+	ck_assert_int_eq(config_parse(5, off, &cfg, &e), 0);
+	ck_assert(!cfg.seccomp);
+	ck_assert_int_eq(config_parse(5, bad, &cfg, &e), -EINVAL);
+	ck_assert_str_eq(e.msg, "--seccomp 'maybe': use on or off");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("seccomp");
+	TCase *tc = tcase_create("filters");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, vcpu_socket_kills);
+	tcase_add_test(tc, io_open_kills);
+	tcase_add_test(tc, main_execve_kills);
+	tcase_add_test(tc, ioctl_filtered_by_request);
+	tcase_add_test(tc, no_executable_memory);
+	tcase_add_test(tc, allowed_calls_run);
+	tcase_add_test(tc, enable_is_opt_in);
+	tcase_add_test(tc, option_parses);
+	tcase_add_test(tc, rtc_read_under_vcpu_filter);
+	suite_add_tcase(s, tc);
+	return check_run_suite(s);
+}
