@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "kvmini/boot.h"
@@ -36,6 +37,28 @@ static const char *cache_dir(char *buf, size_t len)
 	else
 		return NULL;
 	return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
+/* Guest RAM is mapped with no reservation, so a --memory larger than the
+ * host could ever back would only fail later, when the guest touches it
+ * (the OOM killer, or SIGBUS). Refuse it at once. */
+static void check_memory_fits(uint64_t memory)
+{
+	struct kv_err e = { 0 };
+	struct sysinfo si;
+	uint64_t ram, swap;
+
+	if (sysinfo(&si) < 0)
+		return;
+	ram = (uint64_t)si.totalram * si.mem_unit;
+	swap = (uint64_t)si.totalswap * si.mem_unit;
+	if (memory <= ram + swap)
+		return;
+	kv_err_set(&e, -ENOMEM,
+		   "--memory %llu MiB: more than this host's RAM and swap together (%llu MiB + %llu MiB)",
+		   (unsigned long long)(memory >> 20), (unsigned long long)(ram >> 20),
+		   (unsigned long long)(swap >> 20));
+	fail(&e);
 }
 
 /* Loads kernel and initrd into fresh guest memory before touching KVM, so
@@ -70,6 +93,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 			fail(&e);
 		}
 	}
+	check_memory_fits(cfg->memory);
 	if (gm_create(gm, cfg->memory, &e))
 		fail(&e);
 	if (boot_load(gm, &bcfg, entry, &e))
