@@ -46,8 +46,14 @@ fvm_run() {
     echo "    ($name: boot to prompt: ${boot_secs} s)"
 }
 
-# The pid of the VMM under session_start's `timeout`.
-vmm_pid() { pgrep -P "$session_pid" | head -n 1; }
+# The pid of the VMM under session_start's `timeout` (its child; L1's
+# busybox pgrep has no -P).
+vmm_pid() {
+    local f
+    for f in /proc/[0-9]*/stat; do
+        awk -v pp="$session_pid" '$4 == pp { print $1; found = 1 } END { exit !found }' "$f" 2>/dev/null && return
+    done
+}
 
 # cpu_ticks PID: user + system time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
