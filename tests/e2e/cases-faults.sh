@@ -23,13 +23,17 @@
 # Cost: one boot of the stock kernel under nested TCG is printed by each case
 # ("boot to prompt: N s"). fault-kill9 needs a fresh kvmini per kill, so 20
 # kills cost 20 boots; CI runs FAULT_KILL_REPS=3, a nightly run should set
-# FAULT_KILL_REPS=20 (run-nested.sh passes the environment through
-# nested-run's L1 only for its own variables: set it in l1-cases' default
-# below or run the case by hand).
+# FAULT_KILL_REPS=20 (tests/e2e/run-nested.sh forwards FAULT_KILL_REPS and
+# SOAK_VMS into L1).
 
 # shellcheck disable=SC1091
 source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
-session_timeout=$case_timeout
+# FAULT_KILL_REPS (and SOAK_VMS) as run-nested.sh forwarded them.
+# shellcheck disable=SC1091
+[[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
+# A boot alone takes 60-100 s under nested TCG on a busy host; these cases
+# then do real work: two minutes more than a plain case.
+session_timeout=$((case_timeout + 120))
 fault_cmdline="console=ttyS0 quiet panic=-1"
 
 # fvm_run NAME VMM-ARGS...: start a session (VMM = $fault_vmm, default $vmm)
@@ -46,10 +50,15 @@ fvm_run() {
     echo "    ($name: boot to prompt: ${boot_secs} s)"
 }
 
-# The pid of the VMM under session_start's `timeout` (its child; L1's
-# busybox pgrep has no -P).
+# The VMM's pid: L1's busybox `timeout` execs the program itself (its
+# watchdog is a detached grandchild), so that is $session_pid; a coreutils
+# `timeout` has the VMM as its child.
 vmm_pid() {
     local f
+    if [[ $(cat "/proc/$session_pid/comm" 2>/dev/null) != timeout ]]; then
+        echo "$session_pid"
+        return
+    fi
     for f in /proc/[0-9]*/stat; do
         awk -v pp="$session_pid" '$4 == pp { print $1; found = 1 } END { exit !found }' "$f" 2>/dev/null && return
     done

@@ -5,13 +5,15 @@
 # devices do not grow. Its SOAK-RESULT line (with the VMs/min rate) is
 # printed in the log.
 if want soak; then
+    # shellcheck disable=SC1091
+    [[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
     soak=${PAYLOAD_FILES:-/payload/files}/soak.sh
     if [[ ! -f $soak ]]; then
         fail soak "no soak.sh in L1 (run-nested.sh copies tools/soak.sh)"
     else
         mkdir -p "$work/soak"
         soak_st=0
-        TMPDIR=$work/soak bash "$soak" --vms "${SOAK_VMS:-10}" --kvmini "$vmm" --kernel "$k" --initrd "$i" \
+        TMPDIR=$work/soak bash "$soak" --vms "${SOAK_VMS:-10}" --kvmini "$vmm" --kernel "$k" --initrd "$i" --timeout "$((case_timeout + 120))" \
             > "$work/soak/log" 2>&1 || soak_st=$?
         sed 's/^/    | /' "$work/soak/log"
         result=$(grep '^SOAK-RESULT' "$work/soak/log")
