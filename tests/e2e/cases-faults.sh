@@ -232,7 +232,7 @@ if want fault-kill9; then
         done
         [[ -n $kill_why ]] && break
     done
-    echo "    (fault-kill9: $kill_ok of $reps kill -9 checks and $live_ok synced-while-running checks passed; boot to prompt: ${boots[*]} s. 20 kills = 20 boots: CI runs FAULT_KILL_REPS=$reps, a nightly run should use 20)"
+    echo "    (fault-kill9: $kill_ok of $reps kill -9 checks and $live_ok synced-while-running checks passed; boot to prompt: ${boots[*]} s. one kill costs one boot: this run FAULT_KILL_REPS=$reps; CI default 3, nightly FAULT_KILL_REPS=20)"
     if [[ -n $kill_why ]]; then
         fail fault-kill9 "$kill_why" "$dir"
     else
