@@ -143,7 +143,7 @@ t_end=$(cut -d' ' -f1 /proc/uptime)
 rm -f "$disk"
 
 secs=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')
-rate=$(awk -v n="$vms" -v s="$secs" 'BEGIN { printf "%.1f", s > 0 ? n * 60 / s : 0 }')
+rate=$(awk -v n="$vms" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0) ? (n * 60 / s) : 0 }')
 fd_max=$(printf '%s\n' "${fd_list[@]}" | sort -n | tail -n 1)
 third=$(( (vms + 2) / 3 ))
 rss_first=$(printf '%s\n' "${rss_list[@]:0:$third}" | sort -n | tail -n 1)
