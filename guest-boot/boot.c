@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ static int open_regular(const char *path, const char *what, int *fd_out, uint64_
 		return kv_err_set(e, r, "%s: cannot stat %s: %s", path, what, strerror(-r));
 	}
 	if (S_ISDIR(st.st_mode))
-		r = kv_err_set(e, -EISDIR, "%s: is a directory, not a %s file", path, what);
+		r = kv_err_set(e, -EISDIR, "%s: is a directory; the %s must be a file", path, what);
 	else if (!S_ISREG(st.st_mode))
 		r = kv_err_set(e, -EINVAL, "%s: is not a regular file", path);
 	else if (st.st_size == 0)
@@ -162,6 +163,38 @@ int boot_place_high(uint64_t size, uint64_t floor, uint64_t ceil,
 	return 0;
 }
 
+/* The formats Linux unpacks as an initramfs: cpio (newc, newc with CRC,
+ * odc) and the compressors it may be built with. Anything else (a disk
+ * image, a kernel, a typo in the path) the kernel would drop with at best a
+ * "junk in compressed archive" line, leaving a guest with no /init; better
+ * to say so before it boots. Leading zero bytes are padding the kernel skips
+ * (an all-zero file unpacks to nothing, which is allowed). */
+static bool initrd_magic_known(const uint8_t *p, uint64_t size)
+{
+	static const struct { const char *magic; size_t len; } known[] = {
+		{ "070701", 6 }, { "070702", 6 }, { "070707", 6 }, /* cpio */
+		{ "\x1f\x8b", 2 }, { "\x1f\x9e", 2 },         /* gzip */
+		{ "\xfd" "7zXZ\0", 6 },                          /* xz */
+		{ "\x5d\0\0", 3 },                               /* lzma */
+		{ "BZh", 3 },                                     /* bzip2 */
+		{ "\x89LZO", 4 },                                 /* lzo */
+		{ "\x02\x21\x4c\x18", 4 },                       /* lz4 (legacy) */
+		{ "\x04\x22\x4d\x18", 4 },                       /* lz4 (frame) */
+		{ "\x28\xb5\x2f\xfd", 4 },                       /* zstd */
+	};
+
+	while (size && !*p) {
+		p++;
+		size--;
+	}
+	if (!size)
+		return true;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (size >= known[i].len && !memcmp(p, known[i].magic, known[i].len))
+			return true;
+	return false;
+}
+
 int boot_initrd_load(const struct guest_mem *gm, const char *path,
 		     const void *extra, size_t extra_len, uint64_t ceil,
 		     const struct boot_range *busy, unsigned nbusy,
@@ -194,6 +227,11 @@ int boot_initrd_load(const struct guest_mem *gm, const char *path,
 	if (r)
 		return kv_err_set(e, r, "%s: read failed: %s", path,
 				  r == -EIO ? "file shrank while reading" : strerror(-r));
+	/* The user's file must be an initramfs; kvmini's own archive follows it. */
+	if (!initrd_magic_known(dst, file_size))
+		return kv_err_set(e, -EINVAL,
+				  "%s: not an initramfs: neither a cpio archive (newc, odc) nor "
+				  "gzip, xz, lzma, bzip2, lzo, lz4 or zstd data", path);
 	if (extra_len) {
 		memset(dst + file_size, 0, size - extra_len - file_size);
 		memcpy(dst + size - extra_len, extra, extra_len);

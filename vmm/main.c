@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "kvmini/boot.h"
@@ -71,6 +72,28 @@ static void *exec_archive(const char *cmd, size_t *len)
 	return buf;
 }
 
+/* Guest RAM is mapped with no reservation, so a --memory larger than the
+ * host could ever back would only fail later, when the guest touches it
+ * (the OOM killer, or SIGBUS). Refuse it at once. */
+static void check_memory_fits(uint64_t memory)
+{
+	struct kv_err e = { 0 };
+	struct sysinfo si;
+	uint64_t ram, swap;
+
+	if (sysinfo(&si) < 0)
+		return;
+	ram = (uint64_t)si.totalram * si.mem_unit;
+	swap = (uint64_t)si.totalswap * si.mem_unit;
+	if (memory <= ram + swap)
+		return;
+	kv_err_set(&e, -ENOMEM,
+		   "--memory %llu MiB: more than this host's RAM and swap together (%llu MiB + %llu MiB)",
+		   (unsigned long long)(memory >> 20), (unsigned long long)(ram >> 20),
+		   (unsigned long long)(swap >> 20));
+	fail(&e);
+}
+
 /* Loads kernel and initrd into fresh guest memory before touching KVM, so
  * that a bad file is reported as such on any host. */
 static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct boot_entry *entry)
@@ -105,6 +128,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 			fail(&e);
 		}
 	}
+	check_memory_fits(cfg->memory);
 	if (gm_create(gm, cfg->memory, &e))
 		fail(&e);
 	if (boot_load(gm, &bcfg, entry, &e))

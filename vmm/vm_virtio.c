@@ -76,7 +76,7 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 		v = &vm->virtio[vm->nr_virtio++];
 		r = virtio_console_create(&ccfg, &vm->mem, vm->loop, &v->dev, e);
 		if (r)
-			return kv_err_prefix(e, "--console virtio: ");
+			return kv_err_prefix(e, "--console virtio");
 		v->dev_made = true;
 		vm->console_dev = &v->dev;
 		r = attach(vm, v, d->console_transport, &mmio_next, e);
@@ -87,7 +87,7 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 		v = &vm->virtio[vm->nr_virtio++];
 		r = virtio_blk_create(&d->disks[i].blk, &vm->mem, vm->loop, &v->dev, e);
 		if (r)
-			return kv_err_prefix(e, "--disk %s: ", d->disks[i].blk.path);
+			return kv_err_prefix(e, "--disk %s", d->disks[i].blk.path);
 		v->dev_made = true;
 		r = attach(vm, v, d->disks[i].transport, &mmio_next, e);
 		if (r)
@@ -97,7 +97,7 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 		v = &vm->virtio[vm->nr_virtio++];
 		r = virtio_net_create(&d->nets[i].net, &vm->mem, vm->loop, &v->dev, e);
 		if (r)
-			return kv_err_prefix(e, "--net tap=%s: ", d->nets[i].net.tap);
+			return kv_err_prefix(e, "--net tap=%s", d->nets[i].net.tap);
 		v->dev_made = true;
 		r = attach(vm, v, d->nets[i].transport, &mmio_next, e);
 		if (r)

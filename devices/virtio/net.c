@@ -422,7 +422,17 @@ void virtio_net_tap_event(void *opaque, uint32_t events)
 	struct vnet *n = to_vnet(dev);
 
 	pthread_mutex_lock(&dev->lock);
-	if (!virtio_dev_live(dev)) {
+	if ((events & EPOLLERR) && n->registered) {
+		/* tun reports EPOLLERR only once its interface is gone (ip link
+		 * del): every read and write then fails with EBADFD, and epoll
+		 * would report the error forever, spinning this thread. Stop
+		 * watching; the guest's packets are dropped from now on. */
+		evloop_del(dev->loop, n->fd);
+		n->registered = false;
+		n->rx_on = n->tx_blocked = n->tx_more = false;
+		LOG_WARN("%s: the tap device went away: the NIC drops every packet from now on",
+			 dev->name);
+	} else if (!virtio_dev_live(dev)) {
 		n->rx_on = n->tx_blocked = n->tx_more = false;
 	} else {
 		if (events & (EPOLLOUT | EPOLLERR)) {

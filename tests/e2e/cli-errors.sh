@@ -2,8 +2,20 @@
 # cli-errors.sh: kvmini's answers to bad inputs, on the host (no L1, no
 # guest runs). Each case must exit 125 with exactly one line on stderr that
 # names the problem (a keyword is checked), print nothing on stdout, leave
-# nothing behind (its working folder and TMPDIR stay empty) and not touch
-# its input files.
+# nothing behind (its working folder and TMPDIR stay empty, no new network
+# link: a tap it may have created is gone) and not touch its input files.
+#
+# The table (name: invocation -> what the one line must name):
+#   missing-kernel, kernel-is-directory, random-kernel, truncated-bzimage
+#   memory-0, memory-above-host (RAM + swap + 1 GiB), cpus-0,
+#   cpus-above-limit (100000: above kvmini's 254 and KVM_CAP_MAX_VCPUS),
+#   unknown-option, no-kernel, missing-initrd, initrd-is-directory,
+#   initrd-not-cpio (cpio newc/odc and gzip, xz, lzma, bzip2, lzo, lz4,
+#   zstd are accepted, anything else refused), disk-is-directory,
+#   tap-name-too-long (16 characters; Linux allows 15).
+# Disk and tap problems are found while the VM's devices are built, after
+# the host check, so those cases set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
+# (on hosts without VT-x/AMD-V, like this one, the check would answer first).
 #
 # usage: tests/e2e/cli-errors.sh [KVMINI]   (default $KVMINI, else build/kvmini)
 # Prints `PASS name` / `FAIL name: reason` per case and `N passed, M failed`.
@@ -36,10 +48,13 @@ passed=0 failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
+links() { ip -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | sort; }
+
 # expect NAME KEYWORD-REGEX -- KVMINI-ARGS...
 expect() {
-    local name=$1 regex=$2 st=0 lines
+    local name=$1 regex=$2 st=0 lines links_before
     shift 3
+    links_before=$(links)
     (cd "$work/cwd" && TMPDIR=$work/tmp timeout 30 "$kvmini" "$@" \
         < /dev/null > "$work/out" 2> "$work/err") || st=$?
     lines=$(wc -l < "$work/err")
@@ -53,6 +68,8 @@ expect() {
         fail "$name" "printed on stdout: $(head -c 200 "$work/out" | tr '\n' '|')"
     elif [[ -n $(find "$work/cwd" "$work/tmp" -mindepth 1) ]]; then
         fail "$name" "left files behind: $(find "$work/cwd" "$work/tmp" -mindepth 1 | tr '\n' ' ')"
+    elif [[ $(links) != "$links_before" ]]; then
+        fail "$name" "the network links changed: $(diff <(echo "$links_before") <(links) | grep '^[<>]' | tr '\n' ' ')"
     elif [[ $(cd "$work/in" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) != "$inputs_sum" ]]; then
         fail "$name" "changed its input files"
     else
@@ -76,7 +93,11 @@ else
 fi
 real_kernel=${kernel:-$work/in/random-4k.bin}
 expect memory-0 'memory' -- run --kernel "$real_kernel" --memory 0
+host_mib=$(awk '/^(MemTotal|SwapTotal):/ { kb += $2 } END { print int(kb / 1024) }' /proc/meminfo)
+expect memory-above-host 'memory.*(host|RAM|swap)' -- \
+    run --kernel "$real_kernel" --memory "$((host_mib + 1024))M"
 expect cpus-0 'cpu' -- run --kernel "$real_kernel" --cpus 0
+expect cpus-above-limit 'cpu' -- run --kernel "$real_kernel" --cpus 100000
 expect unknown-option 'frobnicate' -- run --kernel "$real_kernel" --frobnicate
 expect no-kernel 'kernel' -- run --memory 512M
 expect missing-initrd 'initrd|no such file|not found' -- \
@@ -89,6 +110,19 @@ expect timeout-junk 'timeout' -- run --kernel "$real_kernel" --timeout 5x
 expect timeout-fraction 'timeout' -- run --kernel "$real_kernel" --timeout 1.5s
 expect timeout-overflow 'timeout' -- run --kernel "$real_kernel" --timeout 99999999999999999999h
 expect report-format 'report' -- run --kernel "$real_kernel" --report xml
+expect initrd-is-directory 'directory' -- \
+    run --kernel "$real_kernel" --initrd "$work/in/a-directory"
+if [[ -n $kernel ]]; then
+    # A kernel given as the initrd: no cpio and no compression magic.
+    expect initrd-not-cpio 'initramfs|cpio' -- run --kernel "$real_kernel" --initrd "$kernel"
+    printf '070701' > "$work/cpio-magic"
+    KVMINI_ALLOW_NO_HW_VIRT=1 expect disk-is-directory 'directory' -- run --quiet \
+        --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --disk "$work/in/a-directory"
+    KVMINI_ALLOW_NO_HW_VIRT=1 expect tap-name-too-long 'tap|name' -- run --quiet \
+        --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --net tap=kvmini-tap-16chr
+else
+    fail initrd-not-cpio "no Debian kernel (tools/fetch-debian.sh failed)"
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

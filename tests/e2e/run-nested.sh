@@ -7,7 +7,9 @@
 #   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
 #               line) instead: checks this pipeline itself
 # environment: E2E_TIMEOUT (whole L1 run, seconds, default 1500), E2E_L1_SMP (L1 CPUs, default 1),
-#   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE.
+#   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE, KVMINI_ASAN (the
+#   ASan+UBSan kvmini for the asan-boot case, default build-asan/kvmini),
+#   FAULT_KILL_REPS (fault-kill9 boots, default 3), SOAK_VMS (default 10).
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
 # the L1 at all (no qemu-system-x86_64).
@@ -65,6 +67,30 @@ for tool in mke2fs debugfs; do
         { loud "$tool is missing on this machine (apt-get install e2fsprogs); counted as a FAILURE"; exit 1; }
     nested_args+=(--bin "$path:/usr/bin/$tool")
 done
+# Fault cases (cases-faults.sh): device-mapper and loop modules of the L1
+# kernel (insmod'ed by the case, not at L1 boot) and dmsetup, for a disk
+# that returns EIO; the soak tool; and an ASan+UBSan kvmini for the
+# asan-boot case ($KVMINI_ASAN, default build-asan/kvmini as tools/test
+# builds it; without one that case fails, loudly).
+for m in drivers/md/dm-mod.ko drivers/block/loop.ko; do
+    [[ -f ${MODULES_DIR:-}/kernel/$m ]] && nested_args+=(--file "$MODULES_DIR/kernel/$m")
+done
+if path=$(PATH=$PATH:/sbin:/usr/sbin command -v dmsetup); then
+    nested_args+=(--bin "$path:/usr/sbin/dmsetup")
+fi
+nested_args+=(--file "$repo/tools/soak.sh")
+# FAULT_KILL_REPS and SOAK_VMS (nightly: 20 and 200) reach the cases in L1
+# through a sourced file.
+env_dir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-env.XXXXXX")
+trap 'rm -rf "$env_dir"' EXIT
+for v in FAULT_KILL_REPS SOAK_VMS; do
+    if [[ ${!v:-} =~ ^[0-9]+$ ]]; then echo "$v=${!v}"; fi
+done > "$env_dir/e2e-env.sh"
+nested_args+=(--file "$env_dir/e2e-env.sh")
+kvmini_asan=${KVMINI_ASAN:-$repo/build-asan/kvmini}
+if [[ $standin -eq 0 && -x $kvmini_asan ]]; then
+    nested_args+=(--bin "$kvmini_asan:/usr/bin/kvmini-asan")
+fi
 if [[ $standin -eq 1 ]]; then
     nested_args+=(--with-qemu --no-kvmini --file "$here/qemu-as-kvmini")
     case_args=(--vmm /payload/files/qemu-as-kvmini ${case_args[@]+"${case_args[@]}"})

@@ -39,6 +39,7 @@ START_TEST(valid_image)
 
 	for (size_t i = 0; i < sizeof(initrd); i++)
 		initrd[i] = (uint8_t)(i * 7);
+	memcpy(initrd, "070701", 6); /* a cpio magic, or boot_load refuses it */
 	case_init(&c, 64 * MiB, img, len);
 	test_write_file(c.initrd, initrd, sizeof(initrd));
 	c.cfg.initrd_path = c.initrd;
@@ -322,6 +323,14 @@ START_TEST(bad_files)
 	c.cfg.initrd_path = c.dir;
 	ck_assert_int_eq(test_boot_load(&c), -EISDIR);
 	test_assert_msg(c.err.msg, c.dir, "is a directory", NULL);
+	/* Initrd that is no cpio and no compressed data Linux knows. */
+	test_write_file(c.initrd, "PK\3\4 a zip file", 15);
+	c.cfg.initrd_path = c.initrd;
+	ck_assert_int_eq(test_boot_load(&c), -EINVAL);
+	test_assert_msg(c.err.msg, c.initrd, "not an initramfs", NULL);
+	/* Zero padding, then zstd: accepted. */
+	test_write_file(c.initrd, "\0\0\0\0\x28\xb5\x2f\xfd", 8);
+	ck_assert_int_eq(test_boot_load(&c), 0);
 	free(img);
 	test_boot_fini(&c);
 }

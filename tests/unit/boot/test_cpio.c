@@ -119,7 +119,9 @@ START_TEST(appended_to_initrd)
 	uint8_t *img = test_make_bzimage(&(struct test_bz_opts){ 0 }, &img_len);
 	uint64_t rd, size;
 
-	for (size_t i = 0; i < sizeof(initrd); i++)
+	/* The loader wants an initramfs magic (cpio newc) at the start. */
+	memcpy(initrd, "070701", 6);
+	for (size_t i = 6; i < sizeof(initrd); i++)
 		initrd[i] = (uint8_t)(i * 7 + 1);
 	test_boot_init(&c, "bzImage", img, img_len, 64 * MiB);
 	test_write_file(c.initrd, initrd, sizeof(initrd));
@@ -149,6 +151,7 @@ START_TEST(appended_to_initrd_pvh)
 	uint64_t rd, size;
 
 	memset(initrd, 0x5a, sizeof(initrd));
+	memcpy(initrd, "070701", 6); /* an initramfs magic, as the loader wants */
 	test_boot_init(&c, "vmlinux", img, img_len, 64 * MiB);
 	test_write_file(c.initrd, initrd, sizeof(initrd));
 	c.cfg.initrd_path = c.initrd;

@@ -42,6 +42,7 @@ START_TEST(valid_elf64)
 	uint64_t mod, mm;
 
 	memset(initrd, 0x5c, sizeof(initrd));
+	memcpy(initrd, "070701", 6); /* a cpio magic, or boot_load refuses it */
 	case_init(&c, &o, 64 * MiB);
 	/* Stale bytes where bss goes: the loader must clear them. */
 	memset(c.vm.mem + 16 * MiB, 0xee, 0x10000);
