@@ -6,6 +6,7 @@
 #
 # usage (in L1): l1-cases.sh [--vmm PATH] [--only NAME[,NAME...]]
 #                            [--case-timeout SECS]   (default 120)
+#                            [--files F[,F...]]      (case files to source; default all)
 #   --vmm PATH   the VMM to test (default $KVMINI); a stand-in with kvmini's
 #                command line (tests/e2e/qemu-as-kvmini) can be given here
 # environment: KVMINI, GUEST_KERNEL, GUEST_INITRD, PAYLOAD_FILES (from L1's
@@ -18,11 +19,13 @@ trap "" PIPE   # a write to a VMM that already exited must not end the script
 
 vmm=${KVMINI:-}
 only=
+files=
 case_timeout=120
 while [[ $# -gt 0 ]]; do
     case $1 in
     --vmm) vmm=$2; shift ;;
     --only) only=,$2, ; shift ;;
+    --files) files=,$2, ; shift ;;
     --case-timeout) case_timeout=$2; shift ;;
     *) echo "l1-cases: unknown argument '$1'"; exit 1 ;;
     esac
@@ -220,6 +223,7 @@ fi
 
 # More cases, one file per area (run-nested.sh copies them into L1).
 for f in "${PAYLOAD_FILES:-/payload/files}"/cases-*.sh; do
+    [[ -z $files || $files == *",${f##*/},"* ]] || continue
     # shellcheck disable=SC1090
     [[ -f $f ]] && source "$f"
 done
