@@ -45,7 +45,12 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 		-Dbuildtype=debugoptimized -Dc_args="-fsanitize=fuzzer-no-link $SAN" \
 		-Dc_link_args="$SAN" >/dev/null
 fi
-ninja -C "$BUILD" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >/dev/null
+# Quiet when it builds; the compiler's messages when it does not.
+if ! out=$(ninja -C "$BUILD" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") 2>&1); then
+	echo "$out" | grep -E 'error|FAILED' | head -n 20 >&2
+	echo "fuzz.sh: building the fuzz targets failed (see above)" >&2
+	exit 1
+fi
 
 WORK=$BUILD/fuzz-work
 mkdir -p "$WORK/logs" "$WORK/crashes" "$WORK/seeds" "$WORK/corpus"

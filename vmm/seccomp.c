@@ -157,6 +157,14 @@ const char *seccomp_thread_name(enum seccomp_thread kind)
 	return (unsigned)kind < SECCOMP_NR_THREADS ? n[kind] : "?";
 }
 
+/* libseccomp's SCMP_An() macros leave datum_b out, which clang's
+ * -Wmissing-field-initializers rejects: spell every field. */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
+				   scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+}
+
 static int add_rules(scmp_filter_ctx ctx, unsigned kind_bit)
 {
 	int r = 0;
@@ -167,21 +175,21 @@ static int add_rules(scmp_filter_ctx ctx, unsigned kind_bit)
 	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]) && !r; i++)
 		if (ioctls[i].kinds & kind_bit)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					     SCMP_A1(SCMP_CMP_EQ, ioctls[i].req));
+					     arg_cmp(1, SCMP_CMP_EQ, ioctls[i].req, 0));
 	/* Memory never becomes executable after setup. */
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				     arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				     arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* Signals to threads of this process: the vCPU kick and abort(). */
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A2(SCMP_CMP_EQ, SIGUSR1));
+				     arg_cmp(2, SCMP_CMP_EQ, SIGUSR1, 0));
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A2(SCMP_CMP_EQ, SIGABRT));
+				     arg_cmp(2, SCMP_CMP_EQ, SIGABRT, 0));
 	return r;
 }
 
