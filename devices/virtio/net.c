@@ -210,15 +210,22 @@ static int rx_commit(struct vnet *n, size_t len)
 	}
 	nbufs = htole16((uint16_t)k);
 	vq_chain_write(&s->c[0], 10, &nbufs, sizeof(nbufs));
+	/* All k buffers become used at once: a driver that saw the first
+	 * (num_buffers = k) before the rest would drop the packet as
+	 * truncated (Linux: "rx error: N buffers out of M missing"). */
 	left = len;
 	for (unsigned i = 0; i < k; i++) {
 		size_t w = left < s->c[i].in_len ? left : s->c[i].in_len;
 
-		if (vq_push(vq, s->c[i].head, (uint32_t)w) < 0) {
+		if (vq_fill(vq, i, s->c[i].head, (uint32_t)w) < 0) {
 			virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
 			return -EINVAL;
 		}
 		left -= w;
+	}
+	if (vq_flush(vq, k) < 0) {
+		virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
+		return -EINVAL;
 	}
 	n->rx_pushed = true;
 	stash_shift(s, k);

@@ -267,7 +267,7 @@ int vq_pop(struct virtq *vq, struct vq_chain *c, struct iovec *iov, unsigned iov
 	return 1;
 }
 
-int vq_push(struct virtq *vq, uint16_t head, uint32_t written)
+int vq_fill(struct virtq *vq, unsigned i, uint16_t head, uint32_t written)
 {
 	uint64_t elem;
 	uint32_t *p;
@@ -276,18 +276,39 @@ int vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 		return vq_fail(vq, "queue is not enabled");
 	if (head >= vq->size)
 		return vq_fail(vq, "used head out of range");
-	elem = vq->used_gpa + USED_RING + (uint64_t)USED_ELEM * (vq->used_idx & (vq->size - 1));
+	if (i >= vq->size)
+		return vq_fail(vq, "more used elements than the queue holds");
+	elem = vq->used_gpa + USED_RING +
+	       (uint64_t)USED_ELEM * ((uint16_t)(vq->used_idx + i) & (vq->size - 1));
 	p = gm_ptr(vq->mem, elem, USED_ELEM);
 	if (!p)
 		return vq_fail(vq, "used ring left guest RAM");
 	__atomic_store_n(&p[0], (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&p[1], written, __ATOMIC_RELAXED);
-	/* The element must be visible before the index that publishes it. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	if (!store_u16(vq, vq->used_gpa + USED_IDX, (uint16_t)(vq->used_idx + 1)))
-		return vq_fail(vq, "used ring left guest RAM");
-	vq->used_idx++;
 	return 0;
+}
+
+int vq_flush(struct virtq *vq, unsigned n)
+{
+	uint16_t idx = (uint16_t)(vq->used_idx + n);
+
+	if (!vq->enabled)
+		return vq_fail(vq, "queue is not enabled");
+	if (n > vq->size)
+		return vq_fail(vq, "more used elements than the queue holds");
+	/* The elements must be visible before the index that publishes them. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (!store_u16(vq, vq->used_gpa + USED_IDX, idx))
+		return vq_fail(vq, "used ring left guest RAM");
+	vq->used_idx = idx;
+	return 0;
+}
+
+int vq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	int r = vq_fill(vq, 0, head, written);
+
+	return r ? r : vq_flush(vq, 1);
 }
 
 /* vring_need_event: did used idx move from @old to @new_idx across

@@ -113,6 +113,14 @@ int vq_pop(struct virtq *vq, struct vq_chain *c, struct iovec *iov, unsigned iov
  * (used ring no longer in RAM). */
 int vq_push(struct virtq *vq, uint16_t head, uint32_t written);
 
+/* vq_push in two steps, for several chains the driver must see at once
+ * (a mergeable-buffer packet): vq_fill writes used element @i (0, 1, ...
+ * after the ones already published) without publishing it; vq_flush
+ * then publishes the first @n filled ones with one used->idx store.
+ * 0 or -EINVAL (as vq_push; also @i or @n beyond the queue size). */
+int vq_fill(struct virtq *vq, unsigned i, uint16_t head, uint32_t written);
+int vq_flush(struct virtq *vq, unsigned n);
+
 /* After one or more vq_push: should the driver be interrupted? Follows
  * EVENT_IDX (used_event) or VIRTQ_AVAIL_F_NO_INTERRUPT, and updates
  * signalled_used. */

@@ -89,6 +89,37 @@ START_TEST(round_trip)
 }
 END_TEST
 
+/* vq_fill writes used elements without publishing them; vq_flush makes
+ * them visible together (a mergeable-buffer packet must appear whole),
+ * also across the index wrap. */
+START_TEST(fill_then_flush)
+{
+	uint32_t id, len;
+
+	fr_enable(&f, false, false);
+	f.vq.used_idx = 65534;
+	ck_assert_int_eq(vq_fill(&f.vq, 0, 5, 100), 0);
+	ck_assert_int_eq(vq_fill(&f.vq, 1, 2, 200), 0);
+	ck_assert_int_eq(vq_fill(&f.vq, 2, 7, 300), 0);
+	ck_assert_uint_eq(fr_used_idx(&f), 0); /* nothing published yet */
+	ck_assert_int_eq(vq_flush(&f.vq, 3), 0);
+	ck_assert_uint_eq(fr_used_idx(&f), 1);
+	ck_assert_uint_eq(f.vq.used_idx, 1);
+	fr_used_elem(&f, 65534, &id, &len);
+	ck_assert_uint_eq(id, 5);
+	ck_assert_uint_eq(len, 100);
+	fr_used_elem(&f, 65535, &id, &len);
+	ck_assert_uint_eq(id, 2);
+	fr_used_elem(&f, 0, &id, &len);
+	ck_assert_uint_eq(id, 7);
+	ck_assert_uint_eq(len, 300);
+	ck_assert_int_eq(vq_fill(&f.vq, 8, 0, 0), -EINVAL); /* beyond the ring */
+	ck_assert_int_eq(vq_fill(&f.vq, 0, 8, 0), -EINVAL); /* head >= size */
+	ck_assert_int_eq(vq_flush(&f.vq, 9), -EINVAL);
+	ck_assert_uint_eq(fr_used_idx(&f), 1);
+}
+END_TEST
+
 /* Indices wrap at 2^16 on both rings: start both just below the wrap. */
 START_TEST(index_wrap)
 {
@@ -633,6 +664,7 @@ int main(void)
 	tcase_add_checked_fixture(en, setup, teardown);
 	tcase_add_test(ok, round_trip);
 	tcase_add_test(ok, index_wrap);
+	tcase_add_test(ok, fill_then_flush);
 	tcase_add_test(ok, indirect_chain);
 	tcase_add_test(ok, zero_length_skipped);
 	tcase_add_test(ok, chain_of_queue_size);
