@@ -81,11 +81,13 @@ have_exec=0
 vm_cmd() {
     local cmdline="console=ttyS0 quiet panic=-1"
     if [[ $vmm_kind == qemu ]]; then
-        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot -m 256M
+        # snapshot=on puts QEMU's overlay in $TMPDIR (default /var/tmp,
+        # which L1 lacks); L1 has no option ROM for virtio-net-pci.
+        cmd=(env TMPDIR="${TMPDIR:-/tmp}" "$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot -m 256M
              -kernel "$kernel" -initrd "$initrd" -append "$cmdline kvmini.bench=1")
         if [[ $devices -eq 1 ]]; then
             cmd+=(-drive "file=$disk,if=virtio,format=raw,snapshot=on"
-                  -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device virtio-net-pci,netdev=n0)
+                  -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device virtio-net-pci,netdev=n0,romfile=)
         fi
         return
     fi
