@@ -81,9 +81,10 @@ have_exec=0
 vm_cmd() {
     local cmdline="console=ttyS0 quiet panic=-1"
     if [[ $vmm_kind == qemu ]]; then
-        # snapshot=on puts QEMU's overlay in $TMPDIR (default /var/tmp,
-        # which L1 lacks); L1 has no option ROM for virtio-net-pci.
-        cmd=(env TMPDIR="${TMPDIR:-/tmp}" "$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot -m 256M
+        # snapshot=on puts QEMU's overlay in /var/tmp (hard-coded in QEMU
+        # 7.2), which L1 lacks; L1 has no option ROM for virtio-net-pci.
+        mkdir -p /var/tmp
+        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot -m 256M
              -kernel "$kernel" -initrd "$initrd" -append "$cmdline kvmini.bench=1")
         if [[ $devices -eq 1 ]]; then
             cmd+=(-drive "file=$disk,if=virtio,format=raw,snapshot=on"
