@@ -30,6 +30,7 @@
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 #include "kvmini/virtio_devices.h"
+#include "pci_regs.h"
 
 #define VIRTIO_PCI_VENDOR       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE  0x1040
@@ -80,23 +81,6 @@
 #define BAR_MSIX_PBA   0x5000
 #define MSIX_MAX       (VIRTIO_MAX_QUEUES + 1)
 
-/* virtio_pci_common_cfg offsets. */
-#define CC_DFSELECT    0x00
-#define CC_DF          0x04
-#define CC_GFSELECT    0x08
-#define CC_GF          0x0c
-#define CC_MSIX        0x10
-#define CC_NUMQ        0x12
-#define CC_STATUS      0x14
-#define CC_CFGGEN      0x15
-#define CC_Q_SELECT    0x16
-#define CC_Q_SIZE      0x18
-#define CC_Q_MSIX      0x1a
-#define CC_Q_ENABLE    0x1c
-#define CC_Q_NOFF      0x1e
-#define CC_Q_DESC      0x20
-#define CC_Q_DRIVER    0x28
-#define CC_Q_DEVICE    0x30
 
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2

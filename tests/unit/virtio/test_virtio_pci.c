@@ -24,22 +24,8 @@
 #define QSIZE 16
 #define BAR LAYOUT_PCI_BAR(1)
 
-/* Common config offsets (virtio 1.x §4.1.4.3). */
-#define CC_DFSELECT 0x00
-#define CC_DF       0x04
-#define CC_GFSELECT 0x08
-#define CC_GF       0x0c
-#define CC_MSIX     0x10
-#define CC_NUMQ     0x12
-#define CC_STATUS   0x14
-#define CC_Q_SELECT 0x16
-#define CC_Q_SIZE   0x18
-#define CC_Q_MSIX   0x1a
-#define CC_Q_ENABLE 0x1c
-#define CC_Q_NOFF   0x1e
-#define CC_Q_DESC   0x20
-#define CC_Q_DRIVER 0x28
-#define CC_Q_DEVICE 0x30
+/* Common config offsets: the transport's own (virtio 1.x §4.1.4.3). */
+#include "../../../devices/virtio/pci_regs.h"
 
 struct fake_dev {
 	uint8_t config[8];
