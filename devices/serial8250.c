@@ -45,6 +45,7 @@ struct serial8250 {
 	uint16_t divisor;
 	uint8_t ier, fcr, lcr, mcr, lsr_err, msr, scr;
 	bool thr_ipending;   /* THRE interrupt armed and not yet acknowledged */
+	bool rx_open;        /* a driver has opened the receiver: see note_access */
 	int irq_level;       /* what we last told the irq_sink */
 	bool first_byte_seen;
 	bool out_failed;     /* host write error already logged */
@@ -235,8 +236,10 @@ static bool write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
 		 * FIFO in set_termios right after turning on the RX interrupt,
 		 * which would drop the first byte of input typed (or piped)
 		 * ahead; its own clear (with FCR_CLR_RX) comes earlier, at open. */
-		if (v & FCR_CLR_RX)
+		if (v & FCR_CLR_RX) {
 			s->rx_count = 0;
+			s->rx_open = false; /* a driver closing or reopening the port */
+		}
 		/* Keep enable and trigger only: IIR must not show bit 5 (64-byte
 		 * FIFO), or Linux would take us for a 16750. */
 		s->fcr = v & (FCR_ENABLE | FCR_TRIG);
@@ -257,6 +260,23 @@ static bool write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
 	}
 }
 
+/* Host input is held back until a driver has really opened the receiver,
+ * because a byte handed over too early is thrown away by the driver
+ * itself. Linux's probe (autoconfig) writes IER 0x0f between two reads of
+ * IER and then clears the FIFO and reads RBR; startup clears the FIFO
+ * again; only set_termios turns RX interrupts on for good, and goes on to
+ * program LCR and the divisor. So the receiver counts as open once RDI is
+ * enabled and the guest then touches any register other than IER; an
+ * explicit RX FIFO clear (close, reopen) shuts it again. Turning RDI off
+ * later (console writes, throttling) only pauses input. */
+static void note_access(struct serial8250 *s, unsigned reg)
+{
+	bool ier = reg == REG_IER && !(s->lcr & LCR_DLAB);
+
+	if (!ier && (s->ier & IER_RDI))
+		s->rx_open = true;
+}
+
 /* A wider access to these byte registers is split into consecutive byte
  * accesses, as the ISA bus does; the bus never lets one run past the end. */
 static void serial_read(void *opaque, uint64_t off, void *data, unsigned len)
@@ -266,8 +286,10 @@ static void serial_read(void *opaque, uint64_t off, void *data, unsigned len)
 
 	assert(off + len <= PORT_COM_LEN);
 	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < len; i++)
+	for (unsigned i = 0; i < len; i++) {
+		note_access(s, (unsigned)off + i);
 		p[i] = read_reg(s, (unsigned)off + i);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -279,8 +301,10 @@ static void serial_write(void *opaque, uint64_t off, const void *data, unsigned 
 
 	assert(off + len <= PORT_COM_LEN);
 	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < len; i++)
+	for (unsigned i = 0; i < len; i++) {
+		note_access(s, (unsigned)off + i);
 		first |= write_reg(s, (unsigned)off + i, p[i]);
+	}
 	pthread_mutex_unlock(&s->lock);
 	/* Outside the lock: the callback may take locks of its own. */
 	if (first && s->cfg.on_first_byte)
@@ -357,7 +381,7 @@ bool serial8250_rx_ready(struct serial8250 *s)
 	bool ready;
 
 	pthread_mutex_lock(&s->lock);
-	ready = (s->ier & IER_RDI) && !(s->mcr & MCR_LOOP);
+	ready = s->rx_open && (s->ier & IER_RDI) && !(s->mcr & MCR_LOOP);
 	pthread_mutex_unlock(&s->lock);
 	return ready;
 }

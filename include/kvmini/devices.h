@@ -30,9 +30,9 @@ void serial8250_destroy(struct serial8250 *s);
 size_t serial8250_receive(struct serial8250 *s, const uint8_t *buf, size_t n);
 /* Free space in the RX FIFO (the terminal reader polls this). */
 size_t serial8250_rx_space(struct serial8250 *s);
-/* True once the guest has enabled the receive interrupt, i.e. a driver
- * has opened the port. Input sent before that would sit in the FIFO and
- * be thrown away when the driver clears it at open (lost type-ahead). */
+/* True while a driver has the receiver open and its receive interrupt
+ * on. Input sent before a driver opened the port would be thrown away by
+ * the driver's own probe or open sequence (lost type-ahead). */
 bool serial8250_rx_ready(struct serial8250 *s);
 
 /* i8042 keyboard controller: enough for Linux's probe and the reset line

@@ -52,8 +52,11 @@ START_TEST(typeahead_survives_fifo_enable)
 	outb(FCR, 0x07);                  /* enable + clear both */
 	outb(FCR, 0x00);                  /* FIFO off: room for one byte */
 	outb(MCR, 0x0b);
-	outb(IER, 0x05);                  /* RDI | RLSI: a driver opened the port */
+	outb(IER, 0x05);                  /* set_termios: RDI | RLSI ... */
+	ck_assert(!serial8250_rx_ready(fx.s));
+	outb(LCR, 0x83);                  /* ... then LCR and the divisor */
 	ck_assert(serial8250_rx_ready(fx.s));
+	outb(LCR, 0x03);
 	ck_assert_uint_eq(serial8250_receive(fx.s, &c, 1), 1);
 	outb(FCR, 0x01);                  /* FIFO on */
 	outb(FCR, 0x81);                  /* trigger level 8 */
@@ -66,6 +69,43 @@ START_TEST(typeahead_survives_fifo_enable)
 }
 END_TEST
 
+/* Linux's probe writes IER 0x0f between two reads of IER, then clears the
+ * FIFO and reads RBR: a byte handed over in that window would be lost, so
+ * the receiver must not count as open. Console writes that save IER, clear
+ * it and restore it only pause input; a FIFO clear (close) ends it. */
+START_TEST(rx_open_only_after_driver_open)
+{
+	uint8_t c = 'e';
+
+	ck_assert_uint_eq(inb(IER), 0);
+	outb(IER, 0x0f);                   /* autoconfig's IER test */
+	ck_assert(!serial8250_rx_ready(fx.s));
+	ck_assert_uint_eq(inb(IER), 0x0f);
+	ck_assert(!serial8250_rx_ready(fx.s));
+	outb(IER, 0x00);
+	outb(FCR, 0x07);                   /* its clear_fifos, RBR read */
+	inb(RBR);
+	ck_assert(!serial8250_rx_ready(fx.s));
+
+	outb(IER, 0x05);                   /* set_termios at open */
+	outb(LCR, 0x03);
+	ck_assert(serial8250_rx_ready(fx.s));
+	outb(IER, 0x00);                   /* console write: paused */
+	ck_assert(!serial8250_rx_ready(fx.s));
+	ck_assert_uint_eq(serial8250_receive(fx.s, &c, 1), 1); /* still kept */
+	outb(IER, 0x05);                   /* restored: open again at once */
+	ck_assert(serial8250_rx_ready(fx.s));
+	ck_assert_uint_eq(inb(RBR), 'e');
+
+	outb(IER, 0x00);                   /* shutdown: IER off, FIFOs cleared */
+	outb(FCR, 0x07);
+	outb(IER, 0x05);
+	ck_assert(!serial8250_rx_ready(fx.s));
+	inb(LSR);
+	ck_assert(serial8250_rx_ready(fx.s));
+}
+END_TEST
+
 START_TEST(rx_interrupt)
 {
 	uint8_t in[8] = "abcdefgh";
@@ -73,6 +113,7 @@ START_TEST(rx_interrupt)
 	outb(MCR, 0x0b);
 	ck_assert(!serial8250_rx_ready(fx.s)); /* no driver has opened the port */
 	outb(IER, 0x01);
+	outb(LCR, 0x03);
 	ck_assert(serial8250_rx_ready(fx.s));
 	ck_assert_int_eq(fx.irq.level, 0);
 	ck_assert_uint_eq(serial8250_receive(fx.s, in, 1), 1);
@@ -254,6 +295,7 @@ static Suite *make_suite(void)
 	tcase_add_checked_fixture(tc, serial_fx_setup, serial_fx_teardown);
 	tcase_add_test(tc, rx_fifo_fill_and_overflow);
 	tcase_add_test(tc, typeahead_survives_fifo_enable);
+	tcase_add_test(tc, rx_open_only_after_driver_open);
 	tcase_add_test(tc, rx_interrupt);
 	tcase_add_test(tc, loopback);
 	tcase_add_test(tc, modem_and_line_status_interrupts);
