@@ -51,7 +51,7 @@ session_send() { printf '%b' "$1" >&5 2>/dev/null; }
 session_end() {
     exec 5>&-
     st=0
-    wait "$session_pid" || st=$?
+    wait "$session_pid" 2>/dev/null || st=$? # no "Killed" notice from bash
     tr -d '\r' < "$dir/out" > "$dir/txt"
 }
 

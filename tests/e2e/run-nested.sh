@@ -6,10 +6,10 @@
 #   KVMINI      the kvmini to test (default $KVMINI, else build/kvmini)
 #   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
 #               line) instead: checks this pipeline itself
-# environment: E2E_TIMEOUT (whole L1 run, seconds, default 1500), E2E_L1_SMP (L1 CPUs, default 1),
+# environment: E2E_TIMEOUT (whole L1 run, seconds, default 2400), E2E_L1_SMP (L1 CPUs, default 1),
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE, KVMINI_ASAN (the
 #   ASan+UBSan kvmini for the asan-boot case, default build-asan/kvmini),
-#   FAULT_KILL_REPS (fault-kill9 boots, default 3), SOAK_VMS (default 10).
+#   FAULT_KILL_REPS (fault-kill9 boots, default 20), SOAK_VMS (default 10).
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
 # the L1 at all (no qemu-system-x86_64).
@@ -56,7 +56,7 @@ fi
 
 # One L1 CPU: two-threaded TCG wedged L1 in about one run in three here;
 # single-threaded has not (2-vCPU guests still run, their threads share it).
-nested_args=(--timeout "${E2E_TIMEOUT:-1500}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux")
+nested_args=(--timeout "${E2E_TIMEOUT:-2400}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux")
 # The case files l1-cases.sh sources, and the e2fsprogs tools the disk
 # cases build and read images with.
 for f in "$here"/cases-*.sh "$repo/tools/guest-session.sh"; do
@@ -79,7 +79,7 @@ if path=$(PATH=$PATH:/sbin:/usr/sbin command -v dmsetup); then
     nested_args+=(--bin "$path:/usr/sbin/dmsetup")
 fi
 nested_args+=(--file "$repo/tools/soak.sh")
-# FAULT_KILL_REPS and SOAK_VMS (nightly: 20 and 200) reach the cases in L1
+# FAULT_KILL_REPS and SOAK_VMS reach the cases in L1
 # through a sourced file.
 env_dir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-env.XXXXXX")
 trap 'rm -rf "$env_dir"' EXIT
