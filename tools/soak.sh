@@ -2,9 +2,12 @@
 # soak.sh: back-to-back disposable VMs; checks that the VMM leaks nothing
 # from one VM to the next, and prints the rate (VMs per minute).
 #
-# usage: tools/soak.sh [--vms N] [--vmm kvmini|qemu] [--kvmini PATH]
-#                      [--kernel K --initrd I] [--timeout SECS] [--no-devices]
+# usage: tools/soak.sh [--vms N] [--minutes M] [--vmm kvmini|qemu]
+#                      [--kvmini PATH] [--kernel K --initrd I] [--timeout SECS]
+#                      [--no-devices]
 #   --vms N        how many VMs, one after the other (default 10)
+#   --minutes M    start no new VM after M minutes: "N VMs or as many as
+#                  fit in M minutes" (the VMs done are counted and reported)
 #   --vmm qemu     the same loop with QEMU (-accel kvm, same kernel,
 #                  initramfs and devices), for comparison
 #   --no-devices   no disk and no NIC (by default each VM gets a snapshot
@@ -30,23 +33,25 @@
 set -uo pipefail
 
 vms=10 vmm_kind=kvmini kvmini=${KVMINI:-} kernel=${GUEST_KERNEL:-} initrd=${GUEST_INITRD:-}
-per_vm_timeout=120 devices=1
-args=("$@")
+per_vm_timeout=120 devices=1 minutes=0
+args=() # the arguments for the copy of this script in L1, where KVMINI is set
 while [[ $# -gt 0 ]]; do
     case $1 in
-    --vms) vms=$2; shift ;;
-    --vmm) vmm_kind=$2; shift ;;
+    --vms) vms=$2; args+=("$1" "$2"); shift ;;
+    --minutes) minutes=$2; args+=("$1" "$2"); shift ;;
+    --vmm) vmm_kind=$2; args+=("$1" "$2"); shift ;;
     --kvmini) kvmini=$2; shift ;;
-    --kernel) kernel=$2; shift ;;
-    --initrd) initrd=$2; shift ;;
-    --timeout) per_vm_timeout=$2; shift ;;
-    --no-devices) devices=0 ;;
+    --kernel) kernel=$2; args+=("$1" "$2"); shift ;;
+    --initrd) initrd=$2; args+=("$1" "$2"); shift ;;
+    --timeout) per_vm_timeout=$2; args+=("$1" "$2"); shift ;;
+    --no-devices) devices=0; args+=("$1") ;;
     -h|--help) sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "soak: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
 done
 [[ $vms =~ ^[1-9][0-9]*$ ]] || { echo "soak: --vms needs a positive number" >&2; exit 2; }
+[[ $minutes =~ ^[0-9]+$ ]] || { echo "soak: --minutes needs a whole number" >&2; exit 2; }
 [[ $vmm_kind == kvmini || $vmm_kind == qemu ]] || { echo "soak: --vmm kvmini|qemu" >&2; exit 2; }
 
 # On the host: run this script in one nested L1.
@@ -105,12 +110,18 @@ links() { ip -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | sed 's/@.*//
 tmpcount() { find "$tmpdir" -mindepth 1 -maxdepth 1 ! -path "$work" ! -path "$disk" | wc -l; }
 
 links0=$(links) tmp0=$(tmpcount)
-echo "soak: $vms VMs with $vmm_kind$([[ $have_exec -eq 1 ]] && echo ' (--exec true)' || echo ' (kvmini.bench=1: /init powers off at once)'),$([[ $devices -eq 1 ]] && echo " snapshot disk + NIC on tap $tap" || echo " no devices"); before: links [$links0], $tmp0 entries in $tmpdir"
+echo "soak: $vms VMs$( ((minutes > 0)) && echo " or as many as fit in $minutes min") with $vmm_kind$([[ $have_exec -eq 1 ]] && echo ' (--exec true)' || echo ' (kvmini.bench=1: /init powers off at once)'),$([[ $devices -eq 1 ]] && echo " snapshot disk + NIC on tap $tap" || echo " no devices"); before: links [$links0], $tmp0 entries in $tmpdir"
 ok=0 bad=0 fds_first= tmp_max=$tmp0 links_bad= rss_list=() fd_list=()
 vm_cmd
 echo "soak: command: ${cmd[*]}"
 t_start=$(cut -d' ' -f1 /proc/uptime)
+done_vms=0
 for ((n = 1; n <= vms; n++)); do
+    if ((minutes > 0)) && awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" -v m="$minutes" 'BEGIN { exit !(b - a >= m * 60) }'; then
+        echo "soak: $minutes min are up after $done_vms VMs: no new VM"
+        break
+    fi
+    done_vms=$n
     "${cmd[@]}" < /dev/null > "$work/out" 2> "$work/err" &
     pid=$!
     fds=0 hwm=0 samples=0
@@ -146,6 +157,7 @@ t_end=$(cut -d' ' -f1 /proc/uptime)
 rm -f "$disk"
 
 secs=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')
+vms=$done_vms
 rate=$(awk -v n="$vms" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0) ? (n * 60 / s) : 0 }')
 fd_max=$(printf '%s\n' "${fd_list[@]}" | sort -n | tail -n 1)
 third=$(( (vms + 2) / 3 ))
