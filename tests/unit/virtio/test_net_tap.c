@@ -10,12 +10,15 @@
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
@@ -174,6 +177,93 @@ START_TEST(frames_both_ways)
 }
 END_TEST
 
+/* `ip link del NAME`, through rtnetlink; 0 or a negative errno. */
+static int link_del(const char *name)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_DELLINK,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = (int)if_nametoindex(name) },
+	};
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int r = -EIO;
+
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req) &&
+	    recv(fd, &ack, sizeof(ack), 0) >= (ssize_t)sizeof(ack) && ack.nh.nlmsg_type == NLMSG_ERROR)
+		r = ack.err.error;
+	close(fd);
+	return r;
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The tap deleted under a live device (`ip link del`): tun then reports
+ * EPOLLERR on the fd forever. The event loop must stop watching it rather
+ * than spin, and the guest's transmit chains still come back (dropped). */
+START_TEST(tap_deleted_under_device)
+{
+	struct virtio_net_cfg cfg = { .tap = tap_name };
+	struct kv_err e = { 0 };
+	struct virtio_dev dev;
+	struct evloop *loop;
+	struct drv drv;
+	uint32_t id, len;
+	uint64_t buf;
+	double cpu0, cpu;
+	bool back = false;
+
+	drv_init(&drv);
+	ck_assert_int_eq(evloop_create(&loop, &e), 0);
+	ck_assert_msg(virtio_net_create(&cfg, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
+	set_up(tap_name);
+	ck_assert_int_eq(evloop_start(loop, &e), 0);
+	drv_attach(&drv, &dev, F_MRG_RXBUF);
+	for (unsigned i = 0; i < 8; i++)
+		drv_post1(&drv, RXQ, 2048, true, NULL);
+	drv_kick(&drv, RXQ);
+
+	ck_assert_int_eq(link_del(tap_name), 0);
+	/* A transmit after that: the write fails, the chain comes back, and
+	 * the device re-arms its epoll events, which now report the error. */
+	buf = drv_post1(&drv, TXQ, 60, false, NULL);
+	memset(drv_host(&drv, buf), 0, 60);
+	drv_kick(&drv, TXQ);
+	for (unsigned waited = 0; waited < 2000 && !back; waited++) {
+		back = used_under_lock(&drv, &dev, TXQ, &id, &len);
+		if (!back)
+			usleep(1000);
+	}
+	ck_assert_msg(back, "a transmit chain never came back after the tap went away");
+	usleep(100 * 1000);
+	cpu0 = cpu_seconds();
+	usleep(500 * 1000);
+	cpu = cpu_seconds() - cpu0;
+	ck_assert_msg(cpu < 0.1, "the event loop spins after the tap went away: %.2f s of CPU in 0.5 s",
+		      cpu);
+	ck_assert(virtio_dev_live(&dev));
+
+	evloop_stop(loop);
+	virtio_dev_fini(&dev);
+	evloop_destroy(loop);
+	drv_fini(&drv);
+}
+END_TEST
+
 int main(void)
 {
 	struct tap_caps caps;
@@ -195,6 +285,7 @@ int main(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, open_probe_and_busy);
 	tcase_add_test(tc, frames_both_ways);
+	tcase_add_test(tc, tap_deleted_under_device);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
