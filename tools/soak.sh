@@ -20,7 +20,7 @@
 # Run inside the nested L1 (GUEST_KERNEL/GUEST_INITRD/KVMINI/QEMU set by
 # tools/nested-run; tests/e2e/cases-soak.sh does so for CI). From the host,
 # it starts one L1 itself: tools/soak.sh [ARGS...] runs there
-# (SOAK_L1_TIMEOUT bounds it, default 1500 s).
+# (SOAK_L1_TIMEOUT bounds it, default 1500 s, or --minutes plus 10 min).
 #
 # While each VM runs, its process is sampled every 0.2 s: open file
 # descriptors (/proc/PID/fd) and peak RSS (VmHWM). After each VM: files in
@@ -60,7 +60,9 @@ if [[ -z ${GUEST_KERNEL:-} && -z $kernel ]]; then
     extra=()
     [[ $vmm_kind == qemu ]] && extra+=(--with-qemu)
     [[ -n $kvmini ]] && extra+=(--kvmini "$kvmini")
-    exec "$here/nested-run" --smp 1 --timeout "${SOAK_L1_TIMEOUT:-1500}" \
+    # The L1 bound: the minutes asked for, plus the L1's boot and a last VM.
+    l1_timeout=${SOAK_L1_TIMEOUT:-$((minutes > 0 ? minutes * 60 + 600 : 1500))}
+    exec "$here/nested-run" --smp 1 --timeout "$l1_timeout" \
         ${extra[@]+"${extra[@]}"} "$here/soak.sh" ${args[@]+"${args[@]}"}
 fi
 
