@@ -93,17 +93,19 @@ fi
 if want exec-report; then
     exec_run exec-report -- "${exec_args[@]}" --quiet --report "json:$work/exec-report.json" \
         --exec 'echo hi'
-    n='[0-9]+\.[0-9]+'
-    re="^\{\"exit_status\":0,\"stop_reason\":\"poweroff\",\"command_status\":0,\"milestones\":\{"
-    re+="\"process_start\":$n,\"first_vcpu_entry\":$n,\"first_serial_byte\":$n,\"userspace_up\":$n,"
-    re+="\"command_started\":$n,\"command_done\":$n,\"vm_exit\":$n\},\"peak_rss_kib\":[0-9]+\}$"
+    # Parsed with jq: the fields and their types, then the milestones'
+    # order (every one present, each no earlier than the one before).
+    shape='.exit_status == 0 and .stop_reason == "poweroff" and .command_status == 0
+        and (.peak_rss_kib | type == "number" and . > 0)
+        and (.milestones | keys_unsorted) == ["process_start", "first_vcpu_entry",
+            "first_serial_byte", "userspace_up", "command_started", "command_done", "vm_exit"]'
+    order='[.milestones[]] as $m | ($m | all(type == "number")) and $m == ($m | sort)'
     json=$(cat "$work/exec-report.json" 2>/dev/null)
     if [[ $st -ne 0 ]]; then
         fail exec-report "status $st, expected 0" "$dir"
-    elif [[ $(wc -l < "$work/exec-report.json") -ne 1 || ! $json =~ $re ]]; then
-        fail exec-report "report is not the expected JSON object: $json" "$dir"
-    elif ! grep -o ':[0-9][0-9.]*' <<< "${json#*milestones}" | tr -d : | head -n 7 |
-            awk 'NR > 1 && $1 < prev { bad = 1 } { prev = $1 } END { exit bad }'; then
+    elif [[ $(wc -l < "$work/exec-report.json") -ne 1 ]] || ! jq -e "$shape" "$work/exec-report.json" > /dev/null; then
+        fail exec-report "report is not one JSON object of the documented shape (jq): $json" "$dir"
+    elif ! jq -e "$order" "$work/exec-report.json" > /dev/null; then
         fail exec-report "milestones out of order: $json" "$dir"
     else
         pass exec-report

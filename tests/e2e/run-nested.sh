@@ -57,14 +57,14 @@ fi
 # One L1 CPU: two-threaded TCG wedged L1 in about one run in three here;
 # single-threaded has not (2-vCPU guests still run, their threads share it).
 nested_args=(--timeout "${E2E_TIMEOUT:-2400}" --smp "${E2E_L1_SMP:-1}" --file "$vmlinux")
-# The case files l1-cases.sh sources, and the e2fsprogs tools the disk
-# cases build and read images with.
+# The case files l1-cases.sh sources, the e2fsprogs tools the disk cases
+# build and read images with, and jq, which parses --report json.
 for f in "$here"/cases-*.sh "$repo/tools/guest-session.sh"; do
     nested_args+=(--file "$f")
 done
-for tool in mke2fs debugfs; do
+for tool in mke2fs debugfs jq; do
     path=$(PATH=$PATH:/sbin:/usr/sbin command -v "$tool") ||
-        { loud "$tool is missing on this machine (apt-get install e2fsprogs); counted as a FAILURE"; exit 1; }
+        { loud "$tool is missing on this machine (tools/install-deps installs it); counted as a FAILURE"; exit 1; }
     nested_args+=(--bin "$path:/usr/bin/$tool")
 done
 # Fault cases (cases-faults.sh): device-mapper and loop modules of the L1
