@@ -3,89 +3,22 @@
  * BAR0 (common config, ISR, device config, notify, MSI-X table and PBA)
  * through the real MMIO bus, as a sequence of (offset, size, value,
  * read/write) operations from the input, plus interrupts raised by the
- * device side. The device behind it is a fake with an 8-byte config
- * space that checks the transport keeps accesses inside it; the host is
- * a fake that records MSI routes and can be told to fail them. */
-#include <errno.h>
+ * device side. The device and host behind it are fakes (fuzz_fake_dev.h)
+ * that check the transport keeps config accesses inside the device's
+ * config space and frees every MSI route. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "kvmini/devices.h"
 #include "kvmini/layout.h"
 #include "kvmini/virtio_devices.h"
 #include "fuzz_common.h"
+#include "fuzz_fake_dev.h"
 
 #define CF8 PORT_PCI_CONFIG
 #define CFC (PORT_PCI_CONFIG + 4)
-#define NQ 2
-#define QSIZE 16
-#define CFG_LEN 8
+#define NQ FAKE_NQ
 
 static struct fr r;
-static uint8_t fake_config[CFG_LEN];
-static bool host_fails;
-static int routes;
-
-static void fd_config_read(struct virtio_dev *d, uint32_t off, void *data, unsigned len)
-{
-	FUZZ_CHECK(off + len <= CFG_LEN);
-	memcpy(data, fake_config + off, len);
-}
-
-static void fd_config_write(struct virtio_dev *d, uint32_t off, const void *data, unsigned len)
-{
-	FUZZ_CHECK(off + len <= CFG_LEN);
-	memcpy(fake_config + off, data, len);
-}
-
-static int fd_activate(struct virtio_dev *d)
-{
-	return 0;
-}
-
-static void fd_queue_notify(struct virtio_dev *d, unsigned q)
-{
-	FUZZ_CHECK(q < NQ);
-}
-
-static void fd_reset(struct virtio_dev *d)
-{
-}
-
-static const struct virtio_dev_ops fd_ops = {
-	.config_read = fd_config_read, .config_write = fd_config_write,
-	.activate = fd_activate, .queue_notify = fd_queue_notify, .reset = fd_reset,
-};
-
-static int fh_msi_route(void *ctx, int *gsi, uint64_t addr, uint32_t data, int fd)
-{
-	if (host_fails)
-		return -ENOSPC;
-	if (*gsi < 0) {         /* a new route; >= 0 updates one */
-		*gsi = 24 + routes;
-		routes++;
-	}
-	return 0;
-}
-
-static void fh_msi_unroute(void *ctx, int gsi, int fd)
-{
-	FUZZ_CHECK(gsi >= 24);
-	routes--;
-}
-
-static int fh_ioeventfd(void *ctx, uint64_t addr, unsigned len, int64_t datamatch, int fd,
-			bool assign)
-{
-	return host_fails ? -EINVAL : 0;
-}
-
-static int sink_set_level(void *ctx, unsigned gsi, int level)
-{
-	return 0;
-}
-
-static const struct irq_sink sink = { sink_set_level, NULL };
 
 void fuzz_init(void)
 {
@@ -128,36 +61,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t hostcfg = fz_u8(&f);
 
 	fr_reset(&r);
-	memcpy(fake_config, "\x11\x22\x33\x44\x55\x66\x77\x88", CFG_LEN);
-	host_fails = false;
-	routes = 0;
+	fake_reset();
 	bus_init(&pio, BUS_PIO);
 	bus_init(&mmio, BUS_MMIO);
 	if (pci_root_create(&pio, &root, &e))
 		abort();
-	virtio_dev_init(&dev, "virtio-fuzz0", VIRTIO_ID_BLOCK, 1ULL << 5, NQ, QSIZE, CFG_LEN,
-			&fd_ops, NULL, &r.gm, NULL);
-	host = (struct virtio_host){ .mem = &r.gm, .pio = &pio, .mmio = &mmio, .irq = &sink };
-	if (hostcfg & 1) {
-		host.msi_route = fh_msi_route;
-		host.msi_unroute = fh_msi_unroute;
-	}
-	if (hostcfg & 2)
-		host.ioeventfd = fh_ioeventfd;
+	virtio_dev_init(&dev, "virtio-fuzz0", VIRTIO_ID_BLOCK, 1ULL << 5, FAKE_NQ, FAKE_QSIZE,
+			FAKE_CFG_LEN, &fake_dev_ops, NULL, &r.gm, NULL);
+	host = (struct virtio_host){ .mem = &r.gm, .pio = &pio, .mmio = &mmio, .irq = &fake_sink };
+	fake_host_calls(&host, hostcfg);
 	if (virtio_pci_create(root, &host, &dev, &vp, &e))
 		abort();
 	for (unsigned steps = 0; !fz_empty(&f) && steps < 1024; steps++) {
 		uint8_t op = fz_u8(&f);
 
 		if (op >= 0xf0) {
-			pthread_mutex_lock(&dev.lock);
-			if (op < 0xf8)
-				virtio_dev_used(&dev, op & 1);
-			else if (op < 0xfc)
-				virtio_dev_fail(&dev, "fuzz: device failure %d", op);
-			else
-				host_fails = !host_fails;
-			pthread_mutex_unlock(&dev.lock);
+			fake_device_event(&dev, op);
 			continue;
 		}
 		if (op & 2)
@@ -170,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_root_destroy(root);
 	bus_destroy(&mmio);
 	bus_destroy(&pio);
-	FUZZ_CHECK(!(hostcfg & 1) || routes == 0);   /* every MSI route freed */
+	FUZZ_CHECK(!(hostcfg & 1) || fake_routes == 0);   /* every MSI route freed */
 	return 0;
 }
 
