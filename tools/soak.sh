@@ -117,9 +117,10 @@ ok=0 bad=0 fds_first= tmp_max=$tmp0 links_bad= rss_list=() fd_list=()
 vm_cmd
 echo "soak: command: ${cmd[*]}"
 t_start=$(cut -d' ' -f1 /proc/uptime)
+stop_at=$(( $(cut -d. -f1 /proc/uptime) + minutes * 60 ))
 done_vms=0
 for ((n = 1; n <= vms; n++)); do
-    if ((minutes > 0)) && awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" -v m="$minutes" 'BEGIN { exit !(b - a >= m * 60) }'; then
+    if ((minutes > 0 && $(cut -d. -f1 /proc/uptime) >= stop_at)); then
         echo "soak: $minutes min are up after $done_vms VMs: no new VM"
         break
     fi

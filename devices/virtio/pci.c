@@ -81,7 +81,6 @@
 #define BAR_MSIX_PBA   0x5000
 #define MSIX_MAX       (VIRTIO_MAX_QUEUES + 1)
 
-
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2
 

@@ -16,7 +16,6 @@
 
 #define CF8 PORT_PCI_CONFIG
 #define CFC (PORT_PCI_CONFIG + 4)
-#define NQ FAKE_NQ
 
 static struct fr r;
 
@@ -135,7 +134,7 @@ void fuzz_write_seeds(const char *dir)
 	bar_w(&w, 0, 0x14, 0, 0x0b); bar_r(&w, 0, 0x14, 0);
 	bar_w(&w, 0, 0x10, 1, 0);                       /* config vector */
 	bar_w(&w, 4, 0x00, 3, 0xfee00000); bar_w(&w, 4, 0x08, 2, 0x41);
-	for (unsigned q = 0; q < NQ; q++) {
+	for (unsigned q = 0; q < FAKE_NQ; q++) {
 		bar_w(&w, 0, 0x16, 1, q);
 		bar_r(&w, 0, 0x18, 1);
 		bar_w(&w, 0, 0x18, 1, 8);
