@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/acpi_pm.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 
@@ -38,11 +38,10 @@ struct acpi_pm {
 	struct log_ratelimit rl;
 };
 
-static void request(struct acpi_pm *a, enum vm_stop_reason why)
+static void request(struct acpi_pm *a, enum vm_stop_cause why)
 {
 	/* Called without the lock: stopping may wait for other vCPUs. */
-	if (a->stop.request_stop)
-		a->stop.request_stop(a->stop.ctx, why);
+	vm_stopper_request(&a->stop, why);
 }
 
 static void sleep_read(void *opaque, uint64_t off, void *data, unsigned len)
@@ -78,7 +77,7 @@ static void sleep_write(void *opaque, uint64_t off, const void *data, unsigned l
 		LOG_GUEST(&a->rl, "acpi_pm: sleep type %u not supported, ignored", typ);
 	pthread_mutex_unlock(&a->lock);
 	if (poweroff)
-		request(a, VM_STOP_POWEROFF);
+		request(a, STOP_POWEROFF);
 }
 
 static void reset_read(void *opaque, uint64_t off, void *data, unsigned len)
@@ -92,7 +91,7 @@ static void reset_write(void *opaque, uint64_t off, const void *data, unsigned l
 	uint8_t v = *(const uint8_t *)data;
 
 	if (v == ACPI_RESET_VALUE) {
-		request(a, VM_STOP_RESET);
+		request(a, STOP_RESET);
 		return;
 	}
 	pthread_mutex_lock(&a->lock);

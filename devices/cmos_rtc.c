@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/cmos_rtc.h"
 #include "kvmini/layout.h"
 
 #define RTC_SECONDS   0x00

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/control_port.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/i8042.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 
@@ -152,8 +152,8 @@ static void i8042_write_data(void *opaque, uint64_t off, const void *buf, unsign
 	k->last_was_cmd = false;
 	reset = data(k, *(const uint8_t *)buf);
 	pthread_mutex_unlock(&k->lock);
-	if (reset && k->stop.request_stop)
-		k->stop.request_stop(k->stop.ctx, VM_STOP_RESET);
+	if (reset)
+		vm_stopper_request(&k->stop, STOP_RESET);
 }
 
 static void i8042_read_status(void *opaque, uint64_t off, void *buf, unsigned len)
@@ -176,8 +176,8 @@ static void i8042_write_cmd(void *opaque, uint64_t off, const void *buf, unsigne
 	pthread_mutex_unlock(&k->lock);
 	/* Outside the lock: stopping the VM may wait for this vCPU's peers.
 	 * Linux pulses the line up to ten times; each one asks again. */
-	if (reset && k->stop.request_stop)
-		k->stop.request_stop(k->stop.ctx, VM_STOP_RESET);
+	if (reset)
+		vm_stopper_request(&k->stop, STOP_RESET);
 }
 
 static const struct bus_ops data_ops = { .read = i8042_read_data, .write = i8042_write_data };

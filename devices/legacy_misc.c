@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/legacy_misc.h"
 #include "kvmini/layout.h"
 
 #define PORT_DELAY_ALT 0xed

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/pci_root.h"
 #include "kvmini/layout.h"
 
 #define CONF1_ENABLE     0x80000000u

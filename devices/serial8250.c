@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 

@@ -275,7 +275,7 @@ static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	r = bz_parse(k, &bz, e);
 	if (r)
 		return r;
-	r = unpack_bzimage(k, &bz, cfg->cache_dir, &vmlinux, e);
+	r = boot_unpack_bzimage(k, &bz, cfg->cache_dir, &vmlinux, e);
 	if (r)
 		return r;
 	snprintf(what, sizeof(what), "%s (unpacked vmlinux)", k->path);

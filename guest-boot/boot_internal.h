@@ -1,5 +1,5 @@
 /* Private interface between the guest-boot/ files (and their unit
- * tests). Nothing outside guest-boot/ and tests/unit/boot includes it. */
+ * tests). Nothing outside guest-boot/ and tests/unit/guest-boot includes it. */
 #ifndef KVMINI_GUEST_BOOT_INTERNAL_H
 #define KVMINI_GUEST_BOOT_INTERNAL_H
 
@@ -112,7 +112,7 @@ int pvh_find_entry(const struct boot_file *f, const char *what, uint32_t *entry,
 /* Extracts the XZ-compressed ELF vmlinux from a parsed bzImage into
  * @out (malloc'd; free with boot_file_free), through the cache in
  * @cache_dir when non-NULL. */
-int unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
+int boot_unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
 		   const char *cache_dir, struct boot_file *out, struct kv_err *e) KV_MUST_CHECK;
 
 /* acpi.c --------------------------------------------------------------- */

@@ -244,7 +244,7 @@ static bool cache_load(const char *path, uint32_t hint, struct boot_file *out)
 	return false;
 }
 
-int unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
+int boot_unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
 		   const char *cache_dir, struct boot_file *out, struct kv_err *e)
 {
 	char cached[PATH_MAX] = "";

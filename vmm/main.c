@@ -14,7 +14,7 @@
 #include "kvmini/boot.h"
 #include "kvmini/config.h"
 #include "kvmini/cpio.h"
-#include "kvmini/devices.h"
+#include "kvmini/control_port.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/kvm.h"
 #include "kvmini/log.h"

@@ -43,7 +43,7 @@ void report_mark(struct report *r, enum report_milestone ms)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void json_write_string(FILE *f, const char *s)
+void report_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -69,7 +69,7 @@ int report_write_json(struct report *r, FILE *f)
 {
 	pthread_mutex_lock(&r->lock);
 	fprintf(f, "{\"exit_status\":%d,\"stop_reason\":", r->exit_status);
-	json_write_string(f, r->stop_reason ? r->stop_reason : "none");
+	report_json_string(f, r->stop_reason ? r->stop_reason : "none");
 	if (r->has_command_status)
 		fprintf(f, ",\"command_status\":%d", r->command_status);
 	else
@@ -77,7 +77,7 @@ int report_write_json(struct report *r, FILE *f)
 	fputs(",\"milestones\":{", f);
 	for (unsigned i = 0; i < MS_COUNT; i++) {
 		fprintf(f, "%s", i ? "," : "");
-		json_write_string(f, milestone_names[i]);
+		report_json_string(f, milestone_names[i]);
 		if (r->at[i] >= 0)
 			fprintf(f, ":%.6f", r->at[i]);
 		else

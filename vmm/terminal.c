@@ -9,10 +9,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/log.h"
 #include "kvmini/terminal.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_console.h"
 #include "kvmini/vm.h"
 
 #define CTRL_A 0x01
@@ -58,7 +58,7 @@ int terminal_raw(int fd, struct kv_err *e)
 	return 0;
 }
 
-size_t escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
+size_t terminal_escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
 		     uint8_t *out, bool *quit)
 {
 	size_t o = 0;
@@ -133,7 +133,7 @@ static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_sta
 		return;
 	}
 	if (use_escape)
-		in->len += escape_filter(st, raw, (size_t)n, in->buf + in->len, &quit);
+		in->len += terminal_escape_filter(st, raw, (size_t)n, in->buf + in->len, &quit);
 	else {
 		memcpy(in->buf + in->len, raw, (size_t)n);
 		in->len += (size_t)n;

@@ -10,7 +10,13 @@
 
 #include "kvmini/config.h"
 #include "kvmini/cpu_x86.h"
-#include "kvmini/devices.h"
+#include "kvmini/acpi_pm.h"
+#include "kvmini/cmos_rtc.h"
+#include "kvmini/control_port.h"
+#include "kvmini/i8042.h"
+#include "kvmini/legacy_misc.h"
+#include "kvmini/pci_root.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/kvm.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
@@ -122,9 +128,9 @@ static int irq_set_kvm(void *ctx, unsigned gsi, int level)
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
 }
 
-static void stopper_request(void *ctx, enum vm_stop_reason why)
+static void stopper_request(void *ctx, enum vm_stop_cause cause)
 {
-	vm_request_stop(ctx, why == VM_STOP_POWEROFF ? STOP_POWEROFF : STOP_RESET);
+	vm_request_stop(ctx, cause);
 }
 
 static int init_buses(struct vm *vm, struct kv_err *e)

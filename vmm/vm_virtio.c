@@ -11,7 +11,11 @@
 #include "kvmini/irq_routing.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_blk.h"
+#include "kvmini/virtio_console.h"
+#include "kvmini/virtio_mmio.h"
+#include "kvmini/virtio_net.h"
+#include "kvmini/virtio_pci.h"
 #include "kvmini/vm.h"
 #include "vm_virtio.h"
 
@@ -30,10 +34,10 @@ static int attach(struct vm *vm, struct vm_virtio_dev *v, enum virtio_transport 
 {
 	v->transport = t;
 	if (t == VIRTIO_TRANSPORT_PCI)
-		return virtio_pci_create(vm->pci, &vm->vhost, &v->dev, &v->pci, e);
+		return virtio_pci_create(vm->pci, &vm->virtio_host, &v->dev, &v->pci, e);
 	/* config_check_devices bounded the count. */
 	unsigned i = (*mmio_next)++;
-	return virtio_mmio_create(&vm->vhost, LAYOUT_VIRTIO_MMIO(i), mmio_gsis[i], &v->dev,
+	return virtio_mmio_create(&vm->virtio_host, LAYOUT_VIRTIO_MMIO(i), mmio_gsis[i], &v->dev,
 				  &v->mmio, e);
 }
 
@@ -59,7 +63,7 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 	r = irq_routing_create(vm->vm_fd, &vm->routing, e);
 	if (r)
 		return r;
-	vm->vhost = (struct virtio_host){
+	vm->virtio_host = (struct virtio_host){
 		.mem = &vm->mem, .pio = &vm->pio, .mmio = &vm->mmio, .irq = &vm->irq,
 		.loop = vm->loop, .ctx = vm->routing,
 		.ioeventfd = irq_routing_ioeventfd,

@@ -1,6 +1,6 @@
 /* virtio-blk internals shared by block.c (virtio glue, libaio) and
  * block_backend.c (image open, snapshot overlay, request parsing), and
- * exposed to tests/unit/virtio/test_block.c. */
+ * exposed to tests/unit/devices/virtio/test_block.c. */
 #ifndef KVMINI_VIRTIO_BLOCK_INTERNAL_H
 #define KVMINI_VIRTIO_BLOCK_INTERNAL_H
 
@@ -11,7 +11,7 @@
 
 #include "kvmini/err.h"
 #include "kvmini/virtio.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_blk.h"
 
 #define BLK_SECTOR 512u
 #define BLK_HDR_LEN 16u

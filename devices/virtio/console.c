@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_console.h"
 
 #define RXQ 0
 #define TXQ 1

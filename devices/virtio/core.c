@@ -25,8 +25,8 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint16_t device_id,
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->device_id = device_id;
-	d->features = features | BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX) |
-		      BIT(VIRTIO_F_INDIRECT_DESC);
+	d->features = features | BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX) |
+		      BIT(VIRTIO_RING_F_INDIRECT_DESC);
 	d->nr_queues = nr_queues;
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vq_reset(&d->vqs[i], mem, i < nr_queues ? queue_size : 0);
@@ -73,20 +73,20 @@ void virtio_dev_set_status(struct virtio_dev *d, uint8_t status)
 	/* §3.1.1: the device refuses features it did not offer, and a
 	 * modern-only device refuses a driver without VERSION_1, by leaving
 	 * FEATURES_OK clear for the driver to read back. */
-	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		if ((d->driver_features & ~d->features) ||
 		    !(d->driver_features & BIT(VIRTIO_F_VERSION_1)))
-			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+			status &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
 	}
 	/* NEEDS_RESET is the device's bit: only a reset clears it. */
-	status &= (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
-	status |= old & VIRTIO_STATUS_NEEDS_RESET;
+	status &= (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
+	status |= old & VIRTIO_CONFIG_S_NEEDS_RESET;
 	d->status = status;
 
-	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		int r;
 
-		if (!(status & VIRTIO_STATUS_FEATURES_OK)) {
+		if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
 			virtio_dev_fail(d, "DRIVER_OK without FEATURES_OK");
 			return;
 		}
@@ -107,8 +107,8 @@ void virtio_dev_enable_queue(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	vq = &d->vqs[q];
-	if (vq_enable(vq, has_feature(d, VIRTIO_F_EVENT_IDX),
-		      has_feature(d, VIRTIO_F_INDIRECT_DESC)))
+	if (vq_enable(vq, has_feature(d, VIRTIO_RING_F_EVENT_IDX),
+		      has_feature(d, VIRTIO_RING_F_INDIRECT_DESC)))
 		virtio_dev_fail(d, "queue %u: %s", q, vq->error);
 }
 
@@ -126,7 +126,7 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 	va_end(ap);
 	LOG_GUEST(&d->rl, "%s: guest driver error: %s; device needs reset", d->name, msg);
 	d->broken = true;
-	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	d->config_generation++;
 	if (d->tops && d->tops->notify_config)
 		d->tops->notify_config(d->transport);
@@ -142,5 +142,5 @@ void virtio_dev_used(struct virtio_dev *d, unsigned q)
 
 bool virtio_dev_live(const struct virtio_dev *d)
 {
-	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !d->broken;
+	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->broken;
 }

@@ -22,7 +22,7 @@
 
 #include "kvmini/event_loop.h"
 #include "kvmini/layout.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_mmio.h"
 
 /* Register offsets (§4.2.2). */
 #define MMIO_MAGIC_VALUE         0x000
@@ -62,7 +62,7 @@ struct virtio_mmio;
 
 /* What an eventfd callback needs: the transport and which queue. */
 struct mmio_kick {
-	struct virtio_mmio *vm;
+	struct virtio_mmio *mm;
 	unsigned q;
 	int fd;                 /* -1 when not created */
 	bool ioeventfd;         /* assigned to KVM */
@@ -87,30 +87,30 @@ struct virtio_mmio {
 /* ---- interrupts (dev->lock held) ---- */
 
 /* Drives the line to "any InterruptStatus bit set", reporting changes only. */
-static void mmio_update_line(struct virtio_mmio *vm)
+static void mmio_update_line(struct virtio_mmio *mm)
 {
-	bool want = vm->isr != 0;
+	bool want = mm->isr != 0;
 
-	if (want == vm->line)
+	if (want == mm->line)
 		return;
-	vm->line = want;
-	irq_set(vm->host.irq, vm->gsi, want);
+	mm->line = want;
+	irq_set(mm->host.irq, mm->gsi, want);
 }
 
 static void mmio_notify_queue(void *transport, unsigned q)
 {
-	struct virtio_mmio *vm = transport;
+	struct virtio_mmio *mm = transport;
 
-	vm->isr |= MMIO_INT_VRING;
-	mmio_update_line(vm);
+	mm->isr |= MMIO_INT_VRING;
+	mmio_update_line(mm);
 }
 
 static void mmio_notify_config(void *transport)
 {
-	struct virtio_mmio *vm = transport;
+	struct virtio_mmio *mm = transport;
 
-	vm->isr |= MMIO_INT_CONFIG;
-	mmio_update_line(vm);
+	mm->isr |= MMIO_INT_CONFIG;
+	mmio_update_line(mm);
 }
 
 static const struct virtio_transport_ops mmio_tops = {
@@ -125,7 +125,7 @@ static const struct virtio_transport_ops mmio_tops = {
 static void mmio_kick_cb(void *opaque, uint32_t events)
 {
 	struct mmio_kick *k = opaque;
-	struct virtio_dev *dev = k->vm->dev;
+	struct virtio_dev *dev = k->mm->dev;
 	uint64_t n;
 	ssize_t got;
 
@@ -142,33 +142,33 @@ static void mmio_kick_cb(void *opaque, uint32_t events)
 }
 
 /* vCPU thread, lock held: a QueueNotify write KVM did not catch. */
-static void mmio_queue_notify(struct virtio_mmio *vm, uint32_t q)
+static void mmio_queue_notify(struct virtio_mmio *mm, uint32_t q)
 {
 	uint64_t one = 1;
 
-	if (q >= vm->dev->nr_queues) {
-		LOG_GUEST(&vm->rl, "%s: QueueNotify for queue %" PRIu32 " of %u, ignored",
-			  vm->dev->name, q, vm->dev->nr_queues);
+	if (q >= mm->dev->nr_queues) {
+		LOG_GUEST(&mm->rl, "%s: QueueNotify for queue %" PRIu32 " of %u, ignored",
+			  mm->dev->name, q, mm->dev->nr_queues);
 		return;
 	}
 	/* Only EAGAIN (counter at its maximum) can fail: a kick is pending
 	 * anyway. */
-	if (write(vm->kicks[q].fd, &one, sizeof(one)) < 0)
-		LOG_GUEST(&vm->rl, "%s: cannot signal queue %" PRIu32 " kick", vm->dev->name, q);
+	if (write(mm->kicks[q].fd, &one, sizeof(one)) < 0)
+		LOG_GUEST(&mm->rl, "%s: cannot signal queue %" PRIu32 " kick", mm->dev->name, q);
 }
 
 /* ---- registers (dev->lock held) ---- */
 
 /* The selected queue, or NULL when QueueSel names none. */
-static struct virtq *mmio_sel_vq(struct virtio_mmio *vm)
+static struct virtq *mmio_sel_vq(struct virtio_mmio *mm)
 {
-	return vm->queue_sel < vm->dev->nr_queues ? &vm->dev->vqs[vm->queue_sel] : NULL;
+	return mm->queue_sel < mm->dev->nr_queues ? &mm->dev->vqs[mm->queue_sel] : NULL;
 }
 
-static uint32_t mmio_reg_read(struct virtio_mmio *vm, uint64_t off)
+static uint32_t mmio_reg_read(struct virtio_mmio *mm, uint64_t off)
 {
-	struct virtio_dev *dev = vm->dev;
-	struct virtq *vq = mmio_sel_vq(vm);
+	struct virtio_dev *dev = mm->dev;
+	struct virtq *vq = mmio_sel_vq(mm);
 
 	switch (off) {
 	case MMIO_MAGIC_VALUE:
@@ -180,22 +180,22 @@ static uint32_t mmio_reg_read(struct virtio_mmio *vm, uint64_t off)
 	case MMIO_VENDOR_ID:
 		return MMIO_VENDOR;
 	case MMIO_DEVICE_FEATURES:
-		if (vm->dev_features_sel > 1)
+		if (mm->dev_features_sel > 1)
 			return 0;
-		return (uint32_t)(dev->features >> (32 * vm->dev_features_sel));
+		return (uint32_t)(dev->features >> (32 * mm->dev_features_sel));
 	case MMIO_QUEUE_NUM_MAX:
 		return vq ? vq->max_size : 0;
 	case MMIO_QUEUE_READY:
 		return vq ? vq->enabled : 0;
 	case MMIO_INTERRUPT_STATUS:
-		return vm->isr;
+		return mm->isr;
 	case MMIO_STATUS:
 		return dev->status;
 	case MMIO_CONFIG_GENERATION:
 		return dev->config_generation;
 	default:
 		/* Write-only and reserved registers read as zero. */
-		LOG_GUEST(&vm->rl, "%s: read of write-only or unknown register 0x%" PRIx64,
+		LOG_GUEST(&mm->rl, "%s: read of write-only or unknown register 0x%" PRIx64,
 			  dev->name, off);
 		return 0;
 	}
@@ -211,18 +211,18 @@ static void set_half(uint64_t *gpa, bool high, uint32_t v)
 }
 
 /* QueueNum and the ring addresses of the selected queue. */
-static void mmio_queue_config_write(struct virtio_mmio *vm, uint64_t off, uint32_t v)
+static void mmio_queue_config_write(struct virtio_mmio *mm, uint64_t off, uint32_t v)
 {
-	struct virtq *vq = mmio_sel_vq(vm);
+	struct virtq *vq = mmio_sel_vq(mm);
 
 	if (!vq) {
-		LOG_GUEST(&vm->rl, "%s: queue register 0x%" PRIx64 " written for absent queue %" PRIu32,
-			  vm->dev->name, off, vm->queue_sel);
+		LOG_GUEST(&mm->rl, "%s: queue register 0x%" PRIx64 " written for absent queue %" PRIu32,
+			  mm->dev->name, off, mm->queue_sel);
 		return;
 	}
 	if (vq->enabled) {
-		LOG_GUEST(&vm->rl, "%s: queue %" PRIu32 " register 0x%" PRIx64
-			  " written while ready, ignored", vm->dev->name, vm->queue_sel, off);
+		LOG_GUEST(&mm->rl, "%s: queue %" PRIu32 " register 0x%" PRIx64
+			  " written while ready, ignored", mm->dev->name, mm->queue_sel, off);
 		return;
 	}
 	switch (off) {
@@ -245,68 +245,68 @@ static void mmio_queue_config_write(struct virtio_mmio *vm, uint64_t off, uint32
 	}
 }
 
-static void mmio_queue_ready_write(struct virtio_mmio *vm, uint32_t v)
+static void mmio_queue_ready_write(struct virtio_mmio *mm, uint32_t v)
 {
-	struct virtq *vq = mmio_sel_vq(vm);
+	struct virtq *vq = mmio_sel_vq(mm);
 
 	if (!vq) {
-		LOG_GUEST(&vm->rl, "%s: QueueReady written for absent queue %" PRIu32,
-			  vm->dev->name, vm->queue_sel);
+		LOG_GUEST(&mm->rl, "%s: QueueReady written for absent queue %" PRIu32,
+			  mm->dev->name, mm->queue_sel);
 		return;
 	}
 	if (v == 1 && !vq->enabled)
-		virtio_dev_enable_queue(vm->dev, vm->queue_sel); /* checks the config */
+		virtio_dev_enable_queue(mm->dev, mm->queue_sel); /* checks the config */
 	else if (v == 0)
 		vq->enabled = false; /* Linux's del_vq writes 0 and reads it back */
 	else if (v > 1)
-		LOG_GUEST(&vm->rl, "%s: QueueReady value %" PRIu32 " ignored", vm->dev->name, v);
+		LOG_GUEST(&mm->rl, "%s: QueueReady value %" PRIu32 " ignored", mm->dev->name, v);
 }
 
-static void mmio_status_write(struct virtio_mmio *vm, uint32_t v)
+static void mmio_status_write(struct virtio_mmio *mm, uint32_t v)
 {
 	if (v > UINT8_MAX)
-		LOG_GUEST(&vm->rl, "%s: Status 0x%" PRIx32 " has bits above 7, dropped",
-			  vm->dev->name, v);
-	virtio_dev_set_status(vm->dev, (uint8_t)v);
+		LOG_GUEST(&mm->rl, "%s: Status 0x%" PRIx32 " has bits above 7, dropped",
+			  mm->dev->name, v);
+	virtio_dev_set_status(mm->dev, (uint8_t)v);
 	if ((uint8_t)v == 0) {
 		/* Reset: the transport's registers go back to their defaults too. */
-		vm->dev_features_sel = 0;
-		vm->drv_features_sel = 0;
-		vm->queue_sel = 0;
-		vm->isr = 0;
-		mmio_update_line(vm);
+		mm->dev_features_sel = 0;
+		mm->drv_features_sel = 0;
+		mm->queue_sel = 0;
+		mm->isr = 0;
+		mmio_update_line(mm);
 	}
 }
 
-static void mmio_reg_write(struct virtio_mmio *vm, uint64_t off, uint32_t v)
+static void mmio_reg_write(struct virtio_mmio *mm, uint64_t off, uint32_t v)
 {
-	struct virtio_dev *dev = vm->dev;
+	struct virtio_dev *dev = mm->dev;
 
 	switch (off) {
 	case MMIO_DEVICE_FEATURES_SEL:
-		vm->dev_features_sel = v;
+		mm->dev_features_sel = v;
 		break;
 	case MMIO_DRIVER_FEATURES:
-		if (dev->status & VIRTIO_STATUS_FEATURES_OK) {
+		if (dev->status & VIRTIO_CONFIG_S_FEATURES_OK) {
 			/* Negotiation is over: features may not change under a
 			 * running device. */
-			LOG_GUEST(&vm->rl, "%s: DriverFeatures written after FEATURES_OK, ignored",
+			LOG_GUEST(&mm->rl, "%s: DriverFeatures written after FEATURES_OK, ignored",
 				  dev->name);
-		} else if (vm->drv_features_sel <= 1) {
-			unsigned shift = 32 * vm->drv_features_sel;
+		} else if (mm->drv_features_sel <= 1) {
+			unsigned shift = 32 * mm->drv_features_sel;
 
 			dev->driver_features &= ~(0xffffffffULL << shift);
 			dev->driver_features |= (uint64_t)v << shift;
 		} else if (v) {
-			LOG_GUEST(&vm->rl, "%s: DriverFeatures word %" PRIu32 " = 0x%" PRIx32
-				  " ignored", dev->name, vm->drv_features_sel, v);
+			LOG_GUEST(&mm->rl, "%s: DriverFeatures word %" PRIu32 " = 0x%" PRIx32
+				  " ignored", dev->name, mm->drv_features_sel, v);
 		}
 		break;
 	case MMIO_DRIVER_FEATURES_SEL:
-		vm->drv_features_sel = v;
+		mm->drv_features_sel = v;
 		break;
 	case MMIO_QUEUE_SEL:
-		vm->queue_sel = v; /* checked on use */
+		mm->queue_sel = v; /* checked on use */
 		break;
 	case MMIO_QUEUE_NUM:
 	case MMIO_QUEUE_DESC_LOW:
@@ -315,23 +315,23 @@ static void mmio_reg_write(struct virtio_mmio *vm, uint64_t off, uint32_t v)
 	case MMIO_QUEUE_DRIVER_HIGH:
 	case MMIO_QUEUE_DEVICE_LOW:
 	case MMIO_QUEUE_DEVICE_HIGH:
-		mmio_queue_config_write(vm, off, v);
+		mmio_queue_config_write(mm, off, v);
 		break;
 	case MMIO_QUEUE_READY:
-		mmio_queue_ready_write(vm, v);
+		mmio_queue_ready_write(mm, v);
 		break;
 	case MMIO_QUEUE_NOTIFY:
-		mmio_queue_notify(vm, v);
+		mmio_queue_notify(mm, v);
 		break;
 	case MMIO_INTERRUPT_ACK:
-		vm->isr &= ~v;
-		mmio_update_line(vm);
+		mm->isr &= ~v;
+		mmio_update_line(mm);
 		break;
 	case MMIO_STATUS:
-		mmio_status_write(vm, v);
+		mmio_status_write(mm, v);
 		break;
 	default:
-		LOG_GUEST(&vm->rl, "%s: write of read-only or unknown register 0x%" PRIx64
+		LOG_GUEST(&mm->rl, "%s: write of read-only or unknown register 0x%" PRIx64
 			  " ignored", dev->name, off);
 		break;
 	}
@@ -341,36 +341,36 @@ static void mmio_reg_write(struct virtio_mmio *vm, uint64_t off, uint32_t v)
 
 /* True when @off/@len lies wholly inside the device's configuration
  * space and the device has one to offer. */
-static bool mmio_config_ok(struct virtio_mmio *vm, uint64_t off, unsigned len)
+static bool mmio_config_ok(struct virtio_mmio *mm, uint64_t off, unsigned len)
 {
 	uint64_t c = off - MMIO_CONFIG;
 
-	return c < vm->dev->config_len && len <= vm->dev->config_len - c;
+	return c < mm->dev->config_len && len <= mm->dev->config_len - c;
 }
 
 /* Register accesses must be 32-bit and aligned (§4.2.2.2). */
-static bool mmio_reg_access_ok(struct virtio_mmio *vm, uint64_t off, unsigned len,
+static bool mmio_reg_access_ok(struct virtio_mmio *mm, uint64_t off, unsigned len,
 			       bool is_write)
 {
 	if (len == 4 && off % 4 == 0)
 		return true;
-	LOG_GUEST(&vm->rl, "%s: %u-byte %s at register 0x%" PRIx64 " ignored (32-bit only)",
-		  vm->dev->name, len, is_write ? "write" : "read", off);
+	LOG_GUEST(&mm->rl, "%s: %u-byte %s at register 0x%" PRIx64 " ignored (32-bit only)",
+		  mm->dev->name, len, is_write ? "write" : "read", off);
 	return false;
 }
 
 static void mmio_read(void *opaque, uint64_t off, void *data, unsigned len)
 {
-	struct virtio_mmio *vm = opaque;
-	struct virtio_dev *dev = vm->dev;
+	struct virtio_mmio *mm = opaque;
+	struct virtio_dev *dev = mm->dev;
 
 	memset(data, 0, len);
 	pthread_mutex_lock(&dev->lock);
 	if (off >= MMIO_CONFIG) {
-		if (mmio_config_ok(vm, off, len) && dev->ops->config_read)
+		if (mmio_config_ok(mm, off, len) && dev->ops->config_read)
 			dev->ops->config_read(dev, (uint32_t)(off - MMIO_CONFIG), data, len);
-	} else if (mmio_reg_access_ok(vm, off, len, false)) {
-		uint32_t v = mmio_reg_read(vm, off);
+	} else if (mmio_reg_access_ok(mm, off, len, false)) {
+		uint32_t v = mmio_reg_read(mm, off);
 
 		memcpy(data, &v, sizeof(v)); /* x86 host: little-endian like the guest */
 	}
@@ -379,21 +379,21 @@ static void mmio_read(void *opaque, uint64_t off, void *data, unsigned len)
 
 static void mmio_write(void *opaque, uint64_t off, const void *data, unsigned len)
 {
-	struct virtio_mmio *vm = opaque;
-	struct virtio_dev *dev = vm->dev;
+	struct virtio_mmio *mm = opaque;
+	struct virtio_dev *dev = mm->dev;
 
 	pthread_mutex_lock(&dev->lock);
 	if (off >= MMIO_CONFIG) {
-		if (mmio_config_ok(vm, off, len) && dev->ops->config_write)
+		if (mmio_config_ok(mm, off, len) && dev->ops->config_write)
 			dev->ops->config_write(dev, (uint32_t)(off - MMIO_CONFIG), data, len);
 		else
-			LOG_GUEST(&vm->rl, "%s: config write at 0x%" PRIx64 " (%u bytes) ignored",
+			LOG_GUEST(&mm->rl, "%s: config write at 0x%" PRIx64 " (%u bytes) ignored",
 				  dev->name, off, len);
-	} else if (mmio_reg_access_ok(vm, off, len, true)) {
+	} else if (mmio_reg_access_ok(mm, off, len, true)) {
 		uint32_t v;
 
 		memcpy(&v, data, sizeof(v));
-		mmio_reg_write(vm, off, v);
+		mmio_reg_write(mm, off, v);
 	}
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -406,38 +406,38 @@ static const struct bus_ops mmio_bus_ops = {
 /* ---- create / destroy ---- */
 
 /* Undoes whatever mmio_kick_setup did for @k. */
-static void mmio_kick_teardown(struct virtio_mmio *vm, struct mmio_kick *k)
+static void mmio_kick_teardown(struct virtio_mmio *mm, struct mmio_kick *k)
 {
 	if (k->in_loop)
-		evloop_del(vm->host.loop, k->fd);
+		evloop_del(mm->host.loop, k->fd);
 	if (k->ioeventfd)
-		vm->host.ioeventfd(vm->host.ctx, vm->base + MMIO_QUEUE_NOTIFY, 4, k->q, k->fd, false);
+		mm->host.ioeventfd(mm->host.ctx, mm->base + MMIO_QUEUE_NOTIFY, 4, k->q, k->fd, false);
 	if (k->fd >= 0)
 		close(k->fd);
 	k->fd = -1;
 	k->in_loop = k->ioeventfd = false;
 }
 
-static int mmio_kick_setup(struct virtio_mmio *vm, unsigned q, struct kv_err *e)
+static int mmio_kick_setup(struct virtio_mmio *mm, unsigned q, struct kv_err *e)
 {
-	struct mmio_kick *k = &vm->kicks[q];
+	struct mmio_kick *k = &mm->kicks[q];
 	int r;
 
-	k->vm = vm;
+	k->mm = mm;
 	k->q = q;
 	k->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (k->fd < 0)
-		return kv_err_set(e, -errno, "%s: queue %u eventfd", vm->dev->name, q);
-	if (vm->host.ioeventfd) {
-		r = vm->host.ioeventfd(vm->host.ctx, vm->base + MMIO_QUEUE_NOTIFY, 4, q, k->fd, true);
+		return kv_err_set(e, -errno, "%s: queue %u eventfd", mm->dev->name, q);
+	if (mm->host.ioeventfd) {
+		r = mm->host.ioeventfd(mm->host.ctx, mm->base + MMIO_QUEUE_NOTIFY, 4, q, k->fd, true);
 		if (r < 0)
 			return kv_err_set(e, r, "%s: ioeventfd for queue %u at 0x%" PRIx64,
-					  vm->dev->name, q, vm->base + MMIO_QUEUE_NOTIFY);
+					  mm->dev->name, q, mm->base + MMIO_QUEUE_NOTIFY);
 		k->ioeventfd = true;
 	}
-	r = evloop_add(vm->host.loop, k->fd, EPOLLIN, mmio_kick_cb, k);
+	r = evloop_add(mm->host.loop, k->fd, EPOLLIN, mmio_kick_cb, k);
 	if (r < 0)
-		return kv_err_set(e, r, "%s: watching queue %u kicks", vm->dev->name, q);
+		return kv_err_set(e, r, "%s: watching queue %u kicks", mm->dev->name, q);
 	k->in_loop = true;
 	return 0;
 }
@@ -445,38 +445,38 @@ static int mmio_kick_setup(struct virtio_mmio *vm, unsigned q, struct kv_err *e)
 int virtio_mmio_create(const struct virtio_host *host, uint64_t base, unsigned gsi,
 		       struct virtio_dev *dev, struct virtio_mmio **out, struct kv_err *e)
 {
-	struct virtio_mmio *vm;
+	struct virtio_mmio *mm;
 	int r;
 
 	if (!host->mmio || !host->loop || dev->nr_queues > VIRTIO_MAX_QUEUES)
 		return kv_err_set(e, -EINVAL, "%s: virtio-mmio needs an MMIO bus, an event loop"
 				  " and at most %u queues", dev->name, VIRTIO_MAX_QUEUES);
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
 		return kv_err_set(e, -ENOMEM, "%s: virtio-mmio state", dev->name);
-	vm->host = *host;
-	vm->base = base;
-	vm->gsi = gsi;
-	vm->dev = dev;
+	mm->host = *host;
+	mm->base = base;
+	mm->gsi = gsi;
+	mm->dev = dev;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		vm->kicks[q].fd = -1;
+		mm->kicks[q].fd = -1;
 	for (unsigned q = 0; q < dev->nr_queues; q++) {
-		r = mmio_kick_setup(vm, q, e);
+		r = mmio_kick_setup(mm, q, e);
 		if (r < 0)
 			goto fail;
 	}
 	pthread_mutex_lock(&dev->lock);
 	dev->tops = &mmio_tops;
-	dev->transport = vm;
+	dev->transport = mm;
 	pthread_mutex_unlock(&dev->lock);
 	/* Last: the bus cannot unregister. */
-	r = bus_register(host->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &mmio_bus_ops, vm,
+	r = bus_register(host->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &mmio_bus_ops, mm,
 			 dev->name, e);
 	if (r < 0) {
 		kv_err_prefix(e, "%s: virtio-mmio at 0x%" PRIx64, dev->name, base);
 		goto fail_tops;
 	}
-	*out = vm;
+	*out = mm;
 	return 0;
 
 fail_tops:
@@ -486,27 +486,27 @@ fail_tops:
 	pthread_mutex_unlock(&dev->lock);
 fail:
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		mmio_kick_teardown(vm, &vm->kicks[q]);
-	free(vm);
+		mmio_kick_teardown(mm, &mm->kicks[q]);
+	free(mm);
 	return r;
 }
 
-void virtio_mmio_destroy(struct virtio_mmio *vm)
+void virtio_mmio_destroy(struct virtio_mmio *mm)
 {
 	struct virtio_dev *dev;
 
-	if (!vm)
+	if (!mm)
 		return;
-	dev = vm->dev;
+	dev = mm->dev;
 	/* First stop the kicks (evloop_del waits out a running callback),
 	 * then detach from the device. */
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		mmio_kick_teardown(vm, &vm->kicks[q]);
+		mmio_kick_teardown(mm, &mm->kicks[q]);
 	pthread_mutex_lock(&dev->lock);
-	if (dev->transport == vm) {
+	if (dev->transport == mm) {
 		dev->tops = NULL;
 		dev->transport = NULL;
 	}
 	pthread_mutex_unlock(&dev->lock);
-	free(vm);
+	free(mm);
 }

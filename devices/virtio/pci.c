@@ -25,16 +25,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/pci_root.h"
 #include "kvmini/event_loop.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
-#include "kvmini/virtio_devices.h"
-#include "pci_regs.h"
+#include "kvmini/virtio_pci.h"
+#include <linux/virtio_pci.h>
 
 #define VIRTIO_PCI_VENDOR       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE  0x1040
-#define VIRTIO_MSI_NO_VECTOR    0xffff
 
 /* Config space registers (PCI 3.0). */
 #define PCI_COMMAND             0x04
@@ -264,29 +263,29 @@ static void common_image(struct virtio_pci *vp, uint8_t *img)
 	struct virtq *vq = selected(vp);
 
 	memset(img, 0, COMMON_LEN);
-	put32(img + CC_DFSELECT, vp->dfselect);
+	put32(img + VIRTIO_PCI_COMMON_DFSELECT, vp->dfselect);
 	if (vp->dfselect < 2)
-		put32(img + CC_DF, (uint32_t)(d->features >> (32 * vp->dfselect)));
-	put32(img + CC_GFSELECT, vp->gfselect);
+		put32(img + VIRTIO_PCI_COMMON_DF, (uint32_t)(d->features >> (32 * vp->dfselect)));
+	put32(img + VIRTIO_PCI_COMMON_GFSELECT, vp->gfselect);
 	if (vp->gfselect < 2)
-		put32(img + CC_GF, (uint32_t)(d->driver_features >> (32 * vp->gfselect)));
-	put16(img + CC_MSIX, vp->msix_config);
-	put16(img + CC_NUMQ, (uint16_t)d->nr_queues);
-	img[CC_STATUS] = d->status;
-	img[CC_CFGGEN] = d->config_generation;
-	put16(img + CC_Q_SELECT, vp->queue_select);
+		put32(img + VIRTIO_PCI_COMMON_GF, (uint32_t)(d->driver_features >> (32 * vp->gfselect)));
+	put16(img + VIRTIO_PCI_COMMON_MSIX, vp->msix_config);
+	put16(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)d->nr_queues);
+	img[VIRTIO_PCI_COMMON_STATUS] = d->status;
+	img[VIRTIO_PCI_COMMON_CFGGENERATION] = d->config_generation;
+	put16(img + VIRTIO_PCI_COMMON_Q_SELECT, vp->queue_select);
 	if (!vq)
 		return; /* out-of-range queue_select: the queue registers read 0 */
-	put16(img + CC_Q_SIZE, vq->size);
-	put16(img + CC_Q_MSIX, vq->msix_vector);
-	put16(img + CC_Q_ENABLE, vq->enabled);
-	put16(img + CC_Q_NOFF, vp->queue_select);
-	put32(img + CC_Q_DESC, (uint32_t)vq->desc_gpa);
-	put32(img + CC_Q_DESC + 4, (uint32_t)(vq->desc_gpa >> 32));
-	put32(img + CC_Q_DRIVER, (uint32_t)vq->avail_gpa);
-	put32(img + CC_Q_DRIVER + 4, (uint32_t)(vq->avail_gpa >> 32));
-	put32(img + CC_Q_DEVICE, (uint32_t)vq->used_gpa);
-	put32(img + CC_Q_DEVICE + 4, (uint32_t)(vq->used_gpa >> 32));
+	put16(img + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
+	put16(img + VIRTIO_PCI_COMMON_Q_MSIX, vq->msix_vector);
+	put16(img + VIRTIO_PCI_COMMON_Q_ENABLE, vq->enabled);
+	put16(img + VIRTIO_PCI_COMMON_Q_NOFF, vp->queue_select);
+	put32(img + VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)vq->desc_gpa);
+	put32(img + VIRTIO_PCI_COMMON_Q_DESCLO + 4, (uint32_t)(vq->desc_gpa >> 32));
+	put32(img + VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)vq->avail_gpa);
+	put32(img + VIRTIO_PCI_COMMON_Q_AVAILLO + 4, (uint32_t)(vq->avail_gpa >> 32));
+	put32(img + VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)vq->used_gpa);
+	put32(img + VIRTIO_PCI_COMMON_Q_USEDLO + 4, (uint32_t)(vq->used_gpa >> 32));
 }
 
 static uint16_t checked_vector(const struct virtio_pci *vp, uint64_t v)
@@ -325,50 +324,50 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned len, uint
 	struct virtio_dev *d = vp->dev;
 	struct virtq *vq = selected(vp);
 	unsigned base = off & ~7u;
-	bool ring = off >= CC_Q_DESC && off < COMMON_LEN && off % 4 == 0 &&
+	bool ring = off >= VIRTIO_PCI_COMMON_Q_DESCLO && off < COMMON_LEN && off % 4 == 0 &&
 		    (len == 4 || (len == 8 && off == base));
 
 	if (ring) {
 		/* 64-bit ring addresses: two 32-bit halves or one 64-bit write. */
 		if (!vq || vq->enabled)
 			return; /* no such queue, or reconfiguring a live queue */
-		uint64_t *gpa = off < CC_Q_DRIVER ? &vq->desc_gpa
-			      : off < CC_Q_DEVICE ? &vq->avail_gpa : &vq->used_gpa;
+		uint64_t *gpa = off < VIRTIO_PCI_COMMON_Q_AVAILLO ? &vq->desc_gpa
+			      : off < VIRTIO_PCI_COMMON_Q_USEDLO ? &vq->avail_gpa : &vq->used_gpa;
 		set_half(gpa, off - base, len, v);
 		return;
 	}
 	switch (off | len << 8) {
-	case CC_DFSELECT | 4 << 8:
+	case VIRTIO_PCI_COMMON_DFSELECT | 4 << 8:
 		vp->dfselect = (uint32_t)v;
 		return;
-	case CC_GFSELECT | 4 << 8:
+	case VIRTIO_PCI_COMMON_GFSELECT | 4 << 8:
 		vp->gfselect = (uint32_t)v;
 		return;
-	case CC_GF | 4 << 8:
-		if (vp->gfselect >= 2 || (d->status & VIRTIO_STATUS_FEATURES_OK))
+	case VIRTIO_PCI_COMMON_GF | 4 << 8:
+		if (vp->gfselect >= 2 || (d->status & VIRTIO_CONFIG_S_FEATURES_OK))
 			return;
 		d->driver_features &= ~(0xffffffffULL << (32 * vp->gfselect));
 		d->driver_features |= (uint64_t)(uint32_t)v << (32 * vp->gfselect);
 		return;
-	case CC_MSIX | 2 << 8:
+	case VIRTIO_PCI_COMMON_MSIX | 2 << 8:
 		vp->msix_config = checked_vector(vp, v);
 		return;
-	case CC_STATUS | 1 << 8:
+	case VIRTIO_PCI_COMMON_STATUS | 1 << 8:
 		virtio_dev_set_status(d, (uint8_t)v);
 		after_status_write(vp);
 		return;
-	case CC_Q_SELECT | 2 << 8:
+	case VIRTIO_PCI_COMMON_Q_SELECT | 2 << 8:
 		vp->queue_select = (uint16_t)v;
 		return;
-	case CC_Q_SIZE | 2 << 8:
+	case VIRTIO_PCI_COMMON_Q_SIZE | 2 << 8:
 		if (vq && !vq->enabled && v <= vq->max_size)
 			vq->size = (uint16_t)v; /* vq_enable checks the power of two */
 		return;
-	case CC_Q_MSIX | 2 << 8:
+	case VIRTIO_PCI_COMMON_Q_MSIX | 2 << 8:
 		if (vq)
 			vq->msix_vector = checked_vector(vp, v);
 		return;
-	case CC_Q_ENABLE | 2 << 8:
+	case VIRTIO_PCI_COMMON_Q_ENABLE | 2 << 8:
 		/* Writing 0 is forbidden to drivers (§4.1.4.3.2): ignore it. */
 		if (vq && v == 1 && !vq->enabled)
 			virtio_dev_enable_queue(d, vp->queue_select);

@@ -152,9 +152,9 @@ struct chain_walk {
 };
 
 /* Checks one copied-out, non-indirect descriptor and stores its buffer. */
-static int walk_buffer(struct virtq *vq, struct chain_walk *w, const struct virtq_desc *d)
+static int walk_buffer(struct virtq *vq, struct chain_walk *w, const struct vring_desc *d)
 {
-	bool write = d->flags & VIRTQ_DESC_F_WRITE;
+	bool write = d->flags & VRING_DESC_F_WRITE;
 	struct vq_chain *c = w->c;
 	void *host;
 
@@ -196,7 +196,7 @@ static int walk_chain(struct virtq *vq, struct chain_walk *w, uint16_t head)
 	uint32_t i = head;
 
 	for (;;) {
-		struct virtq_desc d;
+		struct vring_desc d;
 		int r;
 
 		if (i >= entries)
@@ -208,12 +208,12 @@ static int walk_chain(struct virtq *vq, struct chain_walk *w, uint16_t head)
 		if (gm_read(vq->mem, table + (uint64_t)i * DESC_SIZE, &d, sizeof(d)))
 			return vq_fail(vq, "descriptor is not in guest RAM");
 
-		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (!vq->indirect)
-				return vq_fail(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+				return vq_fail(vq, "indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC");
 			if (in_indirect)
 				return vq_fail(vq, "indirect descriptor inside an indirect table");
-			if (d.flags & VIRTQ_DESC_F_NEXT)
+			if (d.flags & VRING_DESC_F_NEXT)
 				return vq_fail(vq, "indirect descriptor with NEXT");
 			if (d.len == 0 || d.len % DESC_SIZE ||
 			    d.len > (uint32_t)VIRTQ_MAX_SIZE * DESC_SIZE)
@@ -230,7 +230,7 @@ static int walk_chain(struct virtq *vq, struct chain_walk *w, uint16_t head)
 		r = walk_buffer(vq, w, &d);
 		if (r)
 			return r;
-		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		i = d.next;
 	}
@@ -338,7 +338,7 @@ bool vq_should_interrupt(struct virtq *vq)
 	}
 	if (!load_u16(vq, vq->avail_gpa + AVAIL_FLAGS, &v))
 		return true;
-	return !(v & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	return !(v & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 void vq_disable_kicks(struct virtq *vq)
@@ -348,7 +348,7 @@ void vq_disable_kicks(struct virtq *vq)
 	/* With EVENT_IDX, avail_event still names an entry the driver has
 	 * passed, so it does not kick until vq_enable_kicks re-arms it. */
 	if (!vq->event_idx)
-		store_u16(vq, vq->used_gpa + USED_FLAGS, VIRTQ_USED_F_NO_NOTIFY);
+		store_u16(vq, vq->used_gpa + USED_FLAGS, VRING_USED_F_NO_NOTIFY);
 }
 
 bool vq_enable_kicks(struct virtq *vq)

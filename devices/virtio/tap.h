@@ -5,7 +5,7 @@
 #define KVMINI_DEVICES_VIRTIO_TAP_H
 
 #include <stdint.h>
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_net.h"
 
 /* What the tap accepted when probed with TUNSETOFFLOAD (TUN_F_* bits). */
 struct tap_caps {

@@ -1,10 +1,27 @@
 /* Parsing of the device options --disk, --net and --console: pure
- * functions, unit-tested (tests/unit/core/test_config_devices.c). */
+ * functions, unit-tested (tests/unit/vmm/test_config_devices.c). */
 #ifndef KVMINI_CONFIG_DEVICES_H
 #define KVMINI_CONFIG_DEVICES_H
 
 #include "kvmini/err.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_blk.h"
+#include "kvmini/virtio_net.h"
+
+/* How a device reaches the guest: virtio-pci (default: Debian's stock
+ * kernel finds it by its PCI probe) or virtio-mmio (described in ACPI
+ * and on the command line). */
+enum virtio_transport { VIRTIO_TRANSPORT_PCI, VIRTIO_TRANSPORT_MMIO };
+
+/* The devices a VM gets, as parsed from --disk / --net / --console. */
+struct vm_disk {
+	struct virtio_blk_cfg blk;
+	enum virtio_transport transport;
+};
+struct vm_net {
+	struct virtio_net_cfg net;
+	enum virtio_transport transport;
+};
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #define CONFIG_MAX_DISKS 8
 #define CONFIG_MAX_NETS  4

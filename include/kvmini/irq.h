@@ -13,11 +13,4 @@ static inline int irq_set(const struct irq_sink *s, unsigned gsi, int level)
 	return s && s->set_level ? s->set_level(s->ctx, gsi, level) : 0;
 }
 
-/* How a device asks the VM to stop (i8042 reset, ACPI poweroff). */
-enum vm_stop_reason { VM_STOP_RESET, VM_STOP_POWEROFF };
-struct vm_stopper {
-	void (*request_stop)(void *ctx, enum vm_stop_reason why);
-	void *ctx;
-};
-
 #endif

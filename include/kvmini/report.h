@@ -36,6 +36,6 @@ int report_write_json(struct report *r, FILE *f);
 
 /* JSON string literal for @s (quoted; ", \, control characters escaped;
  * other bytes, UTF-8 included, copied as they are). */
-void json_write_string(FILE *f, const char *s);
+void report_json_string(FILE *f, const char *s);
 
 #endif

@@ -24,7 +24,7 @@ struct escape_state {
 };
 /* Filters @in (n bytes) into @out (room for 2n); returns bytes written
  * and sets *quit when Ctrl-A x was seen (input after it is dropped). */
-size_t escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
+size_t terminal_escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
 		     uint8_t *out, bool *quit);
 
 /* The signals that stop the VM (SIGINT, SIGTERM, SIGHUP, SIGQUIT). Block

@@ -14,6 +14,7 @@
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
 #include "kvmini/report.h"
+#include "kvmini/stop.h"
 #include "kvmini/virtio.h"
 
 struct config_devices;
@@ -32,19 +33,6 @@ struct vcpu {
 	bool thread_started;
 };
 
-/* Why the VM stopped; decides kvmini's exit status. */
-enum vm_stop_cause {
-	STOP_NONE,
-	STOP_POWEROFF,      /* ACPI S5 */
-	STOP_RESET,         /* i8042 or ACPI reset */
-	STOP_HALTED,        /* all vCPUs halted with no irqchip (tiny test guests) */
-	STOP_USER,          /* Ctrl-A x */
-	STOP_SIGNAL,        /* SIGINT, SIGTERM, SIGHUP, SIGQUIT: status 128 + signal */
-	STOP_GUEST_CRASH,   /* triple fault, failed entry, internal error */
-	STOP_HOST_ERROR,    /* an ioctl failed */
-	STOP_TIMEOUT,       /* --timeout fired */
-	STOP_GUEST_PANIC,   /* the guest kernel said so on the pvpanic port */
-};
 
 struct vm_config {
 	uint64_t memory;      /* bytes */
@@ -90,7 +78,7 @@ struct vm {
 	struct control_port *control;
 	struct evloop *loop;        /* virtio I/O thread (vmm/vm_virtio.c) */
 	struct irq_routing *routing;
-	struct virtio_host vhost;
+	struct virtio_host virtio_host;
 	struct vm_virtio_dev *virtio;
 	unsigned nr_virtio;
 	struct virtio_dev *console_dev; /* --console virtio: stdin goes here */

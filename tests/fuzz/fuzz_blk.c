@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_blk.h"
 #include "fuzz_common.h"
 #include "../../devices/virtio/block_internal.h"
 

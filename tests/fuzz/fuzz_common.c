@@ -155,10 +155,10 @@ void fr_attach(struct fr *r, struct virtio_dev *dev, uint64_t features, uint16_t
 	pthread_mutex_lock(&dev->lock);
 	dev->tops = &r->tops;
 	dev->transport = r;
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	dev->driver_features = (features | (1ull << VIRTIO_F_VERSION_1)) & dev->features;
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				   VIRTIO_STATUS_FEATURES_OK);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < dev->nr_queues; i++) {
 		struct virtq *vq = &dev->vqs[i];
 		uint16_t s = size && size <= vq->max_size ? size : vq->max_size;
@@ -170,8 +170,8 @@ void fr_attach(struct fr *r, struct virtio_dev *dev, uint64_t features, uint16_t
 		vq->used_gpa = r->q[i].used;
 		virtio_dev_enable_queue(dev, i);
 	}
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	pthread_mutex_unlock(&dev->lock);
 }
 
@@ -192,7 +192,7 @@ uint64_t fr_alloc(struct fr *r, uint32_t len)
 uint16_t fr_post(struct fr *r, unsigned qi, const struct fr_seg *s, unsigned n, bool indirect)
 {
 	struct fr_queue *q = &r->q[qi];
-	struct virtq_desc *desc = (struct virtq_desc *)fr_host(r, q->desc);
+	struct vring_desc *desc = (struct vring_desc *)fr_host(r, q->desc);
 	uint16_t *avail = (uint16_t *)fr_host(r, q->avail);
 	uint16_t head = q->next_desc;
 
@@ -200,22 +200,22 @@ uint16_t fr_post(struct fr *r, unsigned qi, const struct fr_seg *s, unsigned n, 
 		return 0;
 	if (indirect && n > 0) {
 		uint64_t table = fr_alloc(r, n * 16);
-		struct virtq_desc *t = (struct virtq_desc *)fr_host(r, table);
+		struct vring_desc *t = (struct vring_desc *)fr_host(r, table);
 
 		for (unsigned i = 0; i < n; i++)
-			t[i] = (struct virtq_desc){ s[i].gpa, s[i].len,
-				(uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-					   (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+			t[i] = (struct vring_desc){ s[i].gpa, s[i].len,
+				(uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
+					   (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
 				(uint16_t)(i + 1) };
-		desc[head] = (struct virtq_desc){ table, n * 16, VIRTQ_DESC_F_INDIRECT, 0 };
+		desc[head] = (struct vring_desc){ table, n * 16, VRING_DESC_F_INDIRECT, 0 };
 		q->next_desc = (uint16_t)((head + 1) % q->size);
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			uint16_t at = (uint16_t)((head + i) % q->size);
 
-			desc[at] = (struct virtq_desc){ s[i].gpa, s[i].len,
-				(uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-					   (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+			desc[at] = (struct vring_desc){ s[i].gpa, s[i].len,
+				(uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
+					   (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
 				(uint16_t)((at + 1) % q->size) };
 		}
 		q->next_desc = (uint16_t)((head + n) % q->size);

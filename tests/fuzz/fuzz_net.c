@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_net.h"
 #include "fuzz_common.h"
 #include "../../devices/virtio/tap.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/layout.h"
 #include "fuzz_common.h"
 

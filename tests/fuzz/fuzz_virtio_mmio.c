@@ -9,7 +9,7 @@
 
 #include "kvmini/event_loop.h"
 #include "kvmini/layout.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_mmio.h"
 #include "fuzz_common.h"
 #include "fuzz_fake_dev.h"
 
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz f = { data, size };
 	struct bus mmio;
 	struct virtio_dev dev;
-	struct virtio_mmio *vm;
+	struct virtio_mmio *mm;
 	struct virtio_host host;
 	struct kv_err e = { 0 };
 	uint8_t hostcfg = fz_u8(&f);
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FAKE_CFG_LEN, &fake_dev_ops, NULL, &r.gm, NULL);
 	host = (struct virtio_host){ .mem = &r.gm, .mmio = &mmio, .irq = &fake_sink, .loop = loop };
 	fake_host_calls(&host, hostcfg & 2);    /* ioeventfds or not; no MSI on mmio */
-	if (virtio_mmio_create(&host, BASE, GSI, &dev, &vm, &e))
+	if (virtio_mmio_create(&host, BASE, GSI, &dev, &mm, &e))
 		abort();
 	for (unsigned steps = 0; !fz_empty(&f) && steps < 1024; steps++) {
 		uint8_t op = fz_u8(&f);
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			reg_access(&mmio, &f, op);
 	}
-	virtio_mmio_destroy(vm);
+	virtio_mmio_destroy(mm);
 	virtio_dev_fini(&dev);
 	bus_destroy(&mmio);
 	return 0;

@@ -8,9 +8,9 @@
  * config space and frees every MSI route. */
 #include <stdlib.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/pci_root.h"
 #include "kvmini/layout.h"
-#include "kvmini/virtio_devices.h"
+#include "kvmini/virtio_pci.h"
 #include "fuzz_common.h"
 #include "fuzz_fake_dev.h"
 

@@ -24,11 +24,11 @@ struct irq_sink fake_irq_sink(struct fake_irq *f)
 	return (struct irq_sink){ fake_set_level, f };
 }
 
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
+static void fake_request_stop(void *ctx, enum vm_stop_cause why)
 {
 	struct fake_stop *f = ctx;
 
-	if (why == VM_STOP_RESET)
+	if (why == STOP_RESET)
 		f->resets++;
 	else
 		f->poweroffs++;

@@ -5,8 +5,9 @@
 #define KVMINI_TEST_DEVICES_FAKES_H
 
 #include <stdint.h>
-
-#include "kvmini/devices.h"
+#include "kvmini/bus.h"
+#include "kvmini/irq.h"
+#include "kvmini/stop.h"
 
 /* The level of one interrupt line and its edges. The sink fails the
  * test when a device reports a level the line already has: devices

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/layout.h"
 #include "fakes.h"
 

@@ -2,7 +2,7 @@
 #include <check.h>
 #include <errno.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/acpi_pm.h"
 #include "kvmini/layout.h"
 #include "../check_main.h"
 #include "fakes.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/cmos_rtc.h"
 #include "kvmini/layout.h"
 #include "../check_main.h"
 #include "fakes.h"

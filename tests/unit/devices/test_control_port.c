@@ -4,7 +4,7 @@
 #include <check.h>
 #include <stdint.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/control_port.h"
 #include "kvmini/layout.h"
 #include "../check_main.h"
 #include "fakes.h"

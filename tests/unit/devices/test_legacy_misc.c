@@ -5,7 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/acpi_pm.h"
+#include "kvmini/cmos_rtc.h"
+#include "kvmini/i8042.h"
+#include "kvmini/legacy_misc.h"
+#include "kvmini/pci_root.h"
+#include "kvmini/serial8250.h"
 #include "kvmini/layout.h"
 #include "../check_main.h"
 #include "fakes.h"

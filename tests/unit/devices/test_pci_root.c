@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/pci_root.h"
 #include "kvmini/layout.h"
 #include "../check_main.h"
 

@@ -221,19 +221,19 @@ START_TEST(escape_sequences)
 	bool quit = false;
 	size_t n;
 
-	n = escape_filter(&st, (const uint8_t *)"ab\x01\x01" "c", 5, out, &quit);
+	n = terminal_escape_filter(&st, (const uint8_t *)"ab\x01\x01" "c", 5, out, &quit);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_mem_eq(out, "ab\x01" "c", 4);
 	ck_assert(!quit);
 	/* Ctrl-A split across two reads, then x */
-	n = escape_filter(&st, (const uint8_t *)"z\x01", 2, out, &quit);
+	n = terminal_escape_filter(&st, (const uint8_t *)"z\x01", 2, out, &quit);
 	ck_assert_uint_eq(n, 1);
-	n = escape_filter(&st, (const uint8_t *)"xjunk", 5, out, &quit);
+	n = terminal_escape_filter(&st, (const uint8_t *)"xjunk", 5, out, &quit);
 	ck_assert_uint_eq(n, 0);
 	ck_assert(quit);
 	/* another key after Ctrl-A passes both through */
 	quit = false;
-	n = escape_filter(&st, (const uint8_t *)"\x01q", 2, out, &quit);
+	n = terminal_escape_filter(&st, (const uint8_t *)"\x01q", 2, out, &quit);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_mem_eq(out, "\x01q", 2);
 	ck_assert(!quit);

@@ -7,8 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "kvmini/virtio_devices.h"
-#include "../check_main.h"
+#include "kvmini/virtio_console.h"
+#include "../../check_main.h"
 #include "drv_ring.h"
 
 #define RXQ 0
@@ -207,7 +207,7 @@ START_TEST(hostile_rings_need_reset)
 	drv_post(&drv, RXQ, &s, 1);
 	ck_assert_uint_eq(virtio_console_receive(&dev, (const uint8_t *)"x", 1), 0);
 	ck_assert(!virtio_dev_live(&dev));
-	ck_assert(dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(dev.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert_uint_ge(drv.config_irqs, 1);
 	ck_assert(!virtio_console_rx_ready(&dev));
 
@@ -254,7 +254,7 @@ START_TEST(rx_event_idx_rearmed)
 {
 	uint16_t *avail_event;
 
-	drv_attach(&drv, &dev, 1ull << VIRTIO_F_EVENT_IDX);
+	drv_attach(&drv, &dev, 1ull << VIRTIO_RING_F_EVENT_IDX);
 	ck_assert(dev.vqs[RXQ].event_idx);
 	drv_post1(&drv, RXQ, 1, true, NULL);
 	ck_assert_uint_eq(virtio_console_receive(&dev, (const uint8_t *)"ab", 2), 1);

@@ -19,7 +19,7 @@
 
 #include "kvmini/bus.h"
 #include "kvmini/config.h"
-#include "kvmini/devices.h"
+#include "kvmini/cmos_rtc.h"
 #include "kvmini/seccomp.h"
 #include "../check_main.h"
 

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "kvmini/virtio_devices.h"
-#include "../../../devices/virtio/tap.h"
-#include "../check_main.h"
+#include "kvmini/virtio_net.h"
+#include "../../../../devices/virtio/tap.h"
+#include "../../check_main.h"
 #include "drv_ring.h"
 
 #define RXQ 0
@@ -391,7 +391,7 @@ START_TEST(rx_broken_ring_needs_reset)
 	drv_post(&drv, RXQ, &s, 1);
 	drv_kick(&drv, RXQ);
 	ck_assert(!virtio_dev_live(&dev));
-	ck_assert(dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(dev.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	net_send(64, 11);
 	tap_event(EPOLLIN);     /* harmless after the failure */
 
@@ -424,7 +424,7 @@ START_TEST(rx_event_idx_rearmed_when_dry)
 	uint16_t *avail_event;
 	uint64_t gpa;
 
-	drv_attach(&drv, &dev, F_MRG_RXBUF | (1ull << VIRTIO_F_EVENT_IDX));
+	drv_attach(&drv, &dev, F_MRG_RXBUF | (1ull << VIRTIO_RING_F_EVENT_IDX));
 	ck_assert(dev.vqs[RXQ].event_idx);
 	avail_event = (uint16_t *)drv_host(&drv, drv.q[RXQ].used + 4 + 8 * drv.q[RXQ].size);
 	gpa = drv_post1(&drv, RXQ, 2048, true, NULL);

@@ -82,10 +82,10 @@ static inline void drv_attach(struct drv *d, struct virtio_dev *dev, uint64_t fe
 	pthread_mutex_lock(&dev->lock);
 	dev->tops = &d->tops;
 	dev->transport = d;
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	dev->driver_features = (features | (1ull << VIRTIO_F_VERSION_1)) & dev->features;
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				   VIRTIO_STATUS_FEATURES_OK);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < dev->nr_queues; i++) {
 		struct drv_queue *q = &d->q[i];
 		struct virtq *vq = &dev->vqs[i];
@@ -101,8 +101,8 @@ static inline void drv_attach(struct drv *d, struct virtio_dev *dev, uint64_t fe
 		virtio_dev_enable_queue(dev, i);
 		ck_assert(vq->enabled);
 	}
-	virtio_dev_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	pthread_mutex_unlock(&dev->lock);
 }
 
@@ -116,7 +116,7 @@ struct drv_seg {
 static inline uint16_t drv_post(struct drv *d, unsigned qi, const struct drv_seg *s, unsigned n)
 {
 	struct drv_queue *q = &d->q[qi];
-	struct virtq_desc *desc = drv_host(d, q->desc);
+	struct vring_desc *desc = drv_host(d, q->desc);
 	uint16_t *avail = drv_host(d, q->avail);
 	uint16_t head = q->next_desc;
 
@@ -125,8 +125,8 @@ static inline uint16_t drv_post(struct drv *d, unsigned qi, const struct drv_seg
 
 		desc[at].addr = s[i].gpa;
 		desc[at].len = s[i].len;
-		desc[at].flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-					    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+		desc[at].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
+					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
 		desc[at].next = (uint16_t)((at + 1) % q->size);
 	}
 	q->next_desc = (uint16_t)((head + n) % q->size);

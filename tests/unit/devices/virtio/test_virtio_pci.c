@@ -10,12 +10,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "kvmini/devices.h"
+#include "kvmini/pci_root.h"
 #include "kvmini/event_loop.h"
 #include "kvmini/layout.h"
-#include "kvmini/virtio_devices.h"
-#include "../check_main.h"
-#include "../devices/fakes.h"
+#include "kvmini/virtio_pci.h"
+#include "../../check_main.h"
+#include "../fakes.h"
 #include "fake_ring.h"
 
 #define CF8 PORT_PCI_CONFIG
@@ -25,7 +25,7 @@
 #define BAR LAYOUT_PCI_BAR(1)
 
 /* Common config offsets: the transport's own (virtio 1.x §4.1.4.3). */
-#include "../../../devices/virtio/pci_regs.h"
+#include <linux/virtio_pci.h>
 
 struct fake_dev {
 	uint8_t config[8];
@@ -289,11 +289,11 @@ START_TEST(bar_sizing)
 	cfg_write(0x30, 4, 0xfffffffeu); /* expansion ROM: none */
 	ck_assert_uint_eq(cfg_read(0x30, 4), 0);
 	/* Memory decode off: BAR0 reads zeros, writes are ignored. */
-	ck_assert_uint_eq(bar_read(CC_NUMQ, 2), 0);
-	bar_write(CC_Q_SELECT, 2, 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_NUMQ, 2), 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
 	mem_enable();
-	ck_assert_uint_eq(bar_read(CC_NUMQ, 2), NQ);
-	ck_assert_uint_eq(bar_read(CC_Q_SELECT, 2), 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_NUMQ, 2), NQ);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
 }
 END_TEST
 
@@ -322,40 +322,40 @@ END_TEST
 START_TEST(feature_negotiation)
 {
 	mem_enable();
-	bar_write(CC_DFSELECT, 4, 0);
-	ck_assert_uint_eq(bar_read(CC_DF, 4), dev.features & 0xffffffffu);
-	ck_assert_uint_ne(bar_read(CC_DF, 4) & (1u << 5), 0);
-	bar_write(CC_DFSELECT, 4, 1);
-	ck_assert_uint_eq(bar_read(CC_DF, 4), 1); /* VERSION_1 */
-	bar_write(CC_DFSELECT, 4, 7);
-	ck_assert_uint_eq(bar_read(CC_DF, 4), 0);
+	bar_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_DF, 4), dev.features & 0xffffffffu);
+	ck_assert_uint_ne(bar_read(VIRTIO_PCI_COMMON_DF, 4) & (1u << 5), 0);
+	bar_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_DF, 4), 1); /* VERSION_1 */
+	bar_write(VIRTIO_PCI_COMMON_DFSELECT, 4, 7);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_DF, 4), 0);
 
-	bar_write(CC_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	bar_write(CC_GFSELECT, 4, 0);
-	bar_write(CC_GF, 4, 1u << 5);
-	bar_write(CC_GFSELECT, 4, 1);
-	bar_write(CC_GF, 4, 1);
-	bar_write(CC_GFSELECT, 4, 9);
-	bar_write(CC_GF, 4, 0xffffffffu); /* no such word: ignored */
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 1u << 5);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 9);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 0xffffffffu); /* no such word: ignored */
 	ck_assert_uint_eq(dev.driver_features, 1ULL << 32 | 1u << 5);
-	bar_write(CC_STATUS, 1, 0x0b);
-	ck_assert_uint_eq(bar_read(CC_STATUS, 1), 0x0b);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0x0b);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_STATUS, 1), 0x0b);
 	/* Features are frozen after FEATURES_OK. */
-	bar_write(CC_GFSELECT, 4, 0);
-	bar_write(CC_GF, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 0);
 	ck_assert_uint_eq(dev.driver_features, 1ULL << 32 | 1u << 5);
 
 	/* Reset, then features the device did not offer: FEATURES_OK stays clear. */
-	bar_write(CC_STATUS, 1, 0);
-	ck_assert_uint_eq(bar_read(CC_STATUS, 1), 0);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_STATUS, 1), 0);
 	ck_assert_uint_eq(fdev.resets, 1);
-	bar_write(CC_STATUS, 1, 3);
-	bar_write(CC_GFSELECT, 4, 0);
-	bar_write(CC_GF, 4, 1u << 6);
-	bar_write(CC_GFSELECT, 4, 1);
-	bar_write(CC_GF, 4, 1);
-	bar_write(CC_STATUS, 1, 0x0b);
-	ck_assert_uint_eq(bar_read(CC_STATUS, 1), 0x03);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 3);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 1u << 6);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0x0b);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_STATUS, 1), 0x03);
 
 	/* Device config region goes to the device's ops. */
 	ck_assert_uint_eq(bar_read(0x2000, 4), 0x44332211u);
@@ -368,83 +368,83 @@ END_TEST
 /* Negotiates VERSION_1 and configures queue @q from the fake ring's layout. */
 static void driver_setup_queue(unsigned q, uint16_t size)
 {
-	bar_write(CC_Q_SELECT, 2, q);
-	ck_assert_uint_eq(bar_read(CC_Q_SIZE, 2), QSIZE);
-	ck_assert_uint_eq(bar_read(CC_Q_NOFF, 2), q);
-	bar_write(CC_Q_SIZE, 2, size);
-	bar_write(CC_Q_DESC, 4, (uint32_t)fr.vq.desc_gpa);
-	bar_write(CC_Q_DESC + 4, 4, 0);
-	bar_write(CC_Q_DRIVER, 4, (uint32_t)fr.vq.avail_gpa);
-	bar_write(CC_Q_DRIVER + 4, 4, 0);
-	bar_write(CC_Q_DEVICE, 8, fr.vq.used_gpa);
+	bar_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_NOFF, 2), q);
+	bar_write(VIRTIO_PCI_COMMON_Q_SIZE, 2, size);
+	bar_write(VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)fr.vq.desc_gpa);
+	bar_write(VIRTIO_PCI_COMMON_Q_DESCLO + 4, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)fr.vq.avail_gpa);
+	bar_write(VIRTIO_PCI_COMMON_Q_AVAILLO + 4, 4, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_USEDLO, 8, fr.vq.used_gpa);
 }
 
 static void driver_features_ok(void)
 {
 	mem_enable();
-	bar_write(CC_STATUS, 1, 3);
-	bar_write(CC_GFSELECT, 4, 1);
-	bar_write(CC_GF, 4, 1);
-	bar_write(CC_STATUS, 1, 0x0b);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 3);
+	bar_write(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_GF, 4, 1);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0x0b);
 }
 
 START_TEST(queue_configuration)
 {
 	driver_features_ok();
 	driver_setup_queue(0, QSIZE);
-	ck_assert_uint_eq(bar_read(CC_Q_DESC, 8), fr.vq.desc_gpa);
-	ck_assert_uint_eq(bar_read(CC_Q_DRIVER, 4), fr.vq.avail_gpa);
-	ck_assert_uint_eq(bar_read(CC_Q_DEVICE + 4, 4), 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_DESCLO, 8), fr.vq.desc_gpa);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_AVAILLO, 4), fr.vq.avail_gpa);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_USEDLO + 4, 4), 0);
 	/* Misaligned halves are ignored. */
-	bar_write(CC_Q_DESC + 2, 4, 0xdeadbeef);
-	bar_write(CC_Q_DRIVER + 1, 2, 0xbeef);
-	ck_assert_uint_eq(bar_read(CC_Q_DESC, 8), fr.vq.desc_gpa);
-	ck_assert_uint_eq(bar_read(CC_Q_DRIVER, 8), fr.vq.avail_gpa);
+	bar_write(VIRTIO_PCI_COMMON_Q_DESCLO + 2, 4, 0xdeadbeef);
+	bar_write(VIRTIO_PCI_COMMON_Q_AVAILLO + 1, 2, 0xbeef);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_DESCLO, 8), fr.vq.desc_gpa);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_AVAILLO, 8), fr.vq.avail_gpa);
 	/* Larger than the maximum: kept at the old size. */
-	bar_write(CC_Q_SIZE, 2, QSIZE * 2);
-	ck_assert_uint_eq(bar_read(CC_Q_SIZE, 2), QSIZE);
-	bar_write(CC_Q_ENABLE, 2, 1);
-	ck_assert_uint_eq(bar_read(CC_Q_ENABLE, 2), 1);
+	bar_write(VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE * 2);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
+	bar_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
 	ck_assert(dev.vqs[0].enabled);
 	/* A live queue cannot be reconfigured. */
-	bar_write(CC_Q_DESC, 4, 0x1000);
+	bar_write(VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x1000);
 	ck_assert_uint_eq(dev.vqs[0].desc_gpa, fr.vq.desc_gpa);
-	bar_write(CC_Q_ENABLE, 2, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0);
 	ck_assert(dev.vqs[0].enabled);
 
 	/* Vectors: only < table size or NO_VECTOR. */
-	bar_write(CC_Q_MSIX, 2, NQ);
-	ck_assert_uint_eq(bar_read(CC_Q_MSIX, 2), NQ);
-	bar_write(CC_Q_MSIX, 2, NQ + 1);
-	ck_assert_uint_eq(bar_read(CC_Q_MSIX, 2), 0xffff);
-	bar_write(CC_MSIX, 2, 0x7777);
-	ck_assert_uint_eq(bar_read(CC_MSIX, 2), 0xffff);
-	bar_write(CC_MSIX, 2, 0);
-	ck_assert_uint_eq(bar_read(CC_MSIX, 2), 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_MSIX, 2, NQ);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_MSIX, 2), NQ);
+	bar_write(VIRTIO_PCI_COMMON_Q_MSIX, 2, NQ + 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_MSIX, 2), 0xffff);
+	bar_write(VIRTIO_PCI_COMMON_MSIX, 2, 0x7777);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_MSIX, 2), 0xffff);
+	bar_write(VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_MSIX, 2), 0);
 
 	/* Queue 1 with a size that is not a power of two: vq_enable refuses
 	 * and the device needs a reset. */
 	driver_setup_queue(1, 3);
-	bar_write(CC_Q_ENABLE, 2, 1);
-	ck_assert_uint_eq(bar_read(CC_Q_ENABLE, 2), 0);
-	ck_assert_uint_ne(bar_read(CC_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	ck_assert_uint_ne(bar_read(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 
 	/* Out of range queue_select: reads 0, writes ignored. */
-	bar_write(CC_Q_SELECT, 2, 100);
-	ck_assert_uint_eq(bar_read(CC_Q_SELECT, 2), 100);
-	ck_assert_uint_eq(bar_read(CC_Q_SIZE, 2), 0);
-	ck_assert_uint_eq(bar_read(CC_Q_DESC, 8), 0);
-	bar_write(CC_Q_SIZE, 2, 4);
-	bar_write(CC_Q_ENABLE, 2, 1);
-	bar_write(CC_Q_DESC, 8, 0x1000);
-	ck_assert_uint_eq(bar_read(CC_Q_ENABLE, 2), 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 100);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 100);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_SIZE, 2, 4);
+	bar_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	bar_write(VIRTIO_PCI_COMMON_Q_DESCLO, 8, 0x1000);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
 
 	/* Reset: queues and vectors forgotten. */
-	bar_write(CC_STATUS, 1, 0);
-	bar_write(CC_Q_SELECT, 2, 0);
-	ck_assert_uint_eq(bar_read(CC_Q_ENABLE, 2), 0);
-	ck_assert_uint_eq(bar_read(CC_Q_MSIX, 2), 0xffff);
-	ck_assert_uint_eq(bar_read(CC_MSIX, 2), 0xffff);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_MSIX, 2), 0xffff);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_MSIX, 2), 0xffff);
 }
 END_TEST
 
@@ -469,10 +469,10 @@ START_TEST(notify_through_event_loop)
 
 	driver_features_ok();
 	driver_setup_queue(1, QSIZE);
-	bar_write(CC_Q_ENABLE, 2, 1);
+	bar_write(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
 	/* Not live yet (no DRIVER_OK): a kick is consumed, nothing runs. */
 	bar_write(0x3000 + 4, 2, 1);
-	bar_write(CC_STATUS, 1, 0x0f);
+	bar_write(VIRTIO_PCI_COMMON_STATUS, 1, 0x0f);
 	ck_assert_uint_eq(fdev.activations, 1);
 	bar_write(0x3000 + 4, 2, 1);
 	for (int i = 0; i < 2000 && !__atomic_load_n(&fdev.notified[1], __ATOMIC_SEQ_CST); i++)
@@ -554,8 +554,8 @@ START_TEST(msix_masked_pending_then_delivered)
 	uint32_t table = cfg_read(at + 4, 4), pba = cfg_read(at + 8, 4);
 
 	mem_enable();
-	bar_write(CC_Q_SELECT, 2, 0);
-	bar_write(CC_Q_MSIX, 2, 1);
+	bar_write(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	bar_write(VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
 	cfg_write(at + 2, 2, 0x8000 | 0x4000); /* enable, function mask */
 	bar_write(table + 16, 4, 0xfee00000u);
 	bar_write(table + 20, 4, 0);
@@ -608,7 +608,7 @@ START_TEST(msix_without_msi_route_stays_pending)
 	table = cfg_read(at + 4, 4);
 	pba = cfg_read(at + 8, 4);
 	mem_enable();
-	bar_write(CC_MSIX, 2, 2);
+	bar_write(VIRTIO_PCI_COMMON_MSIX, 2, 2);
 	cfg_write(at + 2, 2, 0x8000);
 	bar_write(table + 2 * 16 + 12, 4, 0);
 	notify_config();
@@ -626,12 +626,12 @@ START_TEST(pci_cfg_window)
 	at = caps[5].at;
 	mem_enable();
 	cfg_write(at + 4, 1, 0);
-	cfg_write(at + 8, 4, CC_NUMQ);
+	cfg_write(at + 8, 4, VIRTIO_PCI_COMMON_NUMQ);
 	cfg_write(at + 12, 4, 2);
 	ck_assert_uint_eq(cfg_read(at + 16, 2), NQ);
-	cfg_write(at + 8, 4, CC_Q_SELECT);
+	cfg_write(at + 8, 4, VIRTIO_PCI_COMMON_Q_SELECT);
 	cfg_write(at + 16, 2, 1);
-	ck_assert_uint_eq(bar_read(CC_Q_SELECT, 2), 1);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_Q_SELECT, 2), 1);
 	/* Bad windows are harmless. */
 	static const uint32_t bad[][3] = { { 1, 0, 4 }, { 0, 1, 4 }, { 0, 0, 3 },
 					   { 0, 0xffff, 2 }, { 0, 0xfffffffcu, 4 } };
@@ -660,7 +660,7 @@ START_TEST(hostile_accesses)
 				       : (unsigned)rand_r(&seed) % (LAYOUT_PCI_BAR_SIZE - 8);
 		bool wr = rand_r(&seed) & 1;
 
-		if (off == CC_STATUS && wr)
+		if (off == VIRTIO_PCI_COMMON_STATUS && wr)
 			continue; /* keep memory decode and reset churn bounded below */
 		ck_assert_int_eq(bus_dispatch(&mmio, BAR + off, &v, len, wr), 0);
 		if (i % 16 == 0) {
@@ -676,8 +676,8 @@ START_TEST(hostile_accesses)
 	}
 	/* Read-only common registers survived. */
 	mem_enable();
-	bar_write(CC_NUMQ, 2, 77);
-	ck_assert_uint_eq(bar_read(CC_NUMQ, 2), NQ);
+	bar_write(VIRTIO_PCI_COMMON_NUMQ, 2, 77);
+	ck_assert_uint_eq(bar_read(VIRTIO_PCI_COMMON_NUMQ, 2), NQ);
 	bar_write(0x15, 1, 9);
 	ck_assert_uint_eq(cfg_read(0x00, 4), 0x1042u << 16 | 0x1af4);
 	/* Straddling the BAR's end is not ours. */

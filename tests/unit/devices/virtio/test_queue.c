@@ -6,11 +6,11 @@
 #include <sys/mman.h>
 
 #include "fake_ring.h"
-#include "../check_main.h"
+#include "../../check_main.h"
 
-#define W VIRTQ_DESC_F_WRITE
-#define N VIRTQ_DESC_F_NEXT
-#define I VIRTQ_DESC_F_INDIRECT
+#define W VRING_DESC_F_WRITE
+#define N VRING_DESC_F_NEXT
+#define I VRING_DESC_F_INDIRECT
 
 static struct fake_ring f;
 static struct iovec iov[16];
@@ -234,7 +234,7 @@ START_TEST(event_idx_interrupts)
 	ck_assert(vq_should_interrupt(&f.vq));
 	ck_assert(!vq_should_interrupt(&f.vq)); /* nothing new */
 	/* NO_INTERRUPT is ignored with EVENT_IDX. */
-	fr_set_avail_flags(&f, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	fr_set_avail_flags(&f, VRING_AVAIL_F_NO_INTERRUPT);
 	fr_set_used_event(&f, 7);
 	ck_assert_int_eq(vq_push(&f.vq, 7, 1), 0);
 	ck_assert(vq_should_interrupt(&f.vq));
@@ -246,7 +246,7 @@ START_TEST(no_interrupt_flag)
 	fr_enable(&f, false, false);
 	ck_assert_int_eq(vq_push(&f.vq, 0, 0), 0);
 	ck_assert(vq_should_interrupt(&f.vq));
-	fr_set_avail_flags(&f, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	fr_set_avail_flags(&f, VRING_AVAIL_F_NO_INTERRUPT);
 	ck_assert_int_eq(vq_push(&f.vq, 1, 0), 0);
 	ck_assert(!vq_should_interrupt(&f.vq));
 	fr_set_avail_flags(&f, 0);
@@ -261,7 +261,7 @@ START_TEST(kick_suppression_flags)
 
 	fr_enable(&f, false, false);
 	vq_disable_kicks(&f.vq);
-	ck_assert_uint_eq(fr_used_flags(&f), VIRTQ_USED_F_NO_NOTIFY);
+	ck_assert_uint_eq(fr_used_flags(&f), VRING_USED_F_NO_NOTIFY);
 	ck_assert(!vq_enable_kicks(&f.vq));
 	ck_assert_uint_eq(fr_used_flags(&f), 0);
 	/* A chain that arrived while kicks were off is reported. */
@@ -446,7 +446,7 @@ START_TEST(indirect_not_negotiated)
 	fr_desc(&f, t, 0, a, 4, 0, 0);
 	fr_desc(&f, desc_table(), 0, t, 16, I, 0);
 	fr_publish(&f, 0);
-	expect_reject("without VIRTIO_F_INDIRECT_DESC");
+	expect_reject("without VIRTIO_RING_F_INDIRECT_DESC");
 }
 END_TEST
 

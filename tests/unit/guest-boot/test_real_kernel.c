@@ -73,7 +73,7 @@ START_TEST(unpacks_to_pvh_elf)
 
 	ck_assert_msg(boot_file_read(kernel_path, &f, &err) == 0, "%s", err.msg);
 	ck_assert_msg(bz_parse(&f, &bz, &err) == 0, "%s", err.msg);
-	ck_assert_msg(unpack_bzimage(&f, &bz, NULL, &vmlinux, &err) == 0, "%s", err.msg);
+	ck_assert_msg(boot_unpack_bzimage(&f, &bz, NULL, &vmlinux, &err) == 0, "%s", err.msg);
 	ck_assert_msg(pvh_find_entry(&vmlinux, "vmlinux", &pvh_entry, &err) == 0, "%s", err.msg);
 	printf("real kernel: %zu-byte vmlinux, PVH entry 0x%x\n", vmlinux.size, pvh_entry);
 

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "kvmini/virtio_devices.h"
-#include "../check_main.h"
-#include "../../../devices/virtio/block_internal.h"
+#include "kvmini/virtio_blk.h"
+#include "../../check_main.h"
+#include "../../../../devices/virtio/block_internal.h"
 
 #define DISK_SIZE (64 * 1024)
 #define CAPACITY (DISK_SIZE / 512)
@@ -798,9 +798,9 @@ static int ring_dev(bool ro)
 	ck_assert_int_eq(gm_add_region(&gm, 0, RAM_SIZE, ram), 0);
 	ck_assert_int_eq(virtio_blk_create(&cfg, &gm, NULL, &dev, &e), 0);
 	dev.tops = &fake_tops;
-	dev.driver_features = dev.features & ~(1ull << VIRTIO_F_EVENT_IDX);
-	dev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-		     VIRTIO_STATUS_DRIVER_OK;
+	dev.driver_features = dev.features & ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+	dev.status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		     VIRTIO_CONFIG_S_DRIVER_OK;
 	dev.vqs[0].size = QSIZE;
 	dev.vqs[0].desc_gpa = DESC_GPA;
 	dev.vqs[0].avail_gpa = AVAIL_GPA;
@@ -813,12 +813,12 @@ static int ring_dev(bool ro)
 
 static uint16_t add_desc(uint64_t gpa, uint32_t len, uint16_t flags, bool more)
 {
-	struct virtq_desc *d = (struct virtq_desc *)(ram + DESC_GPA) + next_desc;
+	struct vring_desc *d = (struct vring_desc *)(ram + DESC_GPA) + next_desc;
 	uint16_t i = next_desc++;
 
 	d->addr = gpa;
 	d->len = len;
-	d->flags = flags | (more ? VIRTQ_DESC_F_NEXT : 0);
+	d->flags = flags | (more ? VRING_DESC_F_NEXT : 0);
 	d->next = next_desc;
 	return i;
 }
@@ -861,8 +861,8 @@ static uint16_t rw_chain(uint32_t type, uint64_t sector, uint64_t hdr_gpa, uint6
 	ram[status_gpa] = 0xee;
 	uint16_t head = add_desc(hdr_gpa, 16, 0, true);
 
-	add_desc(data_gpa, len, type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0, true);
-	add_desc(status_gpa, 1, VIRTQ_DESC_F_WRITE, false);
+	add_desc(data_gpa, len, type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0, true);
+	add_desc(status_gpa, 1, VRING_DESC_F_WRITE, false);
 	return head;
 }
 
@@ -908,7 +908,7 @@ START_TEST(ring_no_status_fails_device)
 	dev.ops->queue_notify(&dev, 0);
 	pthread_mutex_unlock(&dev.lock);
 	ck_assert(dev.broken);
-	ck_assert(dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(dev.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert_uint_eq(used_idx(), 0);
 	virtio_dev_fini(&dev);
 	free(ram);

@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "kvmini/virtio_devices.h"
-#include "../../../devices/virtio/tap.h"
-#include "../check_main.h"
+#include "kvmini/virtio_net.h"
+#include "../../../../devices/virtio/tap.h"
+#include "../../check_main.h"
 #include "drv_ring.h"
 
 #define RXQ 0

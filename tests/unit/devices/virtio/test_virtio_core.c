@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fake_ring.h"
-#include "../check_main.h"
+#include "../../check_main.h"
 
 #define BIT(n) (1ULL << (n))
 #define DEV_FEATURE_BIT 5
@@ -86,21 +86,21 @@ static void configure_queue0(void)
 /* The usual driver sequence up to FEATURES_OK; returns the status read back. */
 static uint8_t negotiate(uint64_t driver_features)
 {
-	virtio_dev_set_status(&d, VIRTIO_STATUS_ACKNOWLEDGE);
-	virtio_dev_set_status(&d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_dev_set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_dev_set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	d.driver_features = driver_features;
-	virtio_dev_set_status(&d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					  VIRTIO_STATUS_FEATURES_OK);
+	virtio_dev_set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					  VIRTIO_CONFIG_S_FEATURES_OK);
 	return d.status;
 }
 
 static void go_live(uint64_t driver_features)
 {
-	ck_assert(negotiate(driver_features) & VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(negotiate(driver_features) & VIRTIO_CONFIG_S_FEATURES_OK);
 	configure_queue0();
 	virtio_dev_enable_queue(&d, 0);
 	ck_assert(d.vqs[0].enabled);
-	virtio_dev_set_status(&d, d.status | VIRTIO_STATUS_DRIVER_OK);
+	virtio_dev_set_status(&d, d.status | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert(virtio_dev_live(&d));
 }
 
@@ -109,7 +109,7 @@ START_TEST(init_fields)
 	ck_assert_str_eq(d.name, "virtio-test0");
 	ck_assert_uint_eq(d.device_id, VIRTIO_ID_BLOCK);
 	ck_assert_uint_eq(d.features, BIT(DEV_FEATURE_BIT) | BIT(VIRTIO_F_VERSION_1) |
-					      BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_F_INDIRECT_DESC));
+					      BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC));
 	ck_assert_uint_eq(d.nr_queues, 2);
 	ck_assert_uint_eq(d.vqs[1].max_size, 8);
 	ck_assert_uint_eq(d.vqs[2].max_size, 0);
@@ -122,9 +122,9 @@ END_TEST
 START_TEST(features_accepted)
 {
 	uint8_t s = negotiate(BIT(VIRTIO_F_VERSION_1) | BIT(DEV_FEATURE_BIT) |
-			      BIT(VIRTIO_F_EVENT_IDX));
+			      BIT(VIRTIO_RING_F_EVENT_IDX));
 
-	ck_assert(s & VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(s & VIRTIO_CONFIG_S_FEATURES_OK);
 }
 END_TEST
 
@@ -132,25 +132,25 @@ START_TEST(features_unoffered_refused)
 {
 	uint8_t s = negotiate(BIT(VIRTIO_F_VERSION_1) | BIT(DEV_FEATURE_BIT + 1));
 
-	ck_assert(!(s & VIRTIO_STATUS_FEATURES_OK));
-	ck_assert(s & VIRTIO_STATUS_DRIVER);
+	ck_assert(!(s & VIRTIO_CONFIG_S_FEATURES_OK));
+	ck_assert(s & VIRTIO_CONFIG_S_DRIVER);
 	/* DRIVER_OK without FEATURES_OK breaks the device instead of activating it. */
-	virtio_dev_set_status(&d, s | VIRTIO_STATUS_DRIVER_OK);
+	virtio_dev_set_status(&d, s | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert_uint_eq(activate_calls, 0);
 	ck_assert(!virtio_dev_live(&d));
-	ck_assert(d.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 END_TEST
 
 START_TEST(features_without_version_1_refused)
 {
-	ck_assert(!(negotiate(BIT(DEV_FEATURE_BIT)) & VIRTIO_STATUS_FEATURES_OK));
+	ck_assert(!(negotiate(BIT(DEV_FEATURE_BIT)) & VIRTIO_CONFIG_S_FEATURES_OK));
 }
 END_TEST
 
 START_TEST(activate_and_reset)
 {
-	go_live(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_F_INDIRECT_DESC));
+	go_live(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC));
 	ck_assert_uint_eq(activate_calls, 1);
 	ck_assert(d.vqs[0].event_idx);
 	ck_assert(d.vqs[0].indirect);
@@ -173,11 +173,11 @@ END_TEST
 START_TEST(activate_failure_needs_reset)
 {
 	activate_result = -ENOMEM;
-	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_STATUS_FEATURES_OK);
-	virtio_dev_set_status(&d, d.status | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_CONFIG_S_FEATURES_OK);
+	virtio_dev_set_status(&d, d.status | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert_uint_eq(activate_calls, 1);
 	ck_assert(d.broken);
-	ck_assert(d.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert_uint_eq(notify_config_calls, 1);
 	ck_assert(!virtio_dev_live(&d));
 }
@@ -190,7 +190,7 @@ START_TEST(fail_once_until_reset)
 	go_live(BIT(VIRTIO_F_VERSION_1));
 	gen = d.config_generation;
 	virtio_dev_fail(&d, "test failure %d", 1);
-	ck_assert(d.status & VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert(d.broken);
 	ck_assert(!virtio_dev_live(&d));
 	ck_assert_uint_eq(notify_config_calls, 1);
@@ -199,8 +199,8 @@ START_TEST(fail_once_until_reset)
 	ck_assert_uint_eq(notify_config_calls, 1);
 	ck_assert_uint_eq(d.config_generation, (uint8_t)(gen + 1));
 	/* The driver cannot clear NEEDS_RESET by writing status ... */
-	virtio_dev_set_status(&d, d.status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET);
-	ck_assert(d.status & VIRTIO_STATUS_NEEDS_RESET);
+	virtio_dev_set_status(&d, d.status & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	/* ... only a reset does, and the device works again. */
 	virtio_dev_set_status(&d, 0);
 	ck_assert(!d.broken);
@@ -213,7 +213,7 @@ END_TEST
 
 START_TEST(bad_queue_config_needs_reset)
 {
-	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_CONFIG_S_FEATURES_OK);
 	configure_queue0();
 	d.vqs[0].used_gpa += 2;
 	virtio_dev_enable_queue(&d, 0);
@@ -222,7 +222,7 @@ START_TEST(bad_queue_config_needs_reset)
 	ck_assert_uint_eq(notify_config_calls, 1);
 	/* A queue the device does not have. */
 	virtio_dev_set_status(&d, 0);
-	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(negotiate(BIT(VIRTIO_F_VERSION_1)) & VIRTIO_CONFIG_S_FEATURES_OK);
 	virtio_dev_enable_queue(&d, 2);
 	ck_assert(d.broken);
 }
@@ -230,7 +230,7 @@ END_TEST
 
 START_TEST(used_interrupts_per_event_idx)
 {
-	go_live(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX));
+	go_live(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX));
 	fr_set_used_event(&f, 1);
 	ck_assert_int_eq(vq_push(&d.vqs[0], 0, 0), 0);
 	virtio_dev_used(&d, 0); /* first: always */
@@ -254,7 +254,7 @@ START_TEST(used_without_event_idx)
 {
 	go_live(BIT(VIRTIO_F_VERSION_1));
 	ck_assert(!d.vqs[0].event_idx);
-	fr_set_avail_flags(&f, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	fr_set_avail_flags(&f, VRING_AVAIL_F_NO_INTERRUPT);
 	ck_assert_int_eq(vq_push(&d.vqs[0], 0, 0), 0);
 	virtio_dev_used(&d, 0);
 	ck_assert_uint_eq(notify_queue_calls[0], 0);

@@ -55,7 +55,7 @@ uint64_t fr_alloc(struct fake_ring *f, uint32_t len)
 void fr_desc(struct fake_ring *f, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
 	     uint16_t flags, uint16_t next)
 {
-	struct virtq_desc d = { addr, len, flags, next };
+	struct vring_desc d = { addr, len, flags, next };
 
 	memcpy(fr_host(f, table + 16ULL * i), &d, sizeof(d));
 }

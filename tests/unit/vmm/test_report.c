@@ -18,7 +18,7 @@ static char *capture_string(const char *s)
 	FILE *f = open_memstream(&out, &len);
 
 	ck_assert_ptr_nonnull(f);
-	json_write_string(f, s);
+	report_json_string(f, s);
 	fclose(f);
 	return out;
 }

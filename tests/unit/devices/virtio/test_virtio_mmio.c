@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "kvmini/virtio_devices.h"
-#include "../check_main.h"
-#include "../devices/fakes.h"
+#include "kvmini/virtio_mmio.h"
+#include "../../check_main.h"
+#include "../fakes.h"
 
 #define BASE 0xd0000000ULL
 #define GSI 5
@@ -67,7 +67,7 @@ static struct {
 	struct virtio_host host;
 	struct virtio_dev dev;
 	struct fake_dev fd;
-	struct virtio_mmio *vm;
+	struct virtio_mmio *mm;
 	struct fake_ioevent ioev[NR_QUEUES];
 	int ioev_assigns, ioev_deassigns;
 } t;
@@ -152,7 +152,7 @@ static void setup_with(bool ioeventfd)
 		.mem = &t.gm, .mmio = &t.mmio, .irq = &t.sink, .loop = t.loop,
 		.ioeventfd = ioeventfd ? fake_ioeventfd : NULL,
 	};
-	ck_assert_msg(virtio_mmio_create(&t.host, BASE, GSI, &t.dev, &t.vm, &e) == 0,
+	ck_assert_msg(virtio_mmio_create(&t.host, BASE, GSI, &t.dev, &t.mm, &e) == 0,
 		      "%s", e.msg);
 }
 
@@ -168,7 +168,7 @@ static void setup_ioeventfd(void)
 
 static void teardown(void)
 {
-	virtio_mmio_destroy(t.vm);
+	virtio_mmio_destroy(t.mm);
 	evloop_destroy(t.loop);
 	virtio_dev_fini(&t.dev);
 	bus_destroy(&t.mmio);
@@ -203,14 +203,14 @@ static void wr32(uint64_t off, uint32_t v)
 /* Negotiates VERSION_1 only and sets FEATURES_OK. */
 static void negotiate(void)
 {
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	wr32(R_DRV_FEATURES_SEL, 1);
 	wr32(R_DRV_FEATURES, 1); /* bit 32 */
 	wr32(R_DRV_FEATURES_SEL, 0);
 	wr32(R_DRV_FEATURES, 0);
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		       VIRTIO_STATUS_FEATURES_OK);
-	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_STATUS_FEATURES_OK, VIRTIO_STATUS_FEATURES_OK);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_CONFIG_S_FEATURES_OK);
 }
 
 /* Configures queue @q of @size with rings at @desc (avail and used
@@ -232,8 +232,8 @@ static void setup_queue(unsigned q, uint32_t size, uint64_t desc)
 
 static void driver_ok(void)
 {
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert(virtio_dev_live(&t.dev));
 }
 
@@ -317,7 +317,7 @@ START_TEST(features)
 	wr32(R_DEV_FEATURES_SEL, 0xffffffff);
 	ck_assert_uint_eq(rd32(R_DEV_FEATURES), 0);
 
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	wr32(R_DRV_FEATURES_SEL, 0);
 	wr32(R_DRV_FEATURES, 1u << 5);
 	wr32(R_DRV_FEATURES_SEL, 1);
@@ -325,9 +325,9 @@ START_TEST(features)
 	wr32(R_DRV_FEATURES_SEL, 2);
 	wr32(R_DRV_FEATURES, 0xffffffff); /* no such word: ignored */
 	ck_assert_uint_eq(t.dev.driver_features, (1ULL << 5) | (1ULL << 32) | (1ULL << 40));
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		       VIRTIO_STATUS_FEATURES_OK);
-	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
 	/* Negotiation is over: later writes change nothing. */
 	wr32(R_DRV_FEATURES_SEL, 0);
 	wr32(R_DRV_FEATURES, 0);
@@ -337,12 +337,12 @@ END_TEST
 
 START_TEST(features_not_offered_refused)
 {
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	wr32(R_DRV_FEATURES_SEL, 1);
 	wr32(R_DRV_FEATURES, 1 | (1u << 20)); /* bit 52 not offered */
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		       VIRTIO_STATUS_FEATURES_OK);
-	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
 }
 END_TEST
 
@@ -359,7 +359,7 @@ START_TEST(queue_config_and_ready)
 	ck_assert_uint_eq(vq->avail_gpa, 0x1100);
 	ck_assert_uint_eq(vq->used_gpa, 0x1128);
 	ck_assert(!vq->event_idx); /* negotiate() accepts VERSION_1 only */
-	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	/* Queue 0 is untouched. */
 	wr32(R_QUEUE_SEL, 0);
 	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
@@ -383,7 +383,7 @@ START_TEST(high_address_halves)
 	 * with a configuration interrupt. */
 	wr32(R_QUEUE_READY, 1);
 	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
-	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	ck_assert_uint_eq(rd32(R_INT_STATUS), 2);
 	ck_assert_int_eq(t.irq.raises, 1);
 	ck_assert_uint_eq(t.irq.gsi, GSI);
@@ -400,10 +400,10 @@ START_TEST(bad_queue_size_needs_reset)
 	wr32(R_DEVICE_LO, 0x3000);
 	wr32(R_QUEUE_READY, 1);
 	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
-	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	/* Driver writes cannot clear NEEDS_RESET; a reset does. */
-	wr32(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	wr32(R_STATUS, 0);
 	ck_assert_uint_eq(rd32(R_STATUS), 0);
 }
@@ -419,7 +419,7 @@ START_TEST(queue_num_too_large)
 	wr32(R_DEVICE_LO, 0x3000);
 	wr32(R_QUEUE_READY, 1);
 	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
-	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	ck_assert_uint_ne(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 END_TEST
 
@@ -451,7 +451,7 @@ START_TEST(writes_while_ready_ignored)
 	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
 	wr32(R_QUEUE_NUM, 8);
 	ck_assert_uint_eq(vq->size, 8);
-	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 END_TEST
 
@@ -518,8 +518,8 @@ START_TEST(notify_through_ioeventfd)
 	/* A write KVM did not match still reaches the right queue. */
 	wr32(R_QUEUE_NOTIFY, 0);
 	wait_kicks(0, 1);
-	virtio_mmio_destroy(t.vm);
-	t.vm = NULL;
+	virtio_mmio_destroy(t.mm);
+	t.mm = NULL;
 	ck_assert_int_eq(t.ioev_deassigns, NR_QUEUES);
 }
 END_TEST
@@ -605,9 +605,9 @@ START_TEST(odd_register_accesses)
 	ck_assert_uint_eq(rd(R_MAGIC + 1, 4), 0);
 	ck_assert_uint_eq(rd(R_MAGIC + 2, 2), 0);
 	/* Wrong-size writes change nothing. */
-	wr(R_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr(R_STATUS, 2, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr(R_STATUS, 8, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr(R_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	wr(R_STATUS, 2, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	wr(R_STATUS, 8, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	ck_assert_uint_eq(rd32(R_STATUS), 0);
 	wr(R_QUEUE_SEL, 8, 1);
 	wr(R_QUEUE_SEL + 2, 4, 1);
@@ -621,8 +621,8 @@ START_TEST(odd_register_accesses)
 	wr32(0x0c0, 0xffffffff);
 	ck_assert_uint_eq(rd32(0x0c0), 0);
 	/* Status bits above 7 are dropped. */
-	wr32(R_STATUS, 0x100 | VIRTIO_STATUS_ACKNOWLEDGE);
-	ck_assert_uint_eq(rd32(R_STATUS), VIRTIO_STATUS_ACKNOWLEDGE);
+	wr32(R_STATUS, 0x100 | VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	ck_assert_uint_eq(rd32(R_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE);
 }
 END_TEST
 
@@ -671,12 +671,12 @@ END_TEST
 START_TEST(create_rejects_overlap)
 {
 	struct virtio_dev other;
-	struct virtio_mmio *vm2 = NULL;
+	struct virtio_mmio *mm2 = NULL;
 	struct kv_err e = { 0 };
 
 	virtio_dev_init(&other, "virtio-test1", 42, 0, 1, 16, 0, &fake_ops, NULL, &t.gm, t.loop);
-	ck_assert_int_lt(virtio_mmio_create(&t.host, BASE + 0x800, 6, &other, &vm2, &e), 0);
-	ck_assert_ptr_null(vm2);
+	ck_assert_int_lt(virtio_mmio_create(&t.host, BASE + 0x800, 6, &other, &mm2, &e), 0);
+	ck_assert_ptr_null(mm2);
 	ck_assert_ptr_null(other.transport);
 	ck_assert_str_ne(e.msg, "");
 	virtio_dev_fini(&other);
