@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kvmini/layout.h"
-#include "boot_internal.h"
+#include "acpi.h"
 
 #define ACPI_OEM_ID       "KVMINI"
 #define ACPI_OEM_TABLE_ID "KVMINIVM"

@@ -8,7 +8,8 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
-#include "boot_internal.h"
+#include "bzimage.h"
+#include "elf_pvh.h"
 
 #define BZ_BOOT_FLAG     0xaa55
 #define BZ_HDRS          0x53726448u /* "HdrS" little-endian */

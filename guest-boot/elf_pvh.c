@@ -9,7 +9,7 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
-#include "boot_internal.h"
+#include "elf_pvh.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define PVH_START_MAGIC          0x336ec578u

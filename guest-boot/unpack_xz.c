@@ -13,7 +13,8 @@
 
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
-#include "boot_internal.h"
+#include "elf_pvh.h"
+#include "unpack_xz.h"
 
 #define SIZE_TRAILER 4 /* Kbuild appends the uncompressed size, LE32 */
 /* Kbuild's XZ uses a 32 MiB dictionary at most; a header asking for far

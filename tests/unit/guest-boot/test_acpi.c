@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kvmini/layout.h"
-#include "../../../guest-boot/boot_internal.h"
+#include "../../../guest-boot/acpi.h"
 #include "../check_main.h"
 #include "test_util.h"
 

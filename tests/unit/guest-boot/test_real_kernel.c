@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "kvmini/layout.h"
-#include "../../../guest-boot/boot_internal.h"
+#include "../../../guest-boot/elf_pvh.h"
+#include "../../../guest-boot/unpack_xz.h"
 #include "../check_main.h"
 #include "test_util.h"
 
