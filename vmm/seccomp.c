@@ -37,7 +37,6 @@
 
 #include "kvmini/config.h"
 #include "kvmini/seccomp.h"
-#include "kvmini/terminal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SC_ASAN 1
@@ -149,6 +148,7 @@ static char names[SC_NAMES][24];
 static bool names_done;
 
 static __thread int thread_kind = -1;
+static void (*fatal_hook)(void);
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {
@@ -302,7 +302,8 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	if (write(STDERR_FILENO, msg, n) < 0) {
 		/* nothing better to do */
 	}
-	terminal_restore(); /* tcsetattr is async-signal-safe */
+	if (fatal_hook)
+		fatal_hook(); /* the terminal's mode back: tcsetattr is async-signal-safe */
 	_exit(KVMINI_EXIT_FAILURE);
 }
 
@@ -399,4 +400,25 @@ int seccomp_thread_start(enum seccomp_thread kind, struct kv_err *e)
 		return 0;
 #endif
 	return enabled ? seccomp_apply(kind, e) : 0;
+}
+
+static const enum seccomp_thread policy_kinds[SECCOMP_NR_THREADS] = {
+	SECCOMP_VCPU, SECCOMP_IO, SECCOMP_MAIN,
+};
+
+static int policy_enter(const void *ctx, struct kv_err *e)
+{
+	return seccomp_thread_start(*(const enum seccomp_thread *)ctx, e);
+}
+
+struct thread_policy seccomp_policy(enum seccomp_thread kind)
+{
+	if ((unsigned)kind >= SECCOMP_NR_THREADS)
+		return (struct thread_policy){ 0 };
+	return (struct thread_policy){ policy_enter, &policy_kinds[kind] };
+}
+
+void seccomp_set_fatal_hook(void (*hook)(void))
+{
+	fatal_hook = hook;
 }

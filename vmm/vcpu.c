@@ -3,61 +3,83 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kvmini/cpu_x86.h"
 #include "kvmini/log.h"
-#include "kvmini/seccomp.h"
-#include "kvmini/vm.h"
-#include "vm_virtio.h"
+#include "kvmini/vcpu.h"
 
 #define SIG_VCPU_KICK SIGUSR1
-
-static __thread struct vcpu *current_vcpu;
 
 static void kick_handler(int sig)
 {
 	(void)sig; /* only interrupts KVM_RUN (no SA_RESTART) */
 }
 
-static bool vm_stopping(struct vm *vm)
+int vcpu_kick_signal(void)
 {
-	return __atomic_load_n(&vm->stop_cause, __ATOMIC_ACQUIRE) != STOP_NONE;
+	return SIG_VCPU_KICK;
 }
 
-void vm_request_stop(struct vm *vm, enum vm_stop_cause cause)
+int vcpu_setup_kick(struct kv_err *e)
 {
-	uint64_t one = 1;
-	bool first;
+	struct sigaction sa = { .sa_handler = kick_handler };
 
-	pthread_mutex_lock(&vm->stop_lock);
-	first = vm->stop_cause == STOP_NONE;
-	if (first)
-		__atomic_store_n(&vm->stop_cause, cause, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&vm->stop_lock);
-	if (!first)
-		return;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIG_VCPU_KICK, &sa, NULL) < 0)
+		return kv_err_set(e, -errno, "sigaction: %s", strerror(errno));
+	return 0;
+}
 
-		/* immediate_exit covers a vCPU that is about to enter KVM_RUN;
-		 * the signal covers one already inside it. */
-		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
-		if (v->thread_started && v != current_vcpu)
-			pthread_kill(v->thread, SIG_VCPU_KICK);
+int vcpu_open(struct vcpu *v, int vm_fd, unsigned id, const struct vcpu_host *host,
+	      struct kv_err *e)
+{
+	*v = (struct vcpu){ .host = host, .id = id, .fd = -1 };
+	v->fd = ioctl(vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0)
+		return kv_err_set(e, -errno, "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+	v->run = mmap(NULL, host->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return kv_err_set(e, -errno, "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
 	}
-	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
-		LOG_DEBUG("stop eventfd: %s", strerror(errno));
+	return 0;
+}
+
+void vcpu_close(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->host->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->run)
+		return;
+	/* immediate_exit covers a vCPU that is about to enter KVM_RUN; the
+	 * signal covers one already inside it. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	if (v->thread_started && !pthread_equal(v->thread, pthread_self()))
+		pthread_kill(v->thread, SIG_VCPU_KICK);
+}
+
+static void request_stop(struct vcpu *v, enum vm_stop_cause cause)
+{
+	vm_stopper_request(&v->host->stopper, cause);
 }
 
 static void crash(struct vcpu *v, const char *what)
 {
 	fprintf(stderr, "kvmini: guest %s on vCPU %u; registers:\r\n", what, v->id);
 	cpu_dump_regs(v->fd, stderr);
-	vm_request_stop(v->vm, STOP_GUEST_CRASH);
+	request_stop(v, STOP_GUEST_CRASH);
 }
 
 static void handle_io(struct vcpu *v)
@@ -69,13 +91,13 @@ static void handle_io(struct vcpu *v)
 
 	/* KVM fills these, but check before trusting offsets into the page. */
 	if ((size != 1 && size != 2 && size != 4) || run->io.count == 0 ||
-	    run->io.data_offset + bytes > (uint64_t)v->vm->run_size) {
+	    run->io.data_offset + bytes > v->host->run_size) {
 		LOG_WARN("vCPU %u: malformed I/O exit (port 0x%x size %u count %u)",
 			 v->id, run->io.port, size, run->io.count);
 		return;
 	}
 	for (uint32_t i = 0; i < run->io.count; i++, data += size)
-		bus_dispatch(&v->vm->pio, run->io.port, data, size,
+		bus_dispatch(v->host->pio, run->io.port, data, size,
 			     run->io.direction == KVM_EXIT_IO_OUT);
 }
 
@@ -87,7 +109,7 @@ static void handle_mmio(struct vcpu *v)
 		LOG_WARN("vCPU %u: malformed MMIO exit (len %u)", v->id, run->mmio.len);
 		return;
 	}
-	bus_dispatch(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+	bus_dispatch(v->host->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 		     run->mmio.is_write);
 }
 
@@ -95,28 +117,15 @@ static void handle_system_event(struct vcpu *v)
 {
 	switch (v->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(v->vm, STOP_POWEROFF);
+		request_stop(v, STOP_POWEROFF);
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(v->vm, STOP_RESET);
+		request_stop(v, STOP_RESET);
 		break;
 	default:
 		crash(v, "system event (crash)");
 		break;
 	}
-}
-
-static void handle_hlt(struct vcpu *v)
-{
-	struct vm *vm = v->vm;
-	unsigned halted;
-
-	/* Only without an in-kernel irqchip: nothing can wake the vCPU. */
-	pthread_mutex_lock(&vm->stop_lock);
-	halted = ++vm->halted_vcpus;
-	pthread_mutex_unlock(&vm->stop_lock);
-	if (halted == vm->nr_vcpus)
-		vm_request_stop(vm, STOP_HALTED);
 }
 
 /* Returns false when this vCPU must leave its loop. */
@@ -132,7 +141,9 @@ static bool handle_exit(struct vcpu *v)
 		handle_mmio(v);
 		return true;
 	case KVM_EXIT_HLT:
-		handle_hlt(v);
+		/* Only without an in-kernel irqchip: nothing can wake it. */
+		if (v->host->halted)
+			v->host->halted(v->host->ctx);
 		return false;
 	case KVM_EXIT_SHUTDOWN:
 		crash(v, "triple fault (KVM_EXIT_SHUTDOWN)");
@@ -158,32 +169,34 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+static bool stopping(const struct vcpu *v)
+{
+	return v->host->stopping && v->host->stopping(v->host->ctx);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	struct vm *vm = v->vm;
 	struct kv_err e = { 0 };
 	sigset_t unblock;
 
-	current_vcpu = v;
 	sigemptyset(&unblock);
 	sigaddset(&unblock, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 	/* Everything this thread will touch is open by now. */
-	if (seccomp_thread_start(SECCOMP_VCPU, &e)) {
+	if (thread_policy_enter(&v->host->policy, &e)) {
 		LOG_ERR("vCPU %u: %s", v->id, e.msg);
-		vm_request_stop(vm, STOP_HOST_ERROR);
+		request_stop(v, STOP_HOST_ERROR);
 		return NULL;
 	}
-
 	if (v->id == 0)
-		report_mark(vm->cfg.report, MS_FIRST_VCPU_ENTRY);
-	while (!vm_stopping(vm)) {
+		report_mark(v->host->report, MS_FIRST_VCPU_ENTRY);
+	while (!stopping(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			LOG_ERR("vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
-			vm_request_stop(vm, STOP_HOST_ERROR);
+			request_stop(v, STOP_HOST_ERROR);
 			break;
 		}
 		if (!handle_exit(v))
@@ -192,52 +205,20 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-int vm_start(struct vm *vm, struct kv_err *e)
+int vcpu_start(struct vcpu *v, struct kv_err *e)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
-	sigset_t block, old;
-	int r = 0;
+	int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
 
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIG_VCPU_KICK, &sa, NULL) < 0)
-		return kv_err_set(e, -errno, "sigaction: %s", strerror(errno));
-	/* Device I/O runs before the first guest instruction can ask for it. */
-	r = vm_virtio_start(vm, e);
-	if (r)
-		return r;
-	/* Threads start with the kick blocked and unblock it themselves, so
-	 * the main thread never receives it. */
-	sigemptyset(&block);
-	sigaddset(&block, SIG_VCPU_KICK);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-
-		if (err) {
-			r = kv_err_set(e, -err, "cannot start vCPU %u thread: %s", i, strerror(err));
-			vm_request_stop(vm, STOP_HOST_ERROR);
-			break;
-		}
-		vm->vcpus[i].thread_started = true;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r;
+	if (err)
+		return kv_err_set(e, -err, "cannot start vCPU %u thread: %s", v->id, strerror(err));
+	v->thread_started = true;
+	return 0;
 }
 
-enum vm_stop_cause vm_wait(struct vm *vm)
+void vcpu_join(struct vcpu *v)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i].thread_started) {
-			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].thread_started = false;
-		}
+	if (v->thread_started) {
+		pthread_join(v->thread, NULL);
+		v->thread_started = false;
 	}
-	/* Where was the guest? A debugging aid for guests that hang. */
-	if (getenv("KVMINI_DUMP_ON_EXIT")) {
-		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-			fprintf(stderr, "kvmini: vCPU %u at exit:\r\n", i);
-			cpu_dump_regs(vm->vcpus[i].fd, stderr);
-		}
-	}
-	return vm->stop_cause;
 }

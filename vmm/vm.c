@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kvmini/config.h"
@@ -21,6 +20,7 @@
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 #include "kvmini/vm.h"
+#include "vm_run.h"
 #include "vm_virtio.h"
 
 static int init_kvm(struct vm *vm, struct kv_err *e)
@@ -30,9 +30,11 @@ static int init_kvm(struct vm *vm, struct kv_err *e)
 	if (fd < 0)
 		return fd;
 	vm->kvm_fd = fd;
-	vm->run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->run_size <= 0)
+	int run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	if (run_size <= 0)
 		return kv_err_set(e, -errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+	vm->run_size = (size_t)run_size;
 	if (vm->cfg.cpus > (unsigned)kvm_check_cap(fd, KVM_CAP_MAX_VCPUS) &&
 	    vm->cfg.cpus > (unsigned)kvm_check_cap(fd, KVM_CAP_NR_VCPUS))
 		return kv_err_set(e, -EINVAL, "--cpus %u: this host's KVM allows at most %d vCPUs",
@@ -270,23 +272,14 @@ static int init_vcpus(struct vm *vm, struct kv_err *e)
 		free(percpu);
 		return kv_err_set(e, -ENOMEM, "out of memory for vCPUs");
 	}
+	vm_run_init_vcpu_host(vm);
 	for (unsigned i = 0; i < vm->cfg.cpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
-		v->vm = vm;
-		v->id = i;
-		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
-		if (v->fd < 0) {
-			r = kv_err_set(e, -errno, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+		r = vcpu_open(v, vm->vm_fd, i, &vm->vcpu_host, e);
+		vm->nr_vcpus++; /* vcpu_close copes with a half-open one */
+		if (r)
 			break;
-		}
-		vm->nr_vcpus++;
-		v->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-		if (v->run == MAP_FAILED) {
-			v->run = NULL;
-			r = kv_err_set(e, -errno, "mmap of vCPU %u's kvm_run: %s", i, strerror(errno));
-			break;
-		}
 		cpu_fixup_cpuid(vm->cpuid, percpu, i, vm->cfg.cpus);
 		r = cpu_init_vcpu(v->fd, percpu, vm->cfg.irqchip, e);
 		if (r) {
@@ -300,11 +293,8 @@ static int init_vcpus(struct vm *vm, struct kv_err *e)
 
 static void fini_vcpus(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i].run)
-			munmap(vm->vcpus[i].run, (size_t)vm->run_size);
-		close(vm->vcpus[i].fd);
-	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_close(&vm->vcpus[i]);
 	free(vm->vcpus);
 	free(vm->cpuid);
 }
@@ -373,66 +363,4 @@ void vm_destroy(struct vm *vm)
 int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e)
 {
 	return cpu_set_entry(vm->vcpus[0].fd, entry, e);
-}
-
-const char *vm_stop_name(enum vm_stop_cause cause)
-{
-	static const char *const names[] = {
-		[STOP_NONE] = "none", [STOP_POWEROFF] = "poweroff", [STOP_RESET] = "reset",
-		[STOP_HALTED] = "halted", [STOP_USER] = "user", [STOP_SIGNAL] = "signal",
-		[STOP_GUEST_CRASH] = "guest_crash", [STOP_HOST_ERROR] = "host_error",
-		[STOP_TIMEOUT] = "timeout", [STOP_GUEST_PANIC] = "guest_panic",
-	};
-
-	return (unsigned)cause < sizeof(names) / sizeof(names[0]) && names[cause] ? names[cause] : "?";
-}
-
-/* --exec: the command's status once reported, whatever ended the VM
- * afterwards (poweroff -f normally); without one, the way it ended. */
-static int exec_exit_status(const struct vm *vm)
-{
-	int status;
-
-	if (vm->stop_cause == STOP_TIMEOUT)
-		return KVMINI_EXIT_TIMEOUT;
-	if (vm->stop_cause == STOP_SIGNAL)
-		return 128 + vm->stop_signal;
-	if (vm->control && control_port_status(vm->control, &status))
-		return status;
-	switch (vm->stop_cause) {
-	case STOP_GUEST_PANIC:
-		return KVMINI_EXIT_GUEST_PANIC;
-	case STOP_RESET:
-	case STOP_POWEROFF:
-	case STOP_HALTED:
-	case STOP_USER:
-		return KVMINI_EXIT_NO_STATUS;
-	case STOP_GUEST_CRASH:
-		return KVMINI_EXIT_GUEST_CRASH;
-	default:
-		return KVMINI_EXIT_FAILURE;
-	}
-}
-
-int vm_exit_status(const struct vm *vm)
-{
-	if (vm->cfg.exec)
-		return exec_exit_status(vm);
-	switch (vm->stop_cause) {
-	case STOP_TIMEOUT:
-		return KVMINI_EXIT_TIMEOUT;
-	case STOP_GUEST_PANIC:
-		return KVMINI_EXIT_GUEST_PANIC;
-	case STOP_POWEROFF:
-	case STOP_RESET:
-	case STOP_HALTED:
-	case STOP_USER:
-		return KVMINI_EXIT_OK;
-	case STOP_GUEST_CRASH:
-		return KVMINI_EXIT_GUEST_CRASH;
-	case STOP_SIGNAL:
-		return 128 + vm->stop_signal;
-	default:
-		return KVMINI_EXIT_FAILURE;
-	}
 }

@@ -11,6 +11,7 @@
 #include "kvmini/irq_routing.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
+#include "kvmini/seccomp.h"
 #include "kvmini/virtio_blk.h"
 #include "kvmini/virtio_console.h"
 #include "kvmini/virtio_mmio.h"
@@ -112,7 +113,9 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 
 int vm_virtio_start(struct vm *vm, struct kv_err *e)
 {
-	return vm->loop ? evloop_start(vm->loop, e) : 0;
+	struct thread_policy policy = seccomp_policy(SECCOMP_IO);
+
+	return vm->loop ? evloop_start(vm->loop, &policy, e) : 0;
 }
 
 void vm_virtio_fini(struct vm *vm)

@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 #include "kvmini/err.h"
+#include "kvmini/thread_policy.h"
+
+/* Registrations per loop: fixed, so adding one never allocates. */
+#define EVLOOP_MAX_FDS 512
 
 struct evloop;
 
@@ -18,7 +22,8 @@ int evloop_create(struct evloop **out, struct kv_err *e) KV_MUST_CHECK;
 void evloop_destroy(struct evloop *l);
 
 /* Watches @fd for @events (EPOLLIN, EPOLLOUT, ...); one registration per
- * fd. Safe from any thread, also before evloop_start. */
+ * fd (-EEXIST), at most EVLOOP_MAX_FDS (-ENOSPC). Safe from any thread,
+ * also before evloop_start; never allocates. */
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque) KV_MUST_CHECK;
 /* Changes the events of a registered fd. */
 int evloop_mod(struct evloop *l, int fd, uint32_t events) KV_MUST_CHECK;
@@ -27,7 +32,14 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events) KV_MUST_CHECK;
  * allowed). */
 void evloop_del(struct evloop *l, int fd);
 
-int evloop_start(struct evloop *l, struct kv_err *e) KV_MUST_CHECK;
+/* Starts the loop's thread, which first enters @policy (NULL: none). */
+int evloop_start(struct evloop *l, const struct thread_policy *policy,
+		 struct kv_err *e) KV_MUST_CHECK;
+/* For tests and single-threaded users: one epoll_wait of at most
+ * @timeout_ms (-1: forever) and its callbacks, on the calling thread.
+ * Returns the number of events, 0 on timeout, -ESHUTDOWN after
+ * evloop_stop was asked, or -errno. Not while the loop's thread runs. */
+int evloop_run_once(struct evloop *l, int timeout_ms);
 /* Asks the thread to end and joins it. Idempotent. */
 void evloop_stop(struct evloop *l);
 

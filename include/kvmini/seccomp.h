@@ -4,13 +4,15 @@
  * never runs: the kernel raises SIGSYS (SECCOMP_RET_TRAP) and the handler
  * writes
  *   kvmini: seccomp: thread <kind> made forbidden system call <nr> (<name>)
- * to stderr and ends the whole process with _exit(KVMINI_EXIT_FAILURE).
+ * to stderr, calls the fatal hook (the front end restores the terminal)
+ * and ends the whole process with _exit(KVMINI_EXIT_FAILURE).
  * The lists themselves are in vmm/seccomp.c and summarised in SECURITY.md. */
 #ifndef KVMINI_SECCOMP_H
 #define KVMINI_SECCOMP_H
 
 #include <stdbool.h>
 #include "kvmini/err.h"
+#include "kvmini/thread_policy.h"
 
 enum seccomp_thread {
 	SECCOMP_VCPU,   /* KVM_RUN loop and the device emulation it dispatches to */
@@ -37,5 +39,13 @@ int seccomp_apply(enum seccomp_thread kind, struct kv_err *e) KV_MUST_CHECK;
 /* For threads as they start: seccomp_apply when seccomp_enable ran,
  * else nothing. */
 int seccomp_thread_start(enum seccomp_thread kind, struct kv_err *e) KV_MUST_CHECK;
+
+/* The same, as a policy to hand to a lower layer that starts threads
+ * (evloop_start, a device's workers). */
+struct thread_policy seccomp_policy(enum seccomp_thread kind);
+
+/* Called from the SIGSYS handler before the process ends: must be
+ * async-signal-safe (tcsetattr is). NULL: none. */
+void seccomp_set_fatal_hook(void (*hook)(void));
 
 #endif

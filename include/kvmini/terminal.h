@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "kvmini/console_input.h"
 #include "kvmini/err.h"
-
-struct vm;
+#include "kvmini/stop.h"
 
 /* Puts @fd in raw mode when it is a TTY; registers restoration at exit
  * and on fatal signals. Returns 0 (not a TTY is not an error). */
@@ -31,8 +31,20 @@ size_t terminal_escape_filter(struct escape_state *st, const uint8_t *in, size_t
  * them in every thread before any starts; terminal_run receives them. */
 void terminal_stop_signals(sigset_t *set);
 
-/* Main-thread loop until the VM stops: stdin -> UART, termination
- * signals -> stop. @use_escape: apply the Ctrl-A escape (TTY input). */
-int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e) KV_MUST_CHECK;
+/* What the terminal loop works with; it knows no VM. */
+struct terminal_cfg {
+	int in_fd;                  /* -1: no input (--exec) */
+	bool use_escape;            /* apply the Ctrl-A escape (TTY input) */
+	int stop_fd;                /* readable once the VM stopped: the loop ends */
+	struct console_input input; /* where the guest's input goes */
+	/* Ends the VM: Ctrl-A x (STOP_USER, @signo 0) or a termination
+	 * signal (STOP_SIGNAL, @signo the signal). */
+	void (*request_stop)(void *ctx, enum vm_stop_cause cause, int signo);
+	void *ctx;
+};
+
+/* Main-thread loop until the VM stops: stdin -> the console input,
+ * termination signals -> stop. */
+int terminal_run(const struct terminal_cfg *cfg, struct kv_err *e) KV_MUST_CHECK;
 
 #endif

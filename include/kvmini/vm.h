@@ -10,11 +10,13 @@
 
 #include "kvmini/boot.h"
 #include "kvmini/bus.h"
+#include "kvmini/console_input.h"
 #include "kvmini/err.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
 #include "kvmini/report.h"
 #include "kvmini/stop.h"
+#include "kvmini/vcpu.h"
 #include "kvmini/virtio.h"
 
 struct config_devices;
@@ -24,14 +26,6 @@ struct vm_virtio_dev;
 
 struct vm;
 
-struct vcpu {
-	struct vm *vm;
-	unsigned id;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	bool thread_started;
-};
 
 
 struct vm_config {
@@ -58,12 +52,13 @@ struct vm {
 	struct vm_config cfg;
 	int kvm_fd;
 	int vm_fd;
-	int run_size;
+	size_t run_size;
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
 	struct irq_sink irq;
 	struct vm_stopper stopper;
+	struct vcpu_host vcpu_host; /* what every vCPU shares */
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
 	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, fixed up per vCPU */
@@ -96,7 +91,7 @@ void vm_destroy(struct vm *vm);
 /* Puts the boot vCPU in the state @entry describes (APs wait for SIPI). */
 int vm_set_entry(struct vm *vm, const struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
 
-/* Starts one thread per vCPU. */
+/* Starts the device I/O thread, then one thread per vCPU. */
 int vm_start(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
 
 /* Asks every vCPU to leave KVM_RUN and the VM to end with @cause; the
@@ -105,6 +100,16 @@ void vm_request_stop(struct vm *vm, enum vm_stop_cause cause);
 
 /* Joins the vCPU threads (after a stop) and returns the cause. */
 enum vm_stop_cause vm_wait(struct vm *vm);
+
+/* The VM ends because the process got signal @signo (exit 128 + @signo). */
+void vm_request_stop_by_signal(struct vm *vm, int signo);
+
+/* An eventfd that becomes readable when the VM stops. */
+int vm_stop_fd(const struct vm *vm);
+
+/* The guest's console input (the serial port, or hvc0 with --console
+ * virtio), for the terminal. Its functions are safe from any thread. */
+struct console_input vm_console_input(struct vm *vm);
 
 /* Process exit status for the way @vm stopped (and, under --exec, the
  * command's status from the control port). */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "kvmini/config.h"
-#include "kvmini/terminal.h"
 #include "../check_main.h"
 
 static int parse(struct kv_config *cfg, struct kv_err *e, const char *const *args)
@@ -214,32 +213,6 @@ START_TEST(exec_options)
 }
 END_TEST
 
-START_TEST(escape_sequences)
-{
-	struct escape_state st = { false };
-	uint8_t out[64];
-	bool quit = false;
-	size_t n;
-
-	n = terminal_escape_filter(&st, (const uint8_t *)"ab\x01\x01" "c", 5, out, &quit);
-	ck_assert_uint_eq(n, 4);
-	ck_assert_mem_eq(out, "ab\x01" "c", 4);
-	ck_assert(!quit);
-	/* Ctrl-A split across two reads, then x */
-	n = terminal_escape_filter(&st, (const uint8_t *)"z\x01", 2, out, &quit);
-	ck_assert_uint_eq(n, 1);
-	n = terminal_escape_filter(&st, (const uint8_t *)"xjunk", 5, out, &quit);
-	ck_assert_uint_eq(n, 0);
-	ck_assert(quit);
-	/* another key after Ctrl-A passes both through */
-	quit = false;
-	n = terminal_escape_filter(&st, (const uint8_t *)"\x01q", 2, out, &quit);
-	ck_assert_uint_eq(n, 2);
-	ck_assert_mem_eq(out, "\x01q", 2);
-	ck_assert(!quit);
-}
-END_TEST
-
 /* Found while fuzzing (tests/fuzz/fuzz_config.c frees each argv): "-hq"
  * returns at -h with getopt still pointing at the 'q' inside that argv;
  * resetting with optind = 1 made the next parse resume there, reading a
@@ -273,7 +246,6 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, bad_invocations, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, cmdline_console_default);
-	tcase_add_test(tc, escape_sequences);
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, reparse_after_early_return);

@@ -644,7 +644,7 @@ START_TEST(event_loop_completions)
 	ck_assert_int_eq(virtio_blk_create(&cfg, NULL, loop, &dev, &e), 0);
 	memset(&done, 0, sizeof(done));
 	blk_set_done_hook(&dev, on_done, &done);
-	ck_assert_int_eq(evloop_start(loop, &e), 0);
+	ck_assert_int_eq(evloop_start(loop, NULL, &e), 0);
 	pthread_mutex_lock(&dev.lock);
 	for (int i = 0; i < 8; i++) {
 		chain_begin(&r[i], VIRTIO_BLK_T_IN, (uint64_t)i * 8);

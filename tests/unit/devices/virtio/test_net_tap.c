@@ -115,7 +115,7 @@ START_TEST(frames_both_ways)
 	ck_assert_int_gt(sll.sll_ifindex, 0);
 	ck_assert_int_eq(bind(ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
 
-	ck_assert_int_eq(evloop_start(loop, &e), 0);
+	ck_assert_int_eq(evloop_start(loop, NULL, &e), 0);
 	/* TUNSETOFFLOAD from the negotiated GUEST_* features must succeed */
 	drv_attach(&drv, &dev, F_MRG_RXBUF | F_GUEST_CSUM | F_GUEST_TSO4);
 	ck_assert(virtio_dev_live(&dev));
@@ -231,7 +231,7 @@ START_TEST(tap_deleted_under_device)
 	ck_assert_int_eq(evloop_create(&loop, &e), 0);
 	ck_assert_msg(virtio_net_create(&cfg, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
 	set_up(tap_name);
-	ck_assert_int_eq(evloop_start(loop, &e), 0);
+	ck_assert_int_eq(evloop_start(loop, NULL, &e), 0);
 	drv_attach(&drv, &dev, F_MRG_RXBUF);
 	for (unsigned i = 0; i < 8; i++)
 		drv_post1(&drv, RXQ, 2048, true, NULL);

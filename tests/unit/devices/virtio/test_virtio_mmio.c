@@ -143,7 +143,7 @@ static void setup_with(bool ioeventfd)
 	bus_init(&t.mmio, BUS_MMIO);
 	t.sink = fake_irq_sink(&t.irq);
 	ck_assert_int_eq(evloop_create(&t.loop, &e), 0);
-	ck_assert_int_eq(evloop_start(t.loop, &e), 0);
+	ck_assert_int_eq(evloop_start(t.loop, NULL, &e), 0);
 	virtio_dev_init(&t.dev, "virtio-test0", 42, DEV_FEATURES, NR_QUEUES, QUEUE_MAX,
 			CONFIG_LEN, &fake_ops, &t.fd, &t.gm, t.loop);
 	for (unsigned i = 0; i < CONFIG_LEN; i++)

@@ -465,7 +465,7 @@ START_TEST(notify_through_event_loop)
 	bus_init(&mmio, BUS_MMIO);
 	ck_assert_int_eq(pci_root_create(&pio, &root, &e), 0);
 	ck_assert_int_eq(virtio_pci_create(root, &host, &dev, &vp, &e), 0);
-	ck_assert_int_eq(evloop_start(loop, &e), 0);
+	ck_assert_int_eq(evloop_start(loop, NULL, &e), 0);
 
 	driver_features_ok();
 	driver_setup_queue(1, QSIZE);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kvmini/bus.h"
-#include "../check_main.h"
+#include "../../check_main.h"
 
 /* A device that records its last access. */
 struct recorder {

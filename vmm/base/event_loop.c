@@ -1,14 +1,18 @@
 /* The I/O event loop: one thread around epoll_wait.
  *
- * Registrations live in a list under l->lock and carry a unique,
- * never-reused id; epoll_data holds the id, not a pointer. An event
- * whose id is no longer listed (deleted after epoll_wait returned it) is
- * dropped, so a freed registration is never touched. The loop marks the
- * id it is dispatching; evloop_del from another thread waits on a
- * condition variable until that dispatch ends, so when it returns the
- * callback is neither running nor will run. From the loop thread itself
- * (inside a callback) nothing else can be running, so it frees at once.
- * Id 0 is the stop eventfd. */
+ * Registrations live in a fixed table (EVLOOP_MAX_FDS slots, allocated
+ * with the loop), so adding one never allocates: queues are enabled from
+ * vCPU threads, and devices re-register from the loop thread, both after
+ * their system call filters are on. epoll_data holds an id made of the
+ * slot and a generation that changes on every reuse; an event whose id
+ * no longer matches its slot (deleted after epoll_wait returned it) is
+ * dropped, so a freed registration is never called.
+ *
+ * The loop marks the id it is dispatching; evloop_del from another
+ * thread waits on a condition variable until that dispatch ends, so when
+ * it returns the callback is neither running nor will run. From the
+ * dispatching thread itself (inside a callback) nothing else can be
+ * running, so it frees at once. Id 0 is the stop eventfd. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,13 +24,16 @@
 
 #include "kvmini/event_loop.h"
 #include "kvmini/log.h"
-#include "kvmini/seccomp.h"
 
 #define STOP_ID 0
+#define SLOT_BITS 16
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define MAX_EVENTS 32
+
+_Static_assert(EVLOOP_MAX_FDS <= SLOT_MASK, "slot numbers must fit the id");
 
 struct evloop_reg {
-	struct evloop_reg *next;
-	int fd;
+	int fd;                 /* -1: free slot */
 	uint64_t id;
 	evloop_cb cb;
 	void *opaque;
@@ -37,31 +44,28 @@ struct evloop {
 	int stopfd;
 	pthread_mutex_t lock;
 	pthread_cond_t dispatch_done;
-	struct evloop_reg *regs;
-	uint64_t next_id;
+	struct evloop_reg regs[EVLOOP_MAX_FDS];
+	uint64_t generation;
 	uint64_t dispatching;   /* id whose callback runs now, STOP_ID when none */
+	pthread_t dispatcher;   /* the thread running it */
 	bool started;
 	pthread_t thread;
+	struct thread_policy policy;
 };
 
-static struct evloop_reg *find_fd(struct evloop *l, int fd, struct evloop_reg ***link)
+static struct evloop_reg *find_fd(struct evloop *l, int fd)
 {
-	for (struct evloop_reg **pp = &l->regs; *pp; pp = &(*pp)->next) {
-		if ((*pp)->fd == fd) {
-			if (link)
-				*link = pp;
-			return *pp;
-		}
-	}
+	for (unsigned i = 0; i < EVLOOP_MAX_FDS; i++)
+		if (l->regs[i].fd == fd)
+			return &l->regs[i];
 	return NULL;
 }
 
 static struct evloop_reg *find_id(struct evloop *l, uint64_t id)
 {
-	for (struct evloop_reg *r = l->regs; r; r = r->next)
-		if (r->id == id)
-			return r;
-	return NULL;
+	struct evloop_reg *r = &l->regs[(id & SLOT_MASK) % EVLOOP_MAX_FDS];
+
+	return r->fd >= 0 && r->id == id ? r : NULL;
 }
 
 int evloop_create(struct evloop **out, struct kv_err *e)
@@ -72,6 +76,8 @@ int evloop_create(struct evloop **out, struct kv_err *e)
 
 	if (!l)
 		return kv_err_set(e, -ENOMEM, "event loop: out of memory");
+	for (unsigned i = 0; i < EVLOOP_MAX_FDS; i++)
+		l->regs[i].fd = -1;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
 		r = kv_err_set(e, -errno, "event loop: epoll_create1: %s", strerror(errno));
@@ -89,7 +95,7 @@ int evloop_create(struct evloop **out, struct kv_err *e)
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->dispatch_done, NULL);
-	l->next_id = STOP_ID + 1;
+	l->generation = 1;
 	*out = l;
 	return 0;
 
@@ -107,12 +113,6 @@ void evloop_destroy(struct evloop *l)
 	if (!l)
 		return;
 	evloop_stop(l);
-	while (l->regs) {
-		struct evloop_reg *r = l->regs;
-
-		l->regs = r->next;
-		free(r);
-	}
 	close(l->stopfd);
 	close(l->epfd);
 	pthread_cond_destroy(&l->dispatch_done);
@@ -128,26 +128,24 @@ int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *op
 
 	if (fd < 0 || !cb)
 		return -EINVAL;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
 	pthread_mutex_lock(&l->lock);
-	if (find_fd(l, fd, NULL)) {
+	if (find_fd(l, fd)) {
 		ret = -EEXIST;
 		goto out;
 	}
-	*r = (struct evloop_reg){ .next = l->regs, .fd = fd, .id = l->next_id++, .cb = cb,
-				  .opaque = opaque };
-	ev.data.u64 = r->id;
+	r = find_fd(l, -1);
+	if (!r) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	ev.data.u64 = l->generation++ << SLOT_BITS | (uint64_t)(r - l->regs);
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		ret = -errno;
 		goto out;
 	}
-	l->regs = r;
-	r = NULL;
+	*r = (struct evloop_reg){ .fd = fd, .id = ev.data.u64, .cb = cb, .opaque = opaque };
 out:
 	pthread_mutex_unlock(&l->lock);
-	free(r);
 	return ret;
 }
 
@@ -158,8 +156,8 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events)
 	int ret = 0;
 
 	pthread_mutex_lock(&l->lock);
-	r = find_fd(l, fd, NULL);
-	if (!r) {
+	r = find_fd(l, fd);
+	if (!r || fd < 0) {
 		ret = -ENOENT;
 	} else {
 		ev.data.u64 = r->id;
@@ -172,24 +170,27 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events)
 
 void evloop_del(struct evloop *l, int fd)
 {
-	struct evloop_reg *r, **link;
+	struct evloop_reg *r;
+	uint64_t id;
 
+	if (fd < 0)
+		return;
 	pthread_mutex_lock(&l->lock);
-	r = find_fd(l, fd, &link);
+	r = find_fd(l, fd);
 	if (!r) {
 		pthread_mutex_unlock(&l->lock);
 		return;
 	}
-	*link = r->next;
+	id = r->id;
+	r->fd = -1;
 	/* The fd may already be closed (then it left the epoll set itself);
 	 * a stale event for its id is dropped by the lookup anyway. */
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-	if (l->dispatching == r->id && !pthread_equal(pthread_self(), l->thread)) {
-		while (l->dispatching == r->id)
+	if (l->dispatching == id && !pthread_equal(pthread_self(), l->dispatcher)) {
+		while (l->dispatching == id)
 			pthread_cond_wait(&l->dispatch_done, &l->lock);
 	}
 	pthread_mutex_unlock(&l->lock);
-	free(r);
 }
 
 /* Runs the callback of registration @id, if it still exists. */
@@ -205,10 +206,11 @@ static void dispatch(struct evloop *l, uint64_t id, uint32_t events)
 		pthread_mutex_unlock(&l->lock);
 		return;
 	}
-	/* Copies: the callback may delete (and so free) its own registration. */
+	/* Copies: the callback may delete its own registration. */
 	cb = r->cb;
 	opaque = r->opaque;
 	l->dispatching = id;
+	l->dispatcher = pthread_self();
 	pthread_mutex_unlock(&l->lock);
 
 	cb(opaque, events);
@@ -219,36 +221,52 @@ static void dispatch(struct evloop *l, uint64_t id, uint32_t events)
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* One epoll_wait and its dispatches. Returns the number of events, 0 on
+ * timeout, -EINTR, -ESHUTDOWN when the stop eventfd fired, or -errno. */
+static int wait_and_dispatch(struct evloop *l, int timeout_ms)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.u64 == STOP_ID)
+			return -ESHUTDOWN;
+		dispatch(l, evs[i].data.u64, evs[i].events);
+	}
+	return n;
+}
+
+int evloop_run_once(struct evloop *l, int timeout_ms)
+{
+	return wait_and_dispatch(l, timeout_ms);
+}
+
 static void *loop_thread(void *arg)
 {
 	struct evloop *l = arg;
-	struct epoll_event evs[32];
 	struct kv_err e = { 0 };
 
 	/* Every device fd (images, taps, eventfds) is open before the
 	 * loop starts: from here on it only moves data. */
-	if (seccomp_thread_start(SECCOMP_IO, &e)) {
+	if (thread_policy_enter(&l->policy, &e)) {
 		LOG_ERR("event loop: %s; I/O stops", e.msg);
 		return NULL;
 	}
 	for (;;) {
-		int n = epoll_wait(l->epfd, evs, 32, -1);
+		int r = wait_and_dispatch(l, -1);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			LOG_ERR("event loop: epoll_wait: %s; I/O stops", strerror(errno));
+		if (r == -ESHUTDOWN)
 			return NULL;
-		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u64 == STOP_ID)
-				return NULL;
-			dispatch(l, evs[i].data.u64, evs[i].events);
+		if (r < 0 && r != -EINTR) {
+			LOG_ERR("event loop: epoll_wait: %s; I/O stops", strerror(-r));
+			return NULL;
 		}
 	}
 }
 
-int evloop_start(struct evloop *l, struct kv_err *e)
+int evloop_start(struct evloop *l, const struct thread_policy *policy, struct kv_err *e)
 {
 	int r;
 
@@ -257,6 +275,7 @@ int evloop_start(struct evloop *l, struct kv_err *e)
 		pthread_mutex_unlock(&l->lock);
 		return 0;
 	}
+	l->policy = policy ? *policy : (struct thread_policy){ 0 };
 	r = pthread_create(&l->thread, NULL, loop_thread, l);
 	if (r == 0)
 		l->started = true;

@@ -252,6 +252,15 @@ static void report_finish(const struct kv_config *cfg, struct report *rep, const
 		fclose(f);
 }
 
+/* The terminal's way to end the VM: Ctrl-A x or a termination signal. */
+static void terminal_stop(void *ctx, enum vm_stop_cause cause, int signo)
+{
+	if (cause == STOP_SIGNAL)
+		vm_request_stop_by_signal(ctx, signo);
+	else
+		vm_request_stop(ctx, cause);
+}
+
 static int run(const struct kv_config *cfg)
 {
 	/* Under --exec stdout carries only the command's output: the kernel
@@ -270,6 +279,7 @@ static int run(const struct kv_config *cfg)
 	struct kv_err e = { 0 };
 	struct boot_entry entry;
 	struct guest_mem gm;
+	struct terminal_cfg tcfg;
 	struct vm *vm;
 	sigset_t sigs;
 	int status;
@@ -298,12 +308,18 @@ static int run(const struct kv_config *cfg)
 	terminal_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	seccomp_set_fatal_hook(terminal_restore);
 	vcfg.premade_mem = &gm;
 	if (vm_create(&vm, &vcfg, &e)) {
 		gm_destroy(&gm);
 		fail(&e);
 	}
 	LOG_DEBUG("%.3f s: VM created", log_uptime());
+	tcfg = (struct terminal_cfg){
+		.in_fd = in_fd, .use_escape = in_fd >= 0 && isatty(in_fd),
+		.stop_fd = vm_stop_fd(vm), .input = vm_console_input(vm),
+		.request_stop = terminal_stop, .ctx = vm,
+	};
 	if (vm_set_entry(vm, &entry, &e) || (in_fd >= 0 && terminal_raw(in_fd, &e)) ||
 	    vm_start(vm, &e)) {
 		vm_destroy(vm);
@@ -320,7 +336,7 @@ static int run(const struct kv_config *cfg)
 	if (seccomp_thread_start(SECCOMP_MAIN, &e)) {
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
-	} else if (terminal_run(vm, in_fd, in_fd >= 0 && isatty(in_fd), &e)) {
+	} else if (terminal_run(&tcfg, &e)) {
 		vm_request_stop(vm, STOP_HOST_ERROR);
 		LOG_ERR("%s", e.msg);
 	}

@@ -6,7 +6,7 @@
 
 #include "kvmini/guest_mem.h"
 #include "kvmini/layout.h"
-#include "../check_main.h"
+#include "../../check_main.h"
 
 START_TEST(bounds)
 {

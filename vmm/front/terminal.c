@@ -9,11 +9,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "kvmini/serial8250.h"
 #include "kvmini/log.h"
 #include "kvmini/terminal.h"
-#include "kvmini/virtio_console.h"
-#include "kvmini/vm.h"
 
 #define CTRL_A 0x01
 
@@ -91,28 +88,19 @@ struct input {
 	bool eof;
 };
 
-static void feed_guest(struct vm *vm, struct input *in)
+static void feed_guest(const struct terminal_cfg *cfg, struct input *in)
 {
 	size_t n;
 
-	if (!in->len)
+	if (!in->len || !cfg->input.ready || !cfg->input.ready(cfg->input.ctx))
 		return;
-	if (vm->console_dev) {
-		/* --console virtio: input goes to hvc0 as the guest posts buffers. */
-		if (!virtio_console_rx_ready(vm->console_dev))
-			return;
-		n = virtio_console_receive(vm->console_dev, in->buf, in->len);
-	} else {
-		if (!vm->serial || !serial8250_rx_ready(vm->serial))
-			return;
-		n = serial8250_receive(vm->serial, in->buf, in->len);
-	}
+	n = cfg->input.receive(cfg->input.ctx, in->buf, in->len);
 	memmove(in->buf, in->buf + n, in->len - n);
 	in->len -= n;
 }
 
 /* Reads what stdin has, through the escape filter, into @in. */
-static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_state *st,
+static void read_input(const struct terminal_cfg *cfg, struct escape_state *st,
 		       struct input *in)
 {
 	uint8_t raw[sizeof(in->buf) / 2];
@@ -120,7 +108,7 @@ static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_sta
 	ssize_t n;
 	bool quit = false;
 
-	n = read(fd, raw, room / 2 < sizeof(raw) ? room / 2 : sizeof(raw));
+	n = read(cfg->in_fd, raw, room / 2 < sizeof(raw) ? room / 2 : sizeof(raw));
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
 			LOG_WARN("reading the console input: %s; input closed", strerror(errno));
@@ -132,7 +120,7 @@ static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_sta
 		in->eof = true; /* the guest keeps running without input */
 		return;
 	}
-	if (use_escape)
+	if (cfg->use_escape)
 		in->len += terminal_escape_filter(st, raw, (size_t)n, in->buf + in->len, &quit);
 	else {
 		memcpy(in->buf + in->len, raw, (size_t)n);
@@ -140,7 +128,7 @@ static void read_input(struct vm *vm, int fd, bool use_escape, struct escape_sta
 	}
 	if (quit) {
 		LOG_INFO("Ctrl-A x: stopping the VM");
-		vm_request_stop(vm, STOP_USER);
+		cfg->request_stop(cfg->ctx, STOP_USER, 0);
 	}
 }
 
@@ -153,7 +141,7 @@ void terminal_stop_signals(sigset_t *set)
 	sigaddset(set, SIGQUIT);
 }
 
-int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
+int terminal_run(const struct terminal_cfg *cfg, struct kv_err *e)
 {
 	struct escape_state st = { false };
 	struct input *in = calloc(1, sizeof(*in));
@@ -168,14 +156,14 @@ int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
 		free(in);
 		return kv_err_set(e, -errno, "signalfd: %s", strerror(errno));
 	}
-	if (in_fd < 0)
+	if (cfg->in_fd < 0)
 		in->eof = true;
 
 	for (;;) {
 		struct pollfd pfd[3] = {
-			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = cfg->stop_fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
-			{ .fd = in_fd, .events = POLLIN },
+			{ .fd = cfg->in_fd, .events = POLLIN },
 		};
 		/* Read stdin only when there is room: backpressure keeps piped
 		 * input from outrunning the guest's UART. */
@@ -191,13 +179,12 @@ int terminal_run(struct vm *vm, int in_fd, bool use_escape, struct kv_err *e)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				LOG_INFO("signal %u: stopping the VM", si.ssi_signo);
-				vm->stop_signal = (int)si.ssi_signo;
-				vm_request_stop(vm, STOP_SIGNAL);
+				cfg->request_stop(cfg->ctx, STOP_SIGNAL, (int)si.ssi_signo);
 			}
 		}
 		if (want_input && pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
-			read_input(vm, in_fd, use_escape, &st, in);
-		feed_guest(vm, in);
+			read_input(cfg, &st, in);
+		feed_guest(cfg, in);
 	}
 	close(sfd);
 	free(in);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "../check_main.h"
+#include "../../check_main.h"
 
 struct counter {
 	int fd;
@@ -82,7 +82,7 @@ START_TEST(callback_runs)
 	ck_assert_int_eq(evloop_add(l, c.fd, EPOLLIN, count_cb, &c), 0);
 	ck_assert_int_eq(evloop_add(l, c.fd, EPOLLIN, count_cb, &c), -EEXIST);
 	signal_fd(c.fd);
-	ck_assert_int_eq(evloop_start(l, &e), 0);
+	ck_assert_int_eq(evloop_start(l, NULL, &e), 0);
 	ck_assert(wait_calls(&c, 1));
 	ck_assert(c.last_events & EPOLLIN);
 	signal_fd(c.fd);
@@ -99,7 +99,7 @@ START_TEST(mod_changes_events)
 	struct kv_err e = { 0 };
 
 	ck_assert_int_eq(evloop_add(l, c.fd, 0, count_cb, &c), 0);
-	ck_assert_int_eq(evloop_start(l, &e), 0);
+	ck_assert_int_eq(evloop_start(l, NULL, &e), 0);
 	signal_fd(c.fd);
 	usleep(20000);
 	ck_assert_uint_eq(atomic_load(&c.calls), 0); /* not watching EPOLLIN */
@@ -134,7 +134,7 @@ START_TEST(del_from_own_callback)
 	struct kv_err e = { 0 };
 
 	ck_assert_int_eq(evloop_add(s.l, s.c.fd, EPOLLIN, del_me_cb, &s), 0);
-	ck_assert_int_eq(evloop_start(s.l, &e), 0);
+	ck_assert_int_eq(evloop_start(s.l, NULL, &e), 0);
 	signal_fd(s.c.fd); /* never drained: level-triggered, would fire forever */
 	ck_assert(wait_calls(&s.c, 1));
 	usleep(20000);
@@ -176,7 +176,7 @@ START_TEST(del_races_events)
 
 	for (int i = 0; i < 4; i++)
 		fi.fds[i] = eventfd(0, EFD_NONBLOCK);
-	ck_assert_int_eq(evloop_start(l, &e), 0);
+	ck_assert_int_eq(evloop_start(l, NULL, &e), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, fire_thread, &fi), 0);
 	for (int round = 0; round < 300; round++) {
 		struct counter *cs[4];
@@ -215,7 +215,7 @@ START_TEST(stop_destroy_idempotent)
 	struct kv_err e = { 0 };
 
 	evloop_stop(l); /* never started */
-	ck_assert_int_eq(evloop_start(l, &e), 0);
+	ck_assert_int_eq(evloop_start(l, NULL, &e), 0);
 	ck_assert_int_eq(evloop_add(l, c.fd, EPOLLIN, count_cb, &c), 0);
 	evloop_stop(l);
 	evloop_stop(l);
@@ -223,7 +223,7 @@ START_TEST(stop_destroy_idempotent)
 	signal_fd(c.fd);
 	usleep(20000);
 	ck_assert_uint_eq(atomic_load(&c.calls), 0);
-	ck_assert_int_eq(evloop_start(l, &e), 0);
+	ck_assert_int_eq(evloop_start(l, NULL, &e), 0);
 	ck_assert(wait_calls(&c, 1));
 	evloop_destroy(l); /* still registered: destroy frees it */
 	evloop_destroy(NULL);
