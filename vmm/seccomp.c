@@ -18,9 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
-#include <linux/if_tun.h>
-#include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,100 +36,7 @@
 
 #include "kvmini/config.h"
 #include "kvmini/seccomp.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SC_ASAN 1
-#endif
-#endif
-
-#define VCPU (1u << SECCOMP_VCPU)
-#define IO   (1u << SECCOMP_IO)
-#define MAIN (1u << SECCOMP_MAIN)
-#define ALL  (VCPU | IO | MAIN)
-
-struct sc_call {
-	unsigned kinds;
-	int nr;
-};
-
-/* System calls allowed without looking at their arguments. mmap,
- * mprotect (never with PROT_EXEC), tgkill (only the vCPU kick and abort)
- * and ioctl (by request number) are added in add_rules. */
-static const struct sc_call calls[] = {
-	/* Every thread: memory for malloc, locks, time, logging to stderr,
-	 * eventfd signalling, the vCPU kick, leaving. */
-	{ ALL,  SCMP_SYS(read) },       /* eventfds, stdin, signalfd, libaio's eventfd */
-	{ ALL,  SCMP_SYS(write) },      /* console out, stderr, eventfds (irqfd, kicks, stop) */
-	{ ALL,  SCMP_SYS(writev) },     /* virtio-console output */
-	{ ALL,  SCMP_SYS(futex) },
-	{ ALL,  SCMP_SYS(clock_gettime) }, /* when the vDSO falls back (no stable TSC) */
-	{ ALL,  SCMP_SYS(gettimeofday) },
-	{ ALL,  SCMP_SYS(munmap) },
-	{ ALL,  SCMP_SYS(madvise) },
-	{ ALL,  SCMP_SYS(mremap) },
-	{ ALL,  SCMP_SYS(brk) },
-	{ ALL,  SCMP_SYS(epoll_ctl) },  /* evloop_add/mod/del: queue setup and reset from a vCPU */
-	{ ALL,  SCMP_SYS(io_getevents) }, /* virtio-blk drains in-flight requests on reset */
-	{ ALL,  SCMP_SYS(rt_sigprocmask) }, /* pthread_kill, abort */
-	{ ALL,  SCMP_SYS(rt_sigreturn) },
-	{ ALL,  SCMP_SYS(restart_syscall) },
-	{ ALL,  SCMP_SYS(getpid) },
-	{ ALL,  SCMP_SYS(gettid) },
-	{ ALL,  SCMP_SYS(sched_yield) },
-	{ ALL,  SCMP_SYS(exit) },
-	{ ALL,  SCMP_SYS(exit_group) },
-	/* The event loop: virtqueue work, disks (libaio or plain), taps. */
-	{ IO,   SCMP_SYS(epoll_wait) },
-	{ IO,   SCMP_SYS(epoll_pwait) },
-	{ IO,   SCMP_SYS(readv) },
-	{ IO,   SCMP_SYS(preadv) },
-	{ IO,   SCMP_SYS(pwritev) },
-	{ IO,   SCMP_SYS(preadv2) },
-	{ IO,   SCMP_SYS(pwritev2) },
-	{ IO,   SCMP_SYS(pread64) },
-	{ IO,   SCMP_SYS(pwrite64) },
-	{ IO,   SCMP_SYS(io_submit) },
-	{ IO,   SCMP_SYS(fdatasync) },
-	{ IO,   SCMP_SYS(fsync) },
-	{ IO,   SCMP_SYS(fallocate) },  /* discard / write-zeroes, snapshot overlay */
-	/* The main thread: console input and signals, then teardown. */
-	{ MAIN, SCMP_SYS(poll) },
-	{ MAIN, SCMP_SYS(signalfd4) },   /* terminal_run makes its signalfd after the filter */
-	{ MAIN, SCMP_SYS(ppoll) },
-	{ MAIN, SCMP_SYS(close) },
-	{ MAIN, SCMP_SYS(io_destroy) },
-	{ MAIN, SCMP_SYS(getrusage) },
-	{ MAIN, SCMP_SYS(fstat) },      /* stdio's first write to a stream */
-	{ MAIN, SCMP_SYS(newfstatat) },
-	{ MAIN, SCMP_SYS(lseek) },
-#ifdef SC_ASAN
-	/* AddressSanitizer's runtime: the alternate signal stack of an
-	 * exiting thread, its allocator's per-thread setup. */
-	{ ALL,  SCMP_SYS(sigaltstack) },
-	{ ALL,  SCMP_SYS(sched_getaffinity) },
-#endif
-};
-
-struct sc_ioctl {
-	unsigned kinds;
-	unsigned long req;
-};
-
-static const struct sc_ioctl ioctls[] = {
-	{ VCPU, KVM_RUN },
-	{ VCPU | MAIN, KVM_GET_REGS },   /* register dump on a crash, KVMINI_DUMP_ON_EXIT */
-	{ VCPU | MAIN, KVM_GET_SREGS },
-	{ ALL,  KVM_IRQ_LINE },          /* INTx and the UART: from any thread */
-	{ VCPU | MAIN, KVM_IRQFD },      /* MSI-X vectors routed by the guest / torn down */
-	{ VCPU | MAIN, KVM_SET_GSI_ROUTING },
-	{ VCPU | MAIN, KVM_IOEVENTFD },
-	{ VCPU | IO, TUNSETOFFLOAD },    /* virtio-net feature negotiation and reset */
-	{ ALL,  TCSETSF },               /* terminal_restore, also from the SIGSYS handler */
-	{ MAIN, TCGETS },                /* isatty */
-};
+#include "seccomp_rules.h"
 
 /* ---- building ---- */
 
@@ -155,42 +61,6 @@ const char *seccomp_thread_name(enum seccomp_thread kind)
 	static const char *const n[] = { "vcpu", "io", "main" };
 
 	return (unsigned)kind < SECCOMP_NR_THREADS ? n[kind] : "?";
-}
-
-/* libseccomp's SCMP_An() macros leave datum_b out, which clang's
- * -Wmissing-field-initializers rejects: spell every field. */
-static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
-				   scmp_datum_t b)
-{
-	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
-}
-
-static int add_rules(scmp_filter_ctx ctx, unsigned kind_bit)
-{
-	int r = 0;
-
-	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]) && !r; i++)
-		if (calls[i].kinds & kind_bit)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i].nr, 0);
-	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]) && !r; i++)
-		if (ioctls[i].kinds & kind_bit)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					     arg_cmp(1, SCMP_CMP_EQ, ioctls[i].req, 0));
-	/* Memory never becomes executable after setup. */
-	if (!r)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				     arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (!r)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				     arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* Signals to threads of this process: the vCPU kick and abort(). */
-	if (!r)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     arg_cmp(2, SCMP_CMP_EQ, SIGUSR1, 0));
-	if (!r)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     arg_cmp(2, SCMP_CMP_EQ, SIGABRT, 0));
-	return r;
 }
 
 /* libseccomp 2.5 exports BPF only to an fd: a memfd, read back. */
@@ -231,7 +101,7 @@ static int build(enum seccomp_thread kind, struct kv_err *e)
 	/* A 32-bit or x32 system call is never kvmini's own. */
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (!r)
-		r = add_rules(ctx, 1u << kind);
+		r = seccomp_rules_add(ctx, (unsigned)kind, getpid());
 	if (!r)
 		r = export_prog(ctx, &progs[kind]);
 	seccomp_release(ctx);
@@ -327,6 +197,21 @@ static void warm_up_libc(void)
 	 * opens /etc/localtime: seen as "thread vcpu made forbidden system
 	 * call 257 (openat)" when the guest first read the clock. */
 	tzset();
+	/* One malloc arena for every thread. glibc gives threads arenas of
+	 * their own; past eight it asks the kernel for the CPU count
+	 * (sched_getaffinity or /sys), and shrinking a thread arena's heap
+	 * reads /proc/sys/vm/overcommit_memory: a Debian boot's disk I/O
+	 * killed the I/O thread that way. The main arena grows and shrinks
+	 * with brk and mmap only. Before any thread allocates. */
+	mallopt(M_ARENA_MAX, 1);
+}
+
+/* A thread's first malloc sets up its malloc state (tcache, its arena
+ * binding): done here, before the filter, whatever the thread does
+ * afterwards. */
+static void warm_up_thread(void)
+{
+	free(malloc(1));
 }
 
 static int prepare(struct kv_err *e)
@@ -372,6 +257,7 @@ int seccomp_apply(enum seccomp_thread kind, struct kv_err *e)
 		if (r)
 			return r;
 	}
+	warm_up_thread();
 	fprog = (struct sock_fprog){ .len = progs[kind].len, .filter = progs[kind].insns };
 	/* Needed to filter without CAP_SYS_ADMIN; kvmini never execs anyway. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
