@@ -371,7 +371,10 @@ size_t serial8250_rx_space(struct serial8250 *s)
 	size_t space;
 
 	pthread_mutex_lock(&s->lock);
-	space = (s->mcr & MCR_LOOP) ? 0 : rx_capacity(s) - s->rx_count;
+	/* The FIFO may hold more than a non-FIFO UART's one byte: the guest
+	 * turned the FIFO off with input queued (it drains as it reads). */
+	space = (s->mcr & MCR_LOOP) || s->rx_count >= rx_capacity(s)
+		? 0 : rx_capacity(s) - s->rx_count;
 	pthread_mutex_unlock(&s->lock);
 	return space;
 }
