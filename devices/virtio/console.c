@@ -8,6 +8,8 @@
  * writes 1 to the rx-wakeup eventfd so that reader can retry input it
  * could not deliver.
  *
+ * Work per call is bounded by the ring size in both directions.
+ *
  * Guest mistakes: a ring rule broken puts the device into NEEDS_RESET;
  * a chain of the wrong shape (writable parts on transmit, readable parts
  * on receive) is returned unused and logged, rate-limited. */
@@ -84,10 +86,17 @@ static void con_tx(struct virtio_dev *dev)
 {
 	struct vcon *c = to_vcon(dev);
 	struct virtq *vq = &dev->vqs[TXQ];
+	unsigned budget = vq->size;
 	bool pushed = false;
 
 	vq_disable_kicks(vq);
 	for (;;) {
+		if (budget-- == 0) {
+			/* A ring's worth per call: the guest may keep posting;
+			 * the loop's other work (and the stop) goes first. */
+			virtio_dev_requeue(dev, TXQ);
+			break;
+		}
 		struct vq_chain ch;
 		int r = vq_pop(vq, &ch, c->iov, VIRTQ_MAX_SIZE);
 
@@ -133,9 +142,14 @@ size_t virtio_console_receive(struct virtio_dev *dev, const uint8_t *buf, size_t
 	struct vcon *c = to_vcon(dev);
 	bool pushed = false;
 	size_t taken = 0;
+	unsigned budget;
 
 	pthread_mutex_lock(&dev->lock);
-	while (taken < n && virtio_dev_live(dev) && vq->enabled) {
+	/* The terminal's thread also takes signals: a ring's worth of chains
+	 * per call, whatever the guest posts (chains that take nothing, say),
+	 * and the terminal retries what was not taken. */
+	budget = vq->size;
+	while (taken < n && budget-- > 0 && virtio_dev_live(dev) && vq->enabled) {
 		struct vq_chain ch;
 		size_t w;
 		int r = vq_pop(vq, &ch, c->iov, VIRTQ_MAX_SIZE);

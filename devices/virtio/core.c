@@ -140,6 +140,12 @@ void virtio_dev_used(struct virtio_dev *d, unsigned q)
 		d->tops->notify_queue(d->transport, q);
 }
 
+void virtio_dev_requeue(struct virtio_dev *d, unsigned q)
+{
+	if (q < d->nr_queues && d->tops && d->tops->requeue)
+		d->tops->requeue(d->transport, q);
+}
+
 bool virtio_dev_live(const struct virtio_dev *d)
 {
 	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->broken;

@@ -113,9 +113,21 @@ static void mmio_notify_config(void *transport)
 	mmio_update_line(mm);
 }
 
+static void mmio_requeue(void *transport, unsigned q)
+{
+	struct virtio_mmio *mm = transport;
+	uint64_t one = 1;
+
+	/* The counter is at its maximum only if a kick is pending anyway. */
+	if (q < mm->dev->nr_queues && mm->kicks[q].fd >= 0 &&
+	    write(mm->kicks[q].fd, &one, sizeof(one)) < 0)
+		LOG_DEBUG("%s: queue %u requeue: %s", mm->dev->name, q, strerror(errno));
+}
+
 static const struct virtio_transport_ops mmio_tops = {
 	.notify_queue = mmio_notify_queue,
 	.notify_config = mmio_notify_config,
+	.requeue = mmio_requeue,
 };
 
 /* ---- queue kicks ---- */

@@ -88,6 +88,7 @@ struct vnet {
 	bool mrg;               /* MRG_RXBUF negotiated */
 	bool rx_on;             /* guest has buffers: watch tap input */
 	bool rx_pushed;         /* pushes since the last virtio_dev_used */
+	unsigned rx_pops_left;  /* receive chains net_rx may still pop this call */
 	struct rx_stash stash;
 	size_t pending_len;     /* a packet in bounce[] waiting for buffers */
 	uint8_t bounce[VNET_MAX_PACKET];
@@ -146,7 +147,9 @@ static int rx_return_unused(struct vnet *n, uint16_t head)
 }
 
 /* Pops receive chains until the stash holds @want bytes, the ring is
- * empty or the stash is full. -EINVAL when the device failed. */
+ * empty or the stash is full. -EINVAL when the device failed, -EBUSY
+ * when this call's pops are spent (a guest re-posting chains that take
+ * nothing must not hold the loop). */
 static int rx_fill(struct vnet *n, size_t want)
 {
 	struct virtq *vq = &n->dev->vqs[RXQ];
@@ -154,7 +157,13 @@ static int rx_fill(struct vnet *n, size_t want)
 
 	while (s->space < want && !stash_full(n)) {
 		struct vq_chain *c = &s->c[s->nr];
-		int r = vq_pop(vq, c, s->iov + s->nr_iov, VIRTQ_MAX_SIZE);
+		int r;
+
+		if (n->rx_pops_left == 0)
+			return -EBUSY;
+		r = vq_pop(vq, c, s->iov + s->nr_iov, VIRTQ_MAX_SIZE);
+		if (r > 0)
+			n->rx_pops_left--;
 
 		if (r < 0) {
 			virtio_dev_fail(n->dev, "receive queue: %s", vq->error);
@@ -240,15 +249,18 @@ static void rx_drop(struct vnet *n, size_t len, const char *why)
 }
 
 /* Delivers the packet in bounce[]. 1 when done (delivered or dropped),
- * 0 when it waits for more buffers, -EINVAL when the device failed. */
+ * 0 when it waits for more buffers, -EINVAL when the device failed,
+ * -EBUSY when this call's pops are spent. */
 static int rx_deliver_pending(struct vnet *n)
 {
 	struct rx_stash *s = &n->stash;
 	size_t len = n->pending_len;
 	size_t off = 0;
 
-	if (rx_fill(n, n->mrg ? len : 1) < 0)
-		return -EINVAL;
+	int r = rx_fill(n, n->mrg ? len : 1);
+
+	if (r < 0)
+		return r;
 	if (n->mrg && s->space < len) {
 		if (!stash_full(n))
 			return 0;
@@ -272,7 +284,7 @@ static int rx_deliver_pending(struct vnet *n)
 
 /* One packet from the tap. 1 when one was handled, 0 when the tap has
  * none, -EAGAIN when it waits for buffers, -EINVAL when the device
- * failed. */
+ * failed, -EBUSY when this call's receive pops are spent. */
 static int rx_one(struct vnet *n)
 {
 	struct rx_stash *s = &n->stash;
@@ -283,8 +295,9 @@ static int rx_one(struct vnet *n)
 		r = rx_deliver_pending(n);
 		return r == 0 ? -EAGAIN : (int)r;
 	}
-	if (rx_fill(n, n->mrg ? VNET_MAX_PACKET : 1) < 0)
-		return -EINVAL;
+	r = rx_fill(n, n->mrg ? VNET_MAX_PACKET : 1);
+	if (r == -EINVAL || (r == -EBUSY && s->nr == 0))
+		return (int)r;
 	if (s->nr == 0)
 		return -EAGAIN;
 	direct = n->mrg ? s->space >= VNET_MAX_PACKET : s->c[0].in_len >= VNET_MAX_PACKET;
@@ -317,6 +330,7 @@ static void net_rx(struct vnet *n)
 	unsigned budget = NET_BUDGET;
 	int r = 1;
 
+	n->rx_pops_left = 2 * vq->size;
 	while (budget > 0) {
 		r = rx_one(n);
 		if (r == 1) {
@@ -335,6 +349,8 @@ static void net_rx(struct vnet *n)
 	}
 	if (r == -EINVAL)
 		n->rx_on = false;
+	if (r == -EBUSY)
+		virtio_dev_requeue(n->dev, RXQ); /* after the loop's other work */
 	if (n->rx_pushed) {
 		n->rx_pushed = false;
 		virtio_dev_used(n->dev, RXQ);

@@ -244,9 +244,19 @@ static void vp_notify_config(void *transport)
 	interrupt(vp, vp->msix_config, ISR_CONFIG);
 }
 
+static void vp_requeue(void *transport, unsigned q)
+{
+	struct virtio_pci *vp = transport;
+
+	/* The counter is at its maximum only if a kick is pending anyway. */
+	if (q < vp->dev->nr_queues && vp->queues[q].fd >= 0 && eventfd_write(vp->queues[q].fd, 1))
+		LOG_DEBUG("%s: queue %u requeue: %s", vp->dev->name, q, strerror(errno));
+}
+
 static const struct virtio_transport_ops vp_tops = {
 	.notify_queue = vp_notify_queue,
 	.notify_config = vp_notify_config,
+	.requeue = vp_requeue,
 };
 
 /* ---- common configuration ---- */

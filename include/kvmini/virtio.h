@@ -52,6 +52,9 @@ struct virtio_transport_ops {
 	void (*notify_queue)(void *transport, unsigned q);
 	/* Interrupt the driver for a configuration change (incl. NEEDS_RESET). */
 	void (*notify_config)(void *transport);
+	/* Have the event loop call queue_notify(@q) again soon, as a kick
+	 * would (a device that spent its work budget yields this way). */
+	void (*requeue)(void *transport, unsigned q);
 };
 
 #define VIRTIO_MAX_QUEUES 8
@@ -104,6 +107,11 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 
 /* After vq_push()es on queue @q: interrupt the driver if the ring asks. */
 void virtio_dev_used(struct virtio_dev *d, unsigned q);
+
+/* A device that stopped processing queue @q with work left (its budget
+ * per call is spent) asks to be called again after the event loop's
+ * other work: the guest cannot hold the loop by re-posting chains. */
+void virtio_dev_requeue(struct virtio_dev *d, unsigned q);
 
 /* True when the device may process queues (DRIVER_OK, not broken). */
 bool virtio_dev_live(const struct virtio_dev *d);

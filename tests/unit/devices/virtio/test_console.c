@@ -3,6 +3,10 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -250,6 +254,69 @@ END_TEST
 
 /* With EVENT_IDX, running out of buffers re-arms avail_event so the
  * guest's next buffer kicks. */
+/* A hostile guest keeps its receive ring full of chains that take
+ * nothing (only readable parts), re-posting each one as soon as it is
+ * returned. virtio_console_receive runs on the thread that also takes
+ * SIGTERM and Ctrl-A x: each call must end after a ring's worth of
+ * chains, whatever the guest does (issue 9 item 5). */
+static atomic_bool reposting;
+
+static void *repost_forever(void *arg)
+{
+	struct drv_queue *q = &drv.q[RXQ];
+	volatile uint16_t *used = drv_host(&drv, q->used);
+	volatile uint16_t *avail = drv_host(&drv, q->avail);
+	uint16_t seen = 0;
+
+	while (atomic_load(&reposting)) {
+		uint16_t u = __atomic_load_n(&used[1], __ATOMIC_ACQUIRE);
+
+		/* Every returned head goes straight back: avail stays a full
+		 * ring ahead of used. */
+		for (; seen != u; seen++) {
+			avail[2 + (q->avail_idx % q->size)] = (uint16_t)(q->avail_idx % q->size);
+			__atomic_store_n(&avail[1], ++q->avail_idx, __ATOMIC_RELEASE);
+		}
+	}
+	return arg;
+}
+
+START_TEST(rx_budget_against_reposting_guest)
+{
+	struct timespec t0, t;
+	unsigned max_per_call = 0, total = 0;
+	uint8_t in[64] = { 0 };
+	pthread_t th;
+
+	drv_attach(&drv, &dev, 0);
+	for (unsigned i = 0; i < drv.q[RXQ].size; i++)
+		drv_post1(&drv, RXQ, 16, false, NULL);
+	atomic_store(&reposting, true);
+	ck_assert_int_eq(pthread_create(&th, NULL, repost_forever, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		uint16_t before = __atomic_load_n((uint16_t *)drv_host(&drv, drv.q[RXQ].used) + 1,
+						  __ATOMIC_ACQUIRE);
+		size_t took = virtio_console_receive(&dev, in, sizeof(in));
+		uint16_t after = __atomic_load_n((uint16_t *)drv_host(&drv, drv.q[RXQ].used) + 1,
+						 __ATOMIC_ACQUIRE);
+		unsigned n = (uint16_t)(after - before);
+
+		ck_assert_uint_eq(took, 0);
+		total += n;
+		if (n > max_per_call)
+			max_per_call = n;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1000 &&
+		 max_per_call <= drv.q[RXQ].size);
+	atomic_store(&reposting, false);
+	pthread_join(th, NULL);
+	ck_assert_msg(max_per_call <= drv.q[RXQ].size,
+		      "one call consumed %u chains (ring: %u)", max_per_call, drv.q[RXQ].size);
+	ck_assert_msg(total > drv.q[RXQ].size, "the guest did not keep re-posting (%u)", total);
+}
+END_TEST
+
 START_TEST(rx_event_idx_rearmed)
 {
 	uint16_t *avail_event;
@@ -279,6 +346,7 @@ int main(void)
 	tcase_add_test(tc, hostile_rings_need_reset);
 	tcase_add_test(tc, rx_wakeup_on_kick);
 	tcase_add_test(tc, rx_event_idx_rearmed);
+	tcase_add_test(tc, rx_budget_against_reposting_guest);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
