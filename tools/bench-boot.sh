@@ -22,31 +22,14 @@
 #   (inside L1, tools/nested-run runs it as: bench-boot.sh --in-l1 N)
 set -euo pipefail
 
-die() { echo "bench-boot: $*" >&2; exit 1; }
+LIB_PROG=bench-boot
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rows=(kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm)
 cmdline="console=ttyS0 quiet kvmini.bench=1"
 
 # ---- inside L1 -------------------------------------------------------
-vmm_cmd() {
-    local row=$1
-    case $row in
-    kvmini-bzimage)
-        cmd=("$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
-             --cmdline "$cmdline" --cpus 1 --memory 512M) ;;
-    kvmini-pvh)
-        cmd=("$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
-             --boot pvh --cmdline "$cmdline" --cpus 1 --memory 512M) ;;
-    qemu-pc)
-        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot
-             -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
-             -append "$cmdline") ;;
-    qemu-microvm)
-        cmd=("$QEMU" -accel kvm -M microvm -nodefaults -nographic -serial stdio
-             -no-reboot -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
-             -append "$cmdline") ;;
-    esac
-}
 
 in_l1() {
     local n=$1 i row work=/tmp/bench res line marker exit_s status rss up
@@ -67,7 +50,7 @@ in_l1() {
     echo "bench: $n boots each of ${active[*]}, interleaved"
     for ((i = 1; i <= n; i++)); do
         for row in "${active[@]}"; do
-            vmm_cmd "$row"
+            vmm_cmd "$row" --cmdline "$cmdline"
             : | "$VMMSTAT" --timeout 180 --out "$work/$row.$i.out" -- "${cmd[@]}" \
                 2> "$work/$row.$i.err" || true
             line=$(grep '^vmmstat: ' "$work/$row.$i.err" | tail -n 1)

@@ -16,26 +16,13 @@
 #   (inside L1, tools/nested-run runs it as: bench-io.sh --in-l1 R)
 set -euo pipefail
 
-die() { echo "bench-io: $*" >&2; exit 1; }
+LIB_PROG=bench-io
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---- inside L1 -------------------------------------------------------
 guest_cmdline="console=ttyS0 quiet panic=-1"
 
-vmm_cmd() { # ROW IMG TAP
-    case $1 in
-    kvmini)
-        cmd=("$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
-             --cmdline "$guest_cmdline" --cpus 1 --memory 1G
-             --disk "$2" --net "tap=$3") ;;
-    qemu)
-        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot
-             -m 1G -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "$guest_cmdline"
-             -drive "file=$2,if=none,id=d0,format=raw,cache=writeback"
-             -device virtio-blk-pci,drive=d0
-             -netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off"
-             -device virtio-net-pci,netdev=n0,romfile=) ;;
-    esac
-}
 
 now() { date +%s.%N; }
 mibps() { awk -v mib="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; if (d <= 0) print "-"; else printf "%.1f\n", mib / d }'; }
@@ -43,7 +30,9 @@ mibps() { awk -v mib="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; if (d <= 0) pr
 run_row() { # ROW REPEATS
     local row=$1 reps=$2 img=/tmp/bench-io/$1.img tap=${1:0:1}tap0 r n t0 t1
     truncate -s 300M "$img"
-    vmm_cmd "$row" "$img" "$tap"
+    # shellcheck disable=SC2154  # cmd: set by vmm_cmd
+    vmm_cmd "$([[ $row == kvmini ]] && echo kvmini-bzimage || echo qemu-pc)" \
+        --cmdline "$guest_cmdline" --memory 1G --disk "$img" --tap "$tap"
     session_start "/tmp/bench-io/$row" "${cmd[@]}"
     n=0
     until ip link show "$tap" >/dev/null 2>&1 || ((n++ > 600)); do sleep 0.1; done

@@ -38,7 +38,9 @@
 # Exit status: 0 when every start of every row was ok, 1 otherwise.
 set -uo pipefail
 
-die() { echo "bootbench-l1: $*" >&2; exit 1; }
+LIB_PROG=bootbench-l1
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
 mkoci='' busybox=/bin/busybox
@@ -122,24 +124,13 @@ row_cmd() {
     local row=$1 i=$2
     limit=180
     case $row in
-    kvmini-bzimage)
-        cmd=(sh -c "exec \"\$@\" 2>&1" sh "$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
-             --cmdline "$cmdline" --cpus 1 --memory 512M --timeout 170s
-             --report "json:$work/$row.$i.json" --exec true) ;;
-    kvmini-pvh)
-        cmd=(sh -c "exec \"\$@\" 2>&1" sh "$KVMINI" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD"
-             --boot pvh --cmdline "$cmdline" --cpus 1 --memory 512M --timeout 170s
-             --report "json:$work/$row.$i.json" --exec true) ;;
-    qemu-pc)
-        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot
-             -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
-             -append "$cmdline kvmini.bench=1") ;;
-    qemu-microvm)
-        # microvm's default ACPI (a GED device) lets `poweroff -f` end it;
-        # -no-reboot ends it on any reset (it has no i8042 for reboot=k).
-        cmd=("$QEMU" -accel kvm -M microvm -nodefaults -nographic -serial stdio
-             -no-reboot -m 512M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD"
-             -append "$cmdline kvmini.bench=1") ;;
+    kvmini-*)
+        vmm_cmd "$row" --cmdline "$cmdline" -- --timeout 170s \
+            --report "json:$work/$row.$i.json" --exec true
+        # The kernel console joins stdout, where vmmstat looks for the marker.
+        cmd=(sh -c "exec \"\$@\" 2>&1" sh "${cmd[@]}") ;;
+    qemu-*)
+        vmm_cmd "$row" --cmdline "$cmdline kvmini.bench=1" ;;
     runc)
         limit=60
         cmd=("$RUNC" run ${runc_args[@]+"${runc_args[@]}"} --bundle "$bundle" "bootbench-$$-$i") ;;

@@ -11,7 +11,9 @@
 # environment: KVMINI_KERNEL_PKG overrides the kernel package name.
 set -euo pipefail
 
-die() { echo "fetch-debian: $*" >&2; exit 1; }
+LIB_PROG=fetch-debian
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${KVMINI_CACHE:-$repo/.cache}

@@ -26,7 +26,9 @@
 # usage: tools/mkinitramfs.sh [--out FILE]
 set -euo pipefail
 
-die() { echo "mkinitramfs: $*" >&2; exit 1; }
+LIB_PROG=mkinitramfs
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=
@@ -48,25 +50,14 @@ for ko in "${pvpanic_kos[@]}"; do
     [[ -f $ko ]] || die "$ko is missing: kvmini reports guest panics through pvpanic"
 done
 # --- end ---
-key=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)
-# Named by its key, so checkouts with different versions of this script
-# sharing one cache do not rebuild it under each other's feet; archives
-# unused for a day are removed.
-out=${out:-$KVMINI_CACHE/guest-initramfs-${key:0:16}.cpio}
-
-mkdir -p "$(dirname "$out")"
-exec 9> "$out.lock"
-flock 9
-if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
-    touch "$out"
-    echo "$out"
-    exit 0
-fi
-find "$KVMINI_CACHE" -maxdepth 1 -name 'guest-initramfs*.cpio*' -mmin +1440 -delete 2>/dev/null || true
 command -v cpio >/dev/null || die "cpio is missing: apt-get install cpio"
 
+# Writes the archive to $1 (called by cache_build, under its lock).
+build() {
+local out=$1 stage
 stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-initramfs.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
+# shellcheck disable=SC2064  # expand now: $stage is local
+trap "rm -rf '$stage'" EXIT
 cd "$stage"
 mkdir -p bin sbin usr/bin usr/sbin dev proc sys tmp root etc
 cp "$BUSYBOX" bin/busybox
@@ -214,9 +205,14 @@ poweroff -f
 EOF
 chmod 755 init
 
-tmp=$out.tmp.$$
-mkdir -p "$(dirname "$out")"
-find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > "$tmp"
-mv "$tmp" "$out"
-echo "$key" > "$out.key"
-echo "$out"
+find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > "$out.tmp"
+mv "$out.tmp" "$out"
+}
+
+# Keyed by this script and busybox: rebuilt only when either changes.
+if [[ -n $out ]]; then
+    build "$out"
+    echo "$out"
+else
+    cache_build guest-initramfs cpio "$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" | sha256sum | cut -d" " -f1)" build
+fi

@@ -24,7 +24,9 @@
 # `L1-EXIT=<status>` as its last line before `poweroff -f`.
 set -euo pipefail
 
-die() { echo "mkl1: $*" >&2; exit 1; }
+LIB_PROG=mkl1
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self=$here/$(basename "${BASH_SOURCE[0]}")
@@ -135,7 +137,7 @@ EOF
 }
 
 cmd_base() {
-    local with_qemu=0 env_lines out key stage f m qemu=
+    local with_qemu=0 env_lines key f m qemu=
     while [[ $# -gt 0 ]]; do
         case $1 in
         --with-qemu) with_qemu=1 ;;
@@ -158,22 +160,16 @@ cmd_base() {
         inputs+=("$qemu")
         for f in "${qemu_firmware[@]}"; do [[ -e $f ]] && inputs+=("$f"); done
     fi
-    # Named by the key of its inputs: checkouts with different scripts
-    # (branches, worktrees) sharing one cache each keep their own archive
-    # instead of rebuilding it under each other's feet. Archives unused
-    # for a day are removed.
+    # Keyed by its inputs (name, size, mtime): rebuilt when one changes.
     key=$( { stat -L -c '%n %s %Y' "${inputs[@]}"; echo "$with_qemu"; } | sha256sum | cut -d' ' -f1)
-    out=$KVMINI_CACHE/l1-base-${key:0:16}.cpio
-    exec 9> "$out.lock"
-    flock 9
-    if [[ -f $out && -f $out.key && $(cat "$out.key") == "$key" ]]; then
-        touch "$out"
-        echo "$out"
-        return 0
-    fi
-    find "$KVMINI_CACHE" -maxdepth 1 -name 'l1-base*.cpio*' -mmin +1440 -delete 2>/dev/null || true
-    echo "mkl1: building $out" >&2
+    cache_build l1-base cpio "$key" build_base
+}
 
+# Writes the base archive to $1; sees cmd_base's locals (called from it
+# through cache_build).
+build_base() {
+    local out=$1 stage f m
+    echo "mkl1: building $out" >&2
     stage=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-l1.XXXXXX")
     # shellcheck disable=SC2064  # expand now: $stage is local
     trap "rm -rf '$stage'" EXIT
@@ -204,10 +200,8 @@ cmd_base() {
     fi
     write_l1_init "$stage/init"
     write_cpio "$stage" "$out"
-    echo "$key" > "$out.key"
     rm -rf "$stage"
     trap - EXIT
-    echo "$out"
 }
 
 cmd_layer() {

@@ -22,7 +22,9 @@
 # run it too.
 set -euo pipefail
 
-die() { echo "mkoci: $*" >&2; exit 1; }
+LIB_PROG=mkoci
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 busybox=${BUSYBOX:-/bin/busybox} out=

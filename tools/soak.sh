@@ -31,6 +31,9 @@
 # Prints one line per VM and `SOAK-RESULT vmm=.. vms=N ok=N rate=R/min ...
 # verdict=PASS|FAIL`. Exit status: 0 pass, 1 fail, 2 cannot run.
 set -uo pipefail
+LIB_PROG=soak
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 vms=10 vmm_kind=kvmini kvmini=${KVMINI:-} kernel=${GUEST_KERNEL:-} initrd=${GUEST_INITRD:-}
 per_vm_timeout=120 devices=1 minutes=0
@@ -87,24 +90,18 @@ have_exec=0
 
 vm_cmd() {
     local cmdline="console=ttyS0 quiet panic=-1"
+    local opts=(--kernel "$kernel" --initrd "$initrd" --memory 256M)
+    [[ $devices -eq 1 ]] && opts+=(--disk "$disk" --snapshot --tap "$tap")
     if [[ $vmm_kind == qemu ]]; then
         # snapshot=on puts QEMU's overlay in /var/tmp (hard-coded in QEMU
-        # 7.2), which L1 lacks; L1 has no option ROM for virtio-net-pci.
+        # 7.2), which L1 lacks.
         mkdir -p /var/tmp
-        cmd=("$QEMU" -accel kvm -nodefaults -nographic -serial stdio -no-reboot -m 256M
-             -kernel "$kernel" -initrd "$initrd" -append "$cmdline kvmini.bench=1")
-        if [[ $devices -eq 1 ]]; then
-            cmd+=(-drive "file=$disk,if=virtio,format=raw,snapshot=on"
-                  -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device virtio-net-pci,netdev=n0,romfile=)
-        fi
-        return
-    fi
-    cmd=("$kvmini" run --kernel "$kernel" --initrd "$initrd" --memory 256M --cpus 1)
-    [[ $devices -eq 1 ]] && cmd+=(--disk "$disk,snapshot" --net "tap=$tap")
-    if [[ $have_exec -eq 1 ]]; then
-        cmd+=(--cmdline "$cmdline" --exec true --report json)
+        vmm_cmd qemu-pc "${opts[@]}" --cmdline "$cmdline kvmini.bench=1"
+    elif [[ $have_exec -eq 1 ]]; then
+        KVMINI=$kvmini vmm_cmd kvmini-bzimage "${opts[@]}" --cmdline "$cmdline" -- \
+            --exec true --report json
     else
-        cmd+=(--cmdline "$cmdline kvmini.bench=1")
+        KVMINI=$kvmini vmm_cmd kvmini-bzimage "${opts[@]}" --cmdline "$cmdline kvmini.bench=1"
     fi
 }
 

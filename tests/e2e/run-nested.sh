@@ -78,7 +78,7 @@ done
 if path=$(PATH=$PATH:/sbin:/usr/sbin command -v dmsetup); then
     nested_args+=(--bin "$path:/usr/sbin/dmsetup")
 fi
-nested_args+=(--file "$repo/tools/soak.sh")
+nested_args+=(--file "$repo/tools/soak.sh" --file "$repo/tools/lib.sh")
 # FAULT_KILL_REPS and SOAK_VMS reach the cases in L1
 # through a sourced file.
 env_dir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-env.XXXXXX")
