@@ -1,0 +1,46 @@
+# cases-reliability.sh: cases for what once killed kvmini from inside a
+# guest, sourced by l1-cases.sh in the nested L1 (helpers pass, fail, want;
+# $vmm, $work, $k, $i, $case_timeout). They run the plain build with the
+# seccomp filters on, as users run it.
+# shellcheck shell=bash disable=SC2154
+
+# reset-storm (issue 9 item 1): a 12-vCPU guest resets its disk from every
+# CPU in turn (unbinding the virtio-blk driver resets the device, binding
+# it sets the queues up again: the register writes run on that CPU's vCPU
+# thread) while direct reads run on the last CPU. kvmini must survive
+# (a vCPU thread that allocated for the first time under its filter used
+# to kill it: 'thread vcpu made forbidden system call'), the disk must
+# read back the same afterwards, and the VM must end with status 0.
+if want reset-storm; then
+    dir=$work/reset-storm
+    mkdir -p "$dir"
+    head -c 8M /dev/urandom > "$dir/disk.img"
+    want_sum=$(head -c 4M "$dir/disk.img" | sha256sum | cut -d' ' -f1)
+    # shellcheck disable=SC2016  # expanded by the guest's shell
+    storm='n=$(nproc); drv=/sys/bus/virtio/drivers/virtio_blk
+dev=$(basename "$(readlink /sys/block/vda/device)")
+(while :; do taskset -c $((n - 1)) dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; done) &
+bg=$!
+resets=0
+for c in $(seq 0 $((n - 2))); do
+    taskset -c $c sh -c "echo $dev > $drv/unbind; echo $dev > $drv/bind" && resets=$((resets + 1))
+    t=0; while [ ! -b /dev/vda ] && [ $t -lt 100 ]; do sleep 0.1; t=$((t + 1)); done
+done
+kill $bg; wait $bg 2>/dev/null
+echo "CPUS=$n RESETS=$resets SUM=$(dd if=/dev/vda bs=1M count=4 iflag=direct 2>/dev/null | sha256sum | cut -d" " -f1)"'
+    st=0
+    timeout -k 5 $((case_timeout * 3)) "$vmm" run --kernel "$k" --initrd "$i" --cpus 12 --memory 512M \
+        --cmdline "quiet" --disk "$dir/disk.img" --exec "$storm" \
+        < /dev/null > "$dir/out" 2> "$dir/err" || st=$?
+    line=$(grep -o 'CPUS=[0-9]* RESETS=[0-9]* SUM=[0-9a-f]*' "$dir/out" | tail -n 1)
+    echo "    (reset-storm: status $st; guest said: ${line:-nothing})"
+    if grep -q 'seccomp: thread' "$dir/err"; then
+        fail reset-storm "kvmini killed itself through its filter: $(grep -m1 'seccomp: thread' "$dir/err")" "$dir"
+    elif [[ $st -ne 0 ]]; then
+        fail reset-storm "status $st, expected 0" "$dir"
+    elif [[ $line != "CPUS=12 RESETS=11 SUM=$want_sum" ]]; then
+        fail reset-storm "guest said '${line:-nothing}', expected 'CPUS=12 RESETS=11 SUM=$want_sum'" "$dir"
+    else
+        pass reset-storm
+    fi
+fi
