@@ -187,13 +187,17 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* The root with no rootfstype=: each block file system the kernel has. */
+/* The root with no rootfstype=: ext4 (which kvmini loads then), else
+ * each block file system the kernel has. */
 static int mount_any(const struct plan_op *op)
 {
 	size_t len;
-	char *fs = slurp("/proc/filesystems", 1 << 16, &len);
+	char *fs;
 	int r = -ENODEV;
 
+	if (!mount(op->src, op->dst, "ext4", op->flags, op->data[0] ? op->data : NULL))
+		return 0;
+	fs = slurp("/proc/filesystems", 1 << 16, &len);
 	for (char *line = fs ? strtok(fs, "\n") : NULL; line; line = strtok(NULL, "\n")) {
 		if (!strncmp(line, "nodev", 5))
 			continue;

@@ -185,7 +185,10 @@ if want init-no-modules; then
         bad=
         rm -rf "$work/init-modtree-novblk"
         cp -a "$init_tree" "$work/init-modtree-novblk"
-        find "$work/init-modtree-novblk" -name 'virtio_blk.ko*' -delete
+        rm -f "$work/init-modtree-novblk"/kernel/drivers/block/virtio_blk.ko*
+        if [[ -n $(find "$work/init-modtree-novblk" -name 'virtio_blk.ko*') ]]; then
+            fail init-no-modules "could not remove virtio_blk from the test's module tree"
+        fi
         init_run init-no-vblk -- --kernel "$k" --modules "$work/init-modtree-novblk" --disk "$init_img" \
             --cmdline "root=/dev/vda" --exec true
         [[ $st -eq 125 && $(wc -l < "$dir/err") -eq 1 ]] && grep -q "virtio_blk" "$dir/err" &&
