@@ -204,9 +204,15 @@ int boot_initrd_load(const struct guest_mem *gm, const char *path,
 	uint8_t *dst;
 	int fd, r;
 
-	r = open_regular(path, "initrd", &fd, &file_size, e);
-	if (r)
-		return r;
+	/* No file: the in-memory archive alone (kvmini's own initramfs). */
+	if (!path) {
+		fd = -1;
+		file_size = 0;
+	} else {
+		r = open_regular(path, "initrd", &fd, &file_size, e);
+		if (r)
+			return r;
+	}
 	/* The kernel looks for a following archive's header at a 4-aligned
 	 * offset and skips the zeros before it. */
 	size = file_size;
@@ -215,20 +221,23 @@ int boot_initrd_load(const struct guest_mem *gm, const char *path,
 	r = boot_place_high(size, LAYOUT_HIGHMEM_START, ceil, busy, nbusy, &addr);
 	dst = r ? NULL : gm_ptr(gm, addr, size);
 	if (!dst) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return kv_err_set(e, -ENOSPC,
 				  "%s: initrd is %llu MiB (%llu bytes) and does not fit in guest "
 				  "memory below 0x%llx next to the kernel: raise --memory",
-				  path, (unsigned long long)((size + MiB - 1) / MiB),
+				  path ? path : "kvmini's initramfs",
+				  (unsigned long long)((size + MiB - 1) / MiB),
 				  (unsigned long long)size, (unsigned long long)ceil);
 	}
-	r = read_full(fd, dst, file_size);
-	close(fd);
+	r = fd >= 0 ? read_full(fd, dst, file_size) : 0;
+	if (fd >= 0)
+		close(fd);
 	if (r)
 		return kv_err_set(e, r, "%s: read failed: %s", path,
 				  r == -EIO ? "file shrank while reading" : strerror(-r));
 	/* The user's file must be an initramfs; kvmini's own archive follows it. */
-	if (!initrd_magic_known(dst, file_size))
+	if (fd >= 0 && !initrd_magic_known(dst, file_size))
 		return kv_err_set(e, -EINVAL,
 				  "%s: not an initramfs: neither a cpio archive (newc, odc) nor "
 				  "gzip, xz, lzma, bzip2, lzo, lz4 or zstd data", path);

@@ -44,7 +44,8 @@ int boot_place_high(uint64_t size, uint64_t floor, uint64_t ceil,
 
 /* opens the initrd, places it with boot_place_high below @ceil
  * avoiding @busy, and reads it straight into guest memory, followed
- * (4-aligned) by @extra_len bytes of @extra; out->size covers both. */
+ * (4-aligned) by @extra_len bytes of @extra; out->size covers both.
+ * @path NULL: @extra alone is the initrd. */
 struct boot_initrd {
 	uint64_t addr;
 	uint64_t size;

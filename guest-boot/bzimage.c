@@ -248,7 +248,7 @@ static int bz_load_initrd(const struct guest_mem *gm, const struct boot_cfg *cfg
 	uint64_t ceil = gm_low_top(gm);
 
 	memset(initrd, 0, sizeof(*initrd));
-	if (!cfg->initrd_path)
+	if (!cfg->initrd_path && !cfg->initrd_extra_len)
 		return 0;
 	/* initrd_addr_max is the highest address the initrd may occupy. */
 	if ((uint64_t)bz->initrd_addr_max + 1 < ceil)

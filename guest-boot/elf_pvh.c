@@ -321,7 +321,7 @@ int pvh_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	r = boot_cmdline_write(gm, cfg->cmdline, cmdline_max, what, e);
 	if (r)
 		return r;
-	if (cfg->initrd_path) {
+	if (cfg->initrd_path || cfg->initrd_extra_len) {
 		r = boot_initrd_load(gm, cfg->initrd_path, cfg->initrd_extra, cfg->initrd_extra_len,
 				     gm_low_top(gm), img.busy, img.nload,
 				     &initrd, e);

@@ -105,7 +105,8 @@ void config_print_usage(FILE *f)
 "  --exec CMD       run CMD (a shell script, passed byte for byte) as root\n"
 "                   in the guest with sh, its stdout and stderr on kvmini's,\n"
 "                   then power off; kvmini exits with CMD's status. Needs\n"
-"                   --initrd with an /init that speaks kvmini's protocol\n"
+"                   root= on --cmdline (kvmini's own init), or --initrd with\n"
+"                   an /init that speaks kvmini's protocol\n"
 "                   (tools/mkinitramfs.sh). The kernel console goes to\n"
 "                   stderr, stdin is not read.\n"
 "  --timeout DUR    stop the VM after DUR (500ms, 30s, 5m, 1h; plain\n"
@@ -116,6 +117,20 @@ void config_print_usage(FILE *f)
 "                   reason and peak RSS to PATH (default: stderr)\n"
 "  --seccomp=on|off per-thread system call filters (default on; off only to\n"
 "                   debug: see SECURITY.md)\n"
+"\n"
+"Own initramfs (no --initrd, root= on --cmdline, e.g. --disk root.img\n"
+"--cmdline root=/dev/vda): kvmini boots with its built-in init and the\n"
+"modules the machine needs from the kernel's own module tree; the root is\n"
+"read-only (rw on --cmdline: writable) with tmpfs on /tmp, /run, /var/tmp,\n"
+"/var/log and tmpfs-backed overlays on /var/lib, /var/cache:\n"
+"  --modules DIR    the kernel's module tree (default /lib/modules/RELEASE,\n"
+"                   RELEASE read from the kernel image)\n"
+"  --workdir DIR    --exec's working directory in the guest (default: this\n"
+"                   directory when the root has it, else /root)\n"
+"  --overlay PATH   make guest folder PATH writable, the writes kept in memory\n"
+"                   and dropped at exit (repeatable)\n"
+"  --rootfs DIR[,rw]  host folder as the root over virtio-fs (not yet: needs\n"
+"                   the virtio-fs device)\n"
 "\n"
 "Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
 "  --disk PATH[,ro][,snapshot][,transport=...]\n"
@@ -155,7 +170,8 @@ void config_print_usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP };
+       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP,
+       OPT_INIT /* kvmini's own initramfs: config_init.c */ };
 
 /* --exec, --timeout, --report. */
 static int parse_ci_option(int c, const char *arg, struct kv_config *cfg, struct kv_err *e)
@@ -204,17 +220,21 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "report",  required_argument, NULL, OPT_REPORT },
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "modules", required_argument, NULL, OPT_INIT },
+		{ "workdir", required_argument, NULL, OPT_INIT },
+		{ "overlay", required_argument, NULL, OPT_INIT },
+		{ "rootfs",  required_argument, NULL, OPT_INIT },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r;
+	int c, r, idx;
 
 	/* 0, not 1: glibc then forgets everything, including its pointer into
 	 * a cluster like "-hq" that an early return (-h) left half-parsed;
 	 * with 1 the next parse resumes inside the old, possibly freed, argv. */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qh", opts, &idx)) != -1) {
 		switch (c) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
@@ -264,6 +284,10 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 				return kv_err_set(e, -EINVAL, "--seccomp '%s': use on or off", optarg);
 			cfg->seccomp = !strcmp(optarg, "on");
 			break;
+		case OPT_INIT:
+			if (config_init_option(&cfg->init, opts[idx].name, optarg, e))
+				return -EINVAL;
+			break;
 		case 'h': cfg->action = ACTION_HELP; return 0;
 		case ':':
 			return kv_err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
@@ -276,10 +300,8 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		return kv_err_set(e, -EINVAL, "unexpected argument '%s' (see kvmini --help)", argv[optind]);
 	if (!cfg->kernel)
 		return kv_err_set(e, -EINVAL, "run: --kernel PATH is required");
-	if (cfg->exec && !cfg->initrd)
-		return kv_err_set(e, -EINVAL,
-			"--exec needs --initrd: the command is run by the initramfs's /init, which must "
-			"know kvmini's protocol (build one with tools/mkinitramfs.sh)");
+	if (config_init_check(&cfg->init, cfg->initrd, cfg->cmdline, cfg->exec != NULL, e))
+		return -EINVAL;
 	if (cfg->memory < (16ULL << 20))
 		return kv_err_set(e, -EINVAL, "--memory: %llu bytes is too small; a Linux guest needs at least 16M",
 				  (unsigned long long)cfg->memory);

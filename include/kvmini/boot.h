@@ -25,7 +25,8 @@ struct boot_cfg {
 	unsigned nr_virtio_mmio;  /* virtio-mmio devices 0..n-1 (layout.h) the DSDT describes */
 	/* An archive appended to the initrd in guest memory (the kernel
 	 * unpacks concatenated cpio archives): --exec's command. The initrd is
-	 * zero-padded to 4 bytes before it. NULL: none. Needs initrd_path. */
+	 * zero-padded to 4 bytes before it. NULL: none. Without initrd_path
+	 * it is the whole initrd (kvmini's own initramfs). */
 	const void *initrd_extra;
 	size_t initrd_extra_len;
 };
@@ -74,6 +75,12 @@ int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
  * small (@buf then holds the whole entries that fit), -EINVAL when @nr
  * exceeds LAYOUT_VIRTIO_MMIO_MAX. */
 int boot_virtio_mmio_cmdline(unsigned nr, char *buf, size_t len) KV_MUST_CHECK;
+
+/* The kernel's release ("6.1.0-57-amd64"), which names its module tree:
+ * from a bzImage's kernel_version header field or an ELF vmlinux's
+ * "Linux version" banner. */
+int boot_kernel_release(const char *kernel_path, char *out, size_t len,
+			struct kv_err *e) KV_MUST_CHECK;
 
 #endif
 

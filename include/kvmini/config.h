@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "kvmini/boot.h"
 #include "kvmini/config_devices.h"
+#include "kvmini/config_init.h"
 #include "kvmini/err.h"
 
 /* Exit statuses of the kvmini process (documented in --help and README). */
@@ -39,6 +40,7 @@ struct kv_config {
 	const char *report_path; /* NULL: the report goes to stderr */
 	bool seccomp;          /* --seccomp=on|off: per-thread system call filters (default on) */
 	struct config_devices dev; /* --disk, --net, --console */
+	struct config_init init;   /* --modules, --workdir, --overlay, --rootfs */
 };
 
 /* Parses "kvmini run ..." (argv[0] is the program). Returns 0 or -EINVAL

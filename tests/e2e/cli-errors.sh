@@ -12,7 +12,10 @@
 #   unknown-option, no-kernel, missing-initrd, initrd-is-directory,
 #   initrd-not-cpio (cpio newc/odc and gzip, xz, lzma, bzip2, lzo, lz4,
 #   zstd are accepted, anything else refused), disk-is-directory,
-#   tap-name-too-long (16 characters; Linux allows 15).
+#   tap-name-too-long (16 characters; Linux allows 15); kvmini's own
+#   initramfs: modules-no-tree, modules-lacking (a tree without the
+#   modules the machine needs), root-uuid (the init takes root=/dev/NAME),
+#   rootfs-needs-virtiofs, overlay-bad.
 # Disk and tap problems are found while the VM's devices are built, after
 # the host check, so those cases set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
 # (on hosts without VT-x/AMD-V, like this one, the check would answer first).
@@ -34,6 +37,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kvmini-cli.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in/a-directory" "$work/cwd" "$work/tmp"
 head -c 4096 /dev/urandom > "$work/in/random-4k.bin"
+truncate -s 1M "$work/in/disk.img"
 kernel=
 if env_lines=$("$repo/tools/fetch-debian.sh" --print-env 2>/dev/null); then
     eval "$env_lines"
@@ -120,6 +124,15 @@ if [[ -n $kernel ]]; then
         --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --disk "$work/in/a-directory"
     KVMINI_ALLOW_NO_HW_VIRT=1 expect tap-name-too-long 'tap|name' -- run --quiet \
         --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --net tap=kvmini-tap-16chr
+    # kvmini's own initramfs (no --initrd, root= named): the module tree.
+    expect modules-no-tree 'no-such-tree' -- run --kernel "$real_kernel" --disk "$work/in/disk.img" \
+        --cmdline root=/dev/vda --modules "$work/in/no-such-tree" --exec true
+    expect modules-lacking 'virtio_pci.*a-directory' -- run --kernel "$real_kernel" \
+        --disk "$work/in/disk.img" --cmdline root=/dev/vda --modules "$work/in/a-directory" --exec true
+    expect root-uuid 'UUID=' -- run --kernel "$real_kernel" --disk "$work/in/disk.img" \
+        --cmdline root=UUID=1234 --modules "$work/in/a-directory" --exec true
+    expect rootfs-needs-virtiofs 'virtio-fs' -- run --kernel "$real_kernel" --rootfs / --exec true
+    expect overlay-bad 'overlay' -- run --kernel "$real_kernel" --cmdline root=/dev/vda --overlay /tmp
 else
     fail initrd-not-cpio "no Debian kernel (tools/fetch-debian.sh failed)"
 fi

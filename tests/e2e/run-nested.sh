@@ -87,6 +87,21 @@ for v in FAULT_KILL_REPS SOAK_VMS; do
     if [[ ${!v:-} =~ ^[0-9]+$ ]]; then echo "$v=${!v}"; fi
 done > "$env_dir/e2e-env.sh"
 nested_args+=(--file "$env_dir/e2e-env.sh")
+# cases-init.sh: the guest kernel's modules that kvmini's own initramfs
+# needs there, as they are in the package's tree (no depmod index), with
+# virtio_blk and ext4 xz-compressed to cover that path.
+mods_stage=$env_dir/modtree
+mkdir -p "$mods_stage"
+for m in pvpanic pvpanic-mmio virtio virtio_ring virtio_pci virtio_pci_modern_dev \
+         virtio_pci_legacy_dev virtio_mmio virtio_blk virtio_net net_failover failover \
+         virtio_console ext4 jbd2 mbcache crc16 crc32c_generic crc32c-intel overlay fuse virtiofs; do
+    (cd "$MODULES_DIR" && find kernel -name "$m.ko" -exec cp --parents {} "$mods_stage" \;)
+done
+cp "$MODULES_DIR/modules.builtin" "$MODULES_DIR/modules.order" "$mods_stage/"
+find "$mods_stage" \( -name virtio_blk.ko -o -name ext4.ko \) -exec xz -0 {} \;
+tar -cf "$env_dir/guest-modules.tar" -C "$mods_stage" .
+rm -rf "$mods_stage"
+nested_args+=(--file "$env_dir/guest-modules.tar")
 kvmini_asan=${KVMINI_ASAN:-$repo/build-asan/kvmini}
 if [[ $standin -eq 0 && -x $kvmini_asan ]]; then
     nested_args+=(--bin "$kvmini_asan:/usr/bin/kvmini-asan")

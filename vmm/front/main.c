@@ -16,6 +16,7 @@
 #include "kvmini/cpio.h"
 #include "kvmini/control_port.h"
 #include "kvmini/guest_mem.h"
+#include "kvmini/initramfs.h"
 #include "kvmini/kvm.h"
 #include "kvmini/log.h"
 #include "kvmini/report.h"
@@ -72,6 +73,36 @@ static void *exec_archive(const char *cmd, size_t *len)
 	return buf;
 }
 
+/* No --initrd and root= named: kvmini's own initramfs, with its init and
+ * the modules the machine needs (guest-boot/initramfs.c). The command
+ * runs in --workdir, else in this directory when the guest's root has
+ * it, else in /root. Returns a malloc'd archive. */
+static void *own_initramfs(const struct kv_config *cfg, const char *cmdline, size_t *len)
+{
+	const struct config_devices *d = &cfg->dev;
+	unsigned nr_virtio = d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO);
+	const char *term = getenv("TERM");
+	static char cwd[4096];
+	struct kv_err e = { 0 };
+	struct initramfs_cfg ic = {
+		.kernel_path = cfg->kernel, .modules_dir = cfg->init.modules_dir,
+		.cmdline = cmdline, .exec = cfg->exec,
+		.cwd = cfg->init.workdir ? cfg->init.workdir : getcwd(cwd, sizeof(cwd)),
+		.cwd_strict = cfg->init.workdir != NULL,
+		.term = term && *term && !strchr(term, '\n') ? term : NULL,
+		.overlays = cfg->init.overlays, .nr_overlays = cfg->init.nr_overlays,
+		.virtio_pci = nr_virtio > config_nr_mmio(d), .virtio_mmio = config_nr_mmio(d) > 0,
+		.disks = d->nr_disks > 0, .nets = d->nr_nets > 0, .console = d->console == CONSOLE_VIRTIO,
+	};
+	void *buf;
+
+	if (ic.cwd && strchr(ic.cwd, '\n'))
+		ic.cwd = NULL;
+	if (initramfs_build(&ic, &buf, len, &e))
+		fail(&e);
+	return buf;
+}
+
 /* Guest RAM is mapped with no reservation, so a --memory larger than the
  * host could ever back would only fail later, when the guest touches it
  * (the OOM killer, or SIGBUS). Refuse it at once. */
@@ -116,7 +147,9 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		kv_err_set(&e, -ENAMETOOLONG, "--cmdline: longer than %zu bytes", sizeof(cmdline) - 16);
 		fail(&e);
 	}
-	if (cfg->exec)
+	if (config_init_own(cfg->initrd, cfg->cmdline))
+		bcfg.initrd_extra = own_initramfs(cfg, cmdline, &bcfg.initrd_extra_len);
+	else if (cfg->exec)
 		bcfg.initrd_extra = exec_archive(cfg->exec, &bcfg.initrd_extra_len);
 	/* virtio-mmio devices: the DSDT describes them (LNRO0005); kernels
 	 * built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES also find them here. */

@@ -72,7 +72,7 @@ START_TEST(run_defaults_and_values)
 END_TEST
 
 struct bad_case {
-	const char *args[8];
+	const char *args[10];
 	const char *needle; /* the error must mention this */
 };
 
@@ -90,7 +90,15 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--kernel", "k", "--cpus", "two", NULL }, "--cpus 'two'" },
 	{ { "run", "--kernel", "k", "--boot", "uefi", NULL }, "--boot 'uefi'" },
 	{ { "run", "--kernel", "k", "extra", NULL }, "unexpected argument 'extra'" },
-	{ { "run", "--kernel", "k", "--exec", "true", NULL }, "--exec needs --initrd" },
+	{ { "run", "--kernel", "k", "--exec", "true", NULL }, "--exec needs a root for the command: root= on --cmdline" },
+	{ { "run", "--kernel", "k", "--exec", "true", "--cmdline", "quiet", NULL }, "or --initrd" },
+	{ { "run", "--kernel", "k", "--rootfs", "/", NULL }, "--rootfs /: needs the virtio-fs device" },
+	{ { "run", "--kernel", "k", "--initrd", "i", "--cmdline", "root=/dev/vda", "--overlay", "/etc", NULL },
+	  "--overlay works only with kvmini's own initramfs" },
+	{ { "run", "--kernel", "k", "--modules", "/m", NULL }, "--modules needs root= on --cmdline" },
+	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--overlay", "/tmp/x", NULL }, "overlay '/tmp/x'" },
+	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--workdir", "rel", NULL }, "--workdir 'rel'" },
+	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--modules", "", NULL }, "--modules: the value is empty" },
 	{ { "run", "--kernel", "k", "--initrd", "i", "--exec", "", NULL }, "--exec: the command is empty" },
 	{ { "run", "--kernel", "k", "--timeout", "0", NULL }, "--timeout '0'" },
 	{ { "run", "--kernel", "k", "--timeout", "5x", NULL }, "--timeout '5x'" },

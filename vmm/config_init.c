@@ -1,0 +1,73 @@
+/* --modules, --workdir, --overlay, --rootfs (include/kvmini/config_init.h).
+ * Pure: no I/O. */
+#include <errno.h>
+#include <string.h>
+
+#include "kvmini/config_init.h"
+#include "kvmini/init_conf.h"
+#include "kvmini/init_plan.h"
+
+int config_init_option(struct config_init *ci, const char *opt, const char *arg, struct kv_err *e)
+{
+	char err[512];
+
+	if (!*arg)
+		return kv_err_set(e, -EINVAL, "--%s: the value is empty", opt);
+	if (!strcmp(opt, "modules")) {
+		ci->modules_dir = arg;
+	} else if (!strcmp(opt, "workdir")) {
+		if (arg[0] != '/' || strchr(arg, '\n'))
+			return kv_err_set(e, -EINVAL, "--workdir '%s': give an absolute path in the guest, "
+					  "without newlines", arg);
+		ci->workdir = arg;
+	} else if (!strcmp(opt, "overlay")) {
+		if (ci->nr_overlays == CONFIG_MAX_OVERLAYS)
+			return kv_err_set(e, -EINVAL, "--overlay: at most %d folders", CONFIG_MAX_OVERLAYS);
+		if (plan_check_overlay(arg, err, sizeof(err)))
+			return kv_err_set(e, -EINVAL, "--%s", err);
+		ci->overlays[ci->nr_overlays++] = arg;
+	} else if (!strcmp(opt, "rootfs")) {
+		ci->rootfs = arg;
+	} else {
+		return kv_err_set(e, -EINVAL, "internal: option --%s", opt);
+	}
+	return 0;
+}
+
+bool config_init_own(const char *initrd, const char *user_cmdline)
+{
+	struct kcmdline k;
+
+	if (initrd || !user_cmdline)
+		return false;
+	return !kcmdline_parse(user_cmdline, &k, NULL, 0) && k.root[0];
+}
+
+int config_init_check(const struct config_init *ci, const char *initrd, const char *user_cmdline,
+		      bool exec, struct kv_err *e)
+{
+	struct kcmdline k;
+	char err[512];
+	const char *opt = ci->modules_dir ? "--modules" : ci->workdir ? "--workdir" :
+			  ci->nr_overlays ? "--overlay" : NULL;
+
+	if (ci->rootfs)
+		return kv_err_set(e, -ENOTSUP,
+				  "--rootfs %s: needs the virtio-fs device, which this kvmini does not have "
+				  "yet; boot a disk image instead (--disk root.img --cmdline root=/dev/vda)",
+				  ci->rootfs);
+	if (user_cmdline && kcmdline_parse(user_cmdline, &k, err, sizeof(err)))
+		return kv_err_set(e, -EINVAL, "--cmdline: %s", err);
+	if (opt && initrd)
+		return kv_err_set(e, -EINVAL, "%s works only with kvmini's own initramfs: drop --initrd "
+				  "and name the root on the command line (root=/dev/vda)", opt);
+	if (opt && !config_init_own(initrd, user_cmdline))
+		return kv_err_set(e, -EINVAL, "%s needs root= on --cmdline (e.g. --disk root.img "
+				  "--cmdline root=/dev/vda): kvmini then boots with its own initramfs", opt);
+	if (exec && !initrd && !config_init_own(initrd, user_cmdline))
+		return kv_err_set(e, -EINVAL,
+				  "--exec needs a root for the command: root= on --cmdline (e.g. --disk "
+				  "root.img --cmdline root=/dev/vda; kvmini brings its own init), or --initrd "
+				  "with an /init that knows kvmini's protocol (tools/mkinitramfs.sh)");
+	return 0;
+}
