@@ -309,13 +309,14 @@ struct init_step {
  * copes with the partial state its own init leaves when it fails (fds are
  * -1, pointers NULL, memory zeroed), so a failure unwinds that step too. */
 static const struct init_step init_steps[] = {
+	{ "virtio devices", vm_virtio_open, vm_virtio_close },
 	{ "kvm",     init_kvm,     fini_kvm },
 	{ "vm",      init_vm_fd,   fini_vm_fd },
 	{ "arch",    init_arch,    NULL },
 	{ "memory",  init_memory,  fini_memory },
 	{ "buses",   init_buses,   fini_buses },
 	{ "devices", init_devices, fini_devices },
-	{ "virtio",  vm_virtio_init, vm_virtio_fini },
+	{ "virtio transports", vm_virtio_attach, vm_virtio_detach },
 	{ "vcpus",   init_vcpus,   fini_vcpus },
 };
 #define NR_INIT_STEPS (sizeof(init_steps) / sizeof(init_steps[0]))

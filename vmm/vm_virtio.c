@@ -30,11 +30,9 @@ struct vm_virtio_dev {
 
 static const unsigned mmio_gsis[LAYOUT_VIRTIO_MMIO_MAX] = LAYOUT_VIRTIO_MMIO_GSIS;
 
-static int attach(struct vm *vm, struct vm_virtio_dev *v, enum virtio_transport t,
-		  unsigned *mmio_next, struct kv_err *e)
+static int attach(struct vm *vm, struct vm_virtio_dev *v, unsigned *mmio_next, struct kv_err *e)
 {
-	v->transport = t;
-	if (t == VIRTIO_TRANSPORT_PCI)
+	if (v->transport == VIRTIO_TRANSPORT_PCI)
 		return virtio_pci_create(vm->pci, &vm->virtio_host, &v->dev, &v->pci, e);
 	/* config_check_devices bounded the count. */
 	unsigned i = (*mmio_next)++;
@@ -47,20 +45,66 @@ static unsigned count_devices(const struct config_devices *d)
 	return d ? d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO) : 0;
 }
 
-int vm_virtio_init(struct vm *vm, struct kv_err *e)
+/* Creates every device in the order virtio-mmio slots are handed out
+ * (console, disks, NICs): files and taps are opened here, before KVM is
+ * touched, so a bad --disk or --net fails the same on any host. */
+int vm_virtio_open(struct vm *vm, struct kv_err *e)
 {
 	const struct config_devices *d = vm->cfg.devices;
-	unsigned n = count_devices(d), mmio_next = 0;
+	unsigned n = count_devices(d);
 	struct vm_virtio_dev *v;
 	int r;
 
 	if (!n)
 		return 0;
-	if (!vm->pci)
-		return kv_err_set(e, -EINVAL, "virtio devices need the PC devices (PCI root)");
 	r = evloop_create(&vm->loop, e);
 	if (r)
 		return r;
+	vm->virtio = calloc(n, sizeof(*vm->virtio));
+	if (!vm->virtio)
+		return kv_err_set(e, -ENOMEM, "out of memory");
+
+	if (d->console == CONSOLE_VIRTIO) {
+		struct virtio_console_cfg ccfg = { .out_fd = vm->cfg.console_out_fd };
+
+		v = &vm->virtio[vm->nr_virtio++];
+		v->transport = d->console_transport;
+		r = virtio_console_create(&ccfg, &vm->mem, vm->loop, &v->dev, e);
+		if (r)
+			return kv_err_prefix(e, "--console virtio");
+		v->dev_made = true;
+		vm->console_dev = &v->dev;
+	}
+	for (unsigned i = 0; i < d->nr_disks; i++) {
+		v = &vm->virtio[vm->nr_virtio++];
+		v->transport = d->disks[i].transport;
+		r = virtio_blk_create(&d->disks[i].blk, &vm->mem, vm->loop, &v->dev, e);
+		if (r)
+			return kv_err_prefix(e, "--disk %s", d->disks[i].blk.path);
+		v->dev_made = true;
+	}
+	for (unsigned i = 0; i < d->nr_nets; i++) {
+		v = &vm->virtio[vm->nr_virtio++];
+		v->transport = d->nets[i].transport;
+		r = virtio_net_create(&d->nets[i].net, &vm->mem, vm->loop, &v->dev, e);
+		if (r)
+			return kv_err_prefix(e, "--net tap=%s", d->nets[i].net.tap);
+		v->dev_made = true;
+	}
+	return 0;
+}
+
+/* Plugs each device into its transport (the PCI root or a virtio-mmio
+ * window), with KVM's ioeventfds and MSI routing. */
+int vm_virtio_attach(struct vm *vm, struct kv_err *e)
+{
+	unsigned mmio_next = 0;
+	int r;
+
+	if (!vm->nr_virtio)
+		return 0;
+	if (!vm->pci)
+		return kv_err_set(e, -EINVAL, "virtio devices need the PC devices (PCI root)");
 	r = irq_routing_create(vm->vm_fd, &vm->routing, e);
 	if (r)
 		return r;
@@ -71,40 +115,8 @@ int vm_virtio_init(struct vm *vm, struct kv_err *e)
 		.msi_route = irq_routing_msi_route,
 		.msi_unroute = irq_routing_msi_unroute,
 	};
-	vm->virtio = calloc(n, sizeof(*vm->virtio));
-	if (!vm->virtio)
-		return kv_err_set(e, -ENOMEM, "out of memory");
-
-	if (d->console == CONSOLE_VIRTIO) {
-		struct virtio_console_cfg ccfg = { .out_fd = vm->cfg.console_out_fd };
-
-		v = &vm->virtio[vm->nr_virtio++];
-		r = virtio_console_create(&ccfg, &vm->mem, vm->loop, &v->dev, e);
-		if (r)
-			return kv_err_prefix(e, "--console virtio");
-		v->dev_made = true;
-		vm->console_dev = &v->dev;
-		r = attach(vm, v, d->console_transport, &mmio_next, e);
-		if (r)
-			return r;
-	}
-	for (unsigned i = 0; i < d->nr_disks; i++) {
-		v = &vm->virtio[vm->nr_virtio++];
-		r = virtio_blk_create(&d->disks[i].blk, &vm->mem, vm->loop, &v->dev, e);
-		if (r)
-			return kv_err_prefix(e, "--disk %s", d->disks[i].blk.path);
-		v->dev_made = true;
-		r = attach(vm, v, d->disks[i].transport, &mmio_next, e);
-		if (r)
-			return r;
-	}
-	for (unsigned i = 0; i < d->nr_nets; i++) {
-		v = &vm->virtio[vm->nr_virtio++];
-		r = virtio_net_create(&d->nets[i].net, &vm->mem, vm->loop, &v->dev, e);
-		if (r)
-			return kv_err_prefix(e, "--net tap=%s", d->nets[i].net.tap);
-		v->dev_made = true;
-		r = attach(vm, v, d->nets[i].transport, &mmio_next, e);
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		r = attach(vm, &vm->virtio[i], &mmio_next, e);
 		if (r)
 			return r;
 	}
@@ -118,9 +130,10 @@ int vm_virtio_start(struct vm *vm, struct kv_err *e)
 	return vm->loop ? evloop_start(vm->loop, &policy, e) : 0;
 }
 
-void vm_virtio_fini(struct vm *vm)
+/* Unplugs the transports (the loop is stopped first: no device callback
+ * runs while they go away). Copes with a partial vm_virtio_attach. */
+void vm_virtio_detach(struct vm *vm)
 {
-	/* No device callback may run while devices go away. */
 	if (vm->loop)
 		evloop_stop(vm->loop);
 	for (unsigned i = vm->nr_virtio; i-- > 0;) {
@@ -130,16 +143,26 @@ void vm_virtio_fini(struct vm *vm)
 			virtio_pci_destroy(v->pci);
 		if (v->mmio)
 			virtio_mmio_destroy(v->mmio);
-		if (v->dev_made)
-			virtio_dev_fini(&v->dev);
+		v->pci = NULL;
+		v->mmio = NULL;
 	}
+	if (vm->routing)
+		irq_routing_destroy(vm->routing);
+	vm->routing = NULL;
+}
+
+/* Destroys the devices and the loop. Copes with a partial vm_virtio_open. */
+void vm_virtio_close(struct vm *vm)
+{
+	if (vm->loop)
+		evloop_stop(vm->loop);
+	for (unsigned i = vm->nr_virtio; i-- > 0;)
+		if (vm->virtio[i].dev_made)
+			virtio_dev_fini(&vm->virtio[i].dev);
 	free(vm->virtio);
 	vm->virtio = NULL;
 	vm->nr_virtio = 0;
 	vm->console_dev = NULL;
-	if (vm->routing)
-		irq_routing_destroy(vm->routing);
-	vm->routing = NULL;
 	if (vm->loop)
 		evloop_destroy(vm->loop);
 	vm->loop = NULL;

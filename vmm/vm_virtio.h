@@ -8,13 +8,16 @@
 
 struct vm;
 
-/* Opens every disk and tap (errors name the file or tap), plugs each
- * device into its transport. Nothing runs until vm_virtio_start. */
-int vm_virtio_init(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
+/* Creates every device: opens every disk and tap (errors name the file or
+ * tap). Needs no KVM: runs first, so bad files fail on any host. */
+int vm_virtio_open(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
+/* Plugs each device into its transport. Nothing runs until vm_virtio_start. */
+int vm_virtio_attach(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
 /* Starts the event-loop thread (before the vCPUs). */
 int vm_virtio_start(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
-/* Stops the loop, then destroys transports and devices (copes with a
- * partial vm_virtio_init). */
-void vm_virtio_fini(struct vm *vm);
+/* Undo vm_virtio_attach, then vm_virtio_open (each copes with a partial
+ * run of its pair). */
+void vm_virtio_detach(struct vm *vm);
+void vm_virtio_close(struct vm *vm);
 
 #endif

@@ -16,8 +16,9 @@
 #   initramfs: modules-no-tree, modules-lacking (a tree without the
 #   modules the machine needs), root-uuid (the init takes root=/dev/NAME),
 #   rootfs-needs-virtiofs, overlay-bad.
-# Disk and tap problems are found while the VM's devices are built, after
-# the host check, so those cases set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
+# Disk and tap problems are found when the VM's devices are built: before
+# KVM is opened (so on any host), but after the host check, so those cases
+# set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
 # (on hosts without VT-x/AMD-V, like this one, the check would answer first).
 #
 # usage: tests/e2e/cli-errors.sh [KVMINI]   (default $KVMINI, else build/kvmini)
