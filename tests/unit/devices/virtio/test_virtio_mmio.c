@@ -5,7 +5,9 @@
  * registers, queue configuration and QueueReady checks, kicks (written
  * by the handler or, with a fake KVM ioeventfd, by "KVM"), InterruptStatus
  * and ACK against a fake irq line that must see each edge once, config
- * space bounds, wrongly sized register accesses, and reset. */
+ * space bounds, wrongly sized register accesses, reset, the status rules
+ * (no bit cleared without a reset) and QueueReady = 0 with a request in
+ * flight. */
 #include <check.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -41,11 +43,17 @@ enum {
 };
 
 /* The fake device: a config space of CONFIG_LEN bytes and kick counters
- * (bumped on the loop thread). */
+ * (bumped on the loop thread). When told to, it pops the chains a kick
+ * finds and holds them, like a disk with I/O in flight. */
 struct fake_dev {
 	uint8_t config[CONFIG_LEN];
 	atomic_int kicks[NR_QUEUES];
 	int activations, resets;
+	bool hold;                       /* pop and hold chains on a kick */
+	uint16_t held[NR_QUEUES][8];
+	unsigned nr_held[NR_QUEUES];
+	int stops[NR_QUEUES];
+	bool enabled_during_stop;
 };
 
 /* A fake KVM ioeventfd table. */
@@ -92,13 +100,37 @@ static int fake_activate(struct virtio_dev *d)
 
 static void fake_queue_notify(struct virtio_dev *d, unsigned q)
 {
+	struct iovec iov[4];
+	struct vq_chain c;
+
 	ck_assert_uint_lt(q, NR_QUEUES);
+	while (t.fd.hold && t.fd.nr_held[q] < 8 && vq_pop(&d->vqs[q], &c, iov, 4) == 1)
+		t.fd.held[q][t.fd.nr_held[q]++] = c.head;
 	atomic_fetch_add(&t.fd.kicks[q], 1);
+}
+
+/* "I/O completes": every held chain goes to the used ring. */
+static void fake_complete(struct virtio_dev *d, unsigned q)
+{
+	for (unsigned i = 0; i < t.fd.nr_held[q]; i++)
+		if (vq_push(&d->vqs[q], t.fd.held[q][i], 0) == 0)
+			virtio_dev_used(d, q);
+	t.fd.nr_held[q] = 0;
 }
 
 static void fake_reset(struct virtio_dev *d)
 {
 	t.fd.resets++;
+	for (unsigned q = 0; q < NR_QUEUES; q++)
+		t.fd.nr_held[q] = 0;
+}
+
+/* QueueReady = 0: the requests in flight complete before it returns. */
+static void fake_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	t.fd.stops[q]++;
+	t.fd.enabled_during_stop = d->vqs[q].enabled;
+	fake_complete(d, q);
 }
 
 static const struct virtio_dev_ops fake_ops = {
@@ -107,6 +139,7 @@ static const struct virtio_dev_ops fake_ops = {
 	.activate = fake_activate,
 	.queue_notify = fake_queue_notify,
 	.reset = fake_reset,
+	.queue_stop = fake_queue_stop,
 };
 
 static int fake_ioeventfd(void *ctx, uint64_t addr, unsigned len, int64_t datamatch, int fd,
@@ -668,6 +701,123 @@ START_TEST(reset_clears_everything)
 }
 END_TEST
 
+/* Guest memory as little-endian 16/32-bit fields. */
+static void ram16(uint64_t gpa, uint16_t v)
+{
+	memcpy(t.ram + gpa, &v, 2);
+}
+
+static uint16_t ram16_get(uint64_t gpa)
+{
+	uint16_t v;
+
+	memcpy(&v, t.ram + gpa, 2);
+	return v;
+}
+
+/* Queue @q of 16 at @desc (as setup_queue lays it out): one writable
+ * 64-byte buffer made available as head @head, then a kick. */
+static void post_and_kick(unsigned q, uint64_t desc, uint16_t head)
+{
+	uint64_t avail = desc + 16 * 16;
+	struct vring_desc d = { .addr = 0x8000, .len = 64, .flags = VRING_DESC_F_WRITE };
+	uint16_t idx = ram16_get(avail + 2);
+
+	memcpy(t.ram + desc + 16 * head, &d, sizeof(d));
+	ram16(avail + 4 + 2 * (idx % 16), head);
+	ram16(avail + 2, (uint16_t)(idx + 1));
+	wr32(R_QUEUE_NOTIFY, q);
+}
+
+static uint64_t used_of(uint64_t desc)
+{
+	return (desc + 16 * 16 + 6 + 2 * 16 + 3) & ~3ULL;
+}
+
+/* §4.2.2.2: after QueueReady = 0 reads back 0 the device must not touch
+ * the queue: the request in flight completes (or is dropped) first, and
+ * nothing of it lands in the queue the driver sets up next. */
+START_TEST(queue_ready_zero_with_request_in_flight)
+{
+	const uint64_t old_desc = 0x1000, new_desc = 0x3000;
+
+	t.fd.hold = true;
+	negotiate();
+	setup_queue(0, 16, old_desc);
+	driver_ok();
+	post_and_kick(0, old_desc, 5);
+	wait_kicks(0, 1);
+	pthread_mutex_lock(&t.dev.lock);
+	ck_assert_uint_eq(t.fd.nr_held[0], 1);
+	pthread_mutex_unlock(&t.dev.lock);
+
+	wr32(R_QUEUE_SEL, 0);
+	wr32(R_QUEUE_READY, 0);
+	ck_assert_uint_eq(rd32(R_QUEUE_READY), 0);
+	/* The device was asked to stop while the queue was still its to
+	 * finish, and holds nothing any more. */
+	ck_assert_int_eq(t.fd.stops[0], 1);
+	ck_assert(t.fd.enabled_during_stop);
+	ck_assert_uint_eq(t.fd.nr_held[0], 0);
+	ck_assert_uint_eq(ram16_get(used_of(old_desc) + 2), 1); /* completed there */
+	ck_assert_uint_eq(rd32(R_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+
+	/* The driver moves the queue; a late "completion" finds nothing. */
+	setup_queue(0, 16, new_desc);
+	ck_assert_uint_eq(rd32(R_QUEUE_READY), 1);
+	pthread_mutex_lock(&t.dev.lock);
+	fake_complete(&t.dev, 0);
+	pthread_mutex_unlock(&t.dev.lock);
+	ck_assert_uint_eq(ram16_get(used_of(new_desc) + 2), 0);
+	/* The new queue works from its own index 0. */
+	post_and_kick(0, new_desc, 3);
+	wait_kicks(0, 2);
+	pthread_mutex_lock(&t.dev.lock);
+	ck_assert_uint_eq(t.fd.nr_held[0], 1);
+	ck_assert_uint_eq(t.fd.held[0][0], 3);
+	pthread_mutex_unlock(&t.dev.lock);
+	/* Stopping a queue that is not ready asks the device nothing. */
+	wr32(R_QUEUE_SEL, 1);
+	wr32(R_QUEUE_READY, 0);
+	ck_assert_int_eq(t.fd.stops[1], 0);
+}
+END_TEST
+
+/* §2.1.1: the driver MUST NOT clear a status bit; such a write is not
+ * applied and the device needs a reset. Features stay frozen and
+ * DRIVER_OK does not activate a second time. */
+START_TEST(status_bits_cleared_without_reset)
+{
+	negotiate();
+	setup_queue(0, 16, 0x1000);
+	driver_ok();
+	ck_assert_int_eq(t.fd.activations, 1);
+	/* FEATURES_OK and DRIVER_OK cleared: refused. */
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	ck_assert_uint_eq(rd32(R_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					  VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK |
+					  VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(!virtio_dev_live(&t.dev));
+	ck_assert_uint_eq(rd32(R_INT_STATUS) & 2, 2);
+	/* Negotiation did not reopen. */
+	wr32(R_DRV_FEATURES_SEL, 1);
+	wr32(R_DRV_FEATURES, 1 | (1u << 8));
+	ck_assert_uint_eq(t.dev.driver_features, 1ULL << 32);
+	/* DRIVER_OK again: no second activation. */
+	wr32(R_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert_int_eq(t.fd.activations, 1);
+	ck_assert(!virtio_dev_live(&t.dev));
+	/* A reset starts over. */
+	wr32(R_STATUS, 0);
+	ck_assert_uint_eq(rd32(R_STATUS), 0);
+	negotiate();
+	setup_queue(0, 16, 0x1000);
+	driver_ok();
+	ck_assert_int_eq(t.fd.activations, 2);
+}
+END_TEST
+
 START_TEST(create_rejects_overlap)
 {
 	struct virtio_dev other;
@@ -706,6 +856,8 @@ int main(void)
 	tcase_add_test(tc, odd_register_accesses);
 	tcase_add_test(tc, reset_clears_everything);
 	tcase_add_test(tc, create_rejects_overlap);
+	tcase_add_test(tc, queue_ready_zero_with_request_in_flight);
+	tcase_add_test(tc, status_bits_cleared_without_reset);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tk, setup_ioeventfd, teardown);
 	tcase_add_test(tk, notify_through_ioeventfd);
