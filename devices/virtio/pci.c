@@ -128,6 +128,18 @@ static void kick_follow_decoding(struct virtio_pci *vp, struct vp_queue *k, bool
 	}
 }
 
+/* One eventfd per queue: the notify handler or KVM signals it. */
+static int open_kicks(struct virtio_pci *vp, struct kv_err *e)
+{
+	for (unsigned q = 0; q < vp->dev->nr_queues; q++) {
+		vp->queues[q].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (vp->queues[q].fd < 0)
+			return kv_err_set(e, -errno, "%s: eventfd: %s", vp->dev->name,
+					  strerror(errno));
+	}
+	return 0;
+}
+
 static int watch_kicks(struct virtio_pci *vp, struct kv_err *e)
 {
 	for (unsigned q = 0; q < vp->dev->nr_queues && vp->host.loop; q++) {
@@ -325,11 +337,8 @@ int virtio_pci_create(struct pci_root *pci, const struct virtio_host *host,
 		vp->queues[q] = (struct vp_queue){ .vp = vp, .q = q, .fd = -1, .ioevent_len = -1 };
 	/* One vector per queue and one for configuration changes. */
 	r = pci_msix_init(&vp->msix, dev->nr_queues + 1, &routes, dev->name, e);
-	for (unsigned q = 0; q < dev->nr_queues && !r; q++) {
-		vp->queues[q].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (vp->queues[q].fd < 0)
-			r = kv_err_set(e, -errno, "%s: eventfd: %s", dev->name, strerror(errno));
-	}
+	if (!r)
+		r = open_kicks(vp, e);
 	if (!r)
 		r = pci_root_add(pci, &vp_pci_ops, vp, &vp->slot, e);
 	if (r)
