@@ -32,6 +32,7 @@
 #define SLP_TYP_S5    5
 
 struct acpi_pm {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	struct vm_stopper stop;
 	uint8_t control;      /* SLP_TYP as last written; SLP_EN reads 0 */
@@ -119,11 +120,12 @@ int acpi_pm_create(struct bus *pio, const struct vm_stopper *stop,
 	}
 	if (stop)
 		a->stop = *stop;
-	/* If the second registration fails the first still points at a: the
-	 * caller abandons the whole bus, as for any failed VM setup. */
-	ret = bus_register(pio, PORT_ACPI_SLEEP, 2, &sleep_ops, a, "ACPI sleep", e);
-	if (!ret)
-		ret = bus_register(pio, PORT_ACPI_RESET, 1, &reset_ops, a, "ACPI reset", e);
+	a->pio = pio;
+	const struct bus_range ports[] = {
+		{ PORT_ACPI_SLEEP, 2, &sleep_ops, a, "ACPI sleep" },
+		{ PORT_ACPI_RESET, 1, &reset_ops, a, "ACPI reset" },
+	};
+	ret = bus_register_ranges(pio, ports, 2, e);
 	if (ret) {
 		pthread_mutex_destroy(&a->lock);
 		free(a);
@@ -137,6 +139,7 @@ void acpi_pm_destroy(struct acpi_pm *a)
 {
 	if (!a)
 		return;
+	bus_unregister_all(a->pio, a);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

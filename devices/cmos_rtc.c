@@ -37,6 +37,7 @@
 #define UIP_WINDOW_NS 244000L
 
 struct cmos_rtc {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	uint8_t index;
 	uint8_t nvram[128];
@@ -182,6 +183,7 @@ int cmos_rtc_create(struct bus *pio, uint64_t ram_size, struct cmos_rtc **out,
 		free(r);
 		return kv_err_set(e, -ret, "cmos_rtc: mutex: %s", strerror(ret));
 	}
+	r->pio = pio;
 	r->nvram[RTC_REG_A] = REG_A_DEFAULT;
 	r->nvram[RTC_REG_B] = REG_B_24H;
 	set_memory_sizes(r->nvram, ram_size);
@@ -199,6 +201,7 @@ void cmos_rtc_destroy(struct cmos_rtc *r)
 {
 	if (!r)
 		return;
+	bus_unregister_all(r->pio, r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

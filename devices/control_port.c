@@ -15,6 +15,7 @@
 #include "kvmini/log.h"
 
 struct control_port {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	struct control_port_cfg cfg;
 	bool seen[4];          /* by enum control_event */
@@ -123,11 +124,12 @@ int control_port_create(struct bus *pio, const struct control_port_cfg *cfg,
 	}
 	if (cfg)
 		c->cfg = *cfg;
-	r = bus_register(pio, PORT_CONTROL, PORT_CONTROL_LEN, &cp_ops, c, "kvmini control", e);
-	/* On failure the first range still points at c: the caller abandons
-	 * the whole bus, as for any failed VM setup (see acpi_pm.c). */
-	if (!r)
-		r = bus_register(pio, PORT_PVPANIC, 1, &pvpanic_ops, c, "pvpanic", e);
+	c->pio = pio;
+	const struct bus_range ports[] = {
+		{ PORT_CONTROL, PORT_CONTROL_LEN, &cp_ops, c, "kvmini control" },
+		{ PORT_PVPANIC, 1, &pvpanic_ops, c, "pvpanic" },
+	};
+	r = bus_register_ranges(pio, ports, 2, e);
 	if (r) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);
@@ -141,6 +143,7 @@ void control_port_destroy(struct control_port *c)
 {
 	if (!c)
 		return;
+	bus_unregister_all(c->pio, c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

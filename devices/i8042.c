@@ -41,6 +41,7 @@
 #define OUTP_DEFAULT 0x03
 
 struct i8042 {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	struct vm_stopper stop;
 	uint8_t ram[32];       /* ram[0] is the CTR */
@@ -199,15 +200,16 @@ int i8042_create(struct bus *pio, const struct vm_stopper *stop,
 	}
 	if (stop)
 		k->stop = *stop;
+	k->pio = pio;
 	k->ram[0] = CTR_DEFAULT;
 	k->outport = OUTP_DEFAULT;
 	/* One byte each: a wider access straddles into ports that are not
-	 * ours and the bus answers it as unclaimed. If the second
-	 * registration fails the first still points at k: the caller abandons
-	 * the whole bus, as for any failed VM setup. */
-	ret = bus_register(pio, PORT_I8042_DATA, 1, &data_ops, k, "i8042 data", e);
-	if (!ret)
-		ret = bus_register(pio, PORT_I8042_CMD, 1, &cmd_ops, k, "i8042 command", e);
+	 * ours and the bus answers it as unclaimed. */
+	const struct bus_range ports[] = {
+		{ PORT_I8042_DATA, 1, &data_ops, k, "i8042 data" },
+		{ PORT_I8042_CMD, 1, &cmd_ops, k, "i8042 command" },
+	};
+	ret = bus_register_ranges(pio, ports, 2, e);
 	if (ret) {
 		pthread_mutex_destroy(&k->lock);
 		free(k);
@@ -221,6 +223,7 @@ void i8042_destroy(struct i8042 *k)
 {
 	if (!k)
 		return;
+	bus_unregister_all(k->pio, k);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

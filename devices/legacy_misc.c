@@ -22,6 +22,7 @@
 #define PORT_DELAY_ALT 0xed
 
 struct legacy_misc {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	uint8_t post_code; /* last POST code, kept for debugging */
 };
@@ -60,11 +61,12 @@ int legacy_misc_create(struct bus *pio, struct legacy_misc **out, struct kv_err 
 		free(m);
 		return kv_err_set(e, -ret, "legacy_misc: mutex: %s", strerror(ret));
 	}
-	/* If the second registration fails the first still points at m: the
-	 * caller abandons the whole bus, as for any failed VM setup. */
-	ret = bus_register(pio, PORT_POST, 1, &post_ops, m, "POST code", e);
-	if (!ret)
-		ret = bus_register(pio, PORT_DELAY_ALT, 1, &delay_ops, m, "I/O delay", e);
+	m->pio = pio;
+	const struct bus_range ports[] = {
+		{ PORT_POST, 1, &post_ops, m, "POST code" },
+		{ PORT_DELAY_ALT, 1, &delay_ops, m, "I/O delay" },
+	};
+	ret = bus_register_ranges(pio, ports, 2, e);
 	if (ret) {
 		pthread_mutex_destroy(&m->lock);
 		free(m);
@@ -78,6 +80,7 @@ void legacy_misc_destroy(struct legacy_misc *m)
 {
 	if (!m)
 		return;
+	bus_unregister_all(m->pio, m);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -25,6 +25,7 @@
 
 #include "kvmini/pci_root.h"
 #include "kvmini/layout.h"
+#include "kvmini/le.h"
 
 #define CONF1_ENABLE     0x80000000u
 #define HB_VENDOR        0x8086
@@ -40,6 +41,7 @@ struct pci_slot {
 };
 
 struct pci_root {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	uint32_t addr;        /* the 0xcf8 latch */
 	uint8_t hb[256];      /* host bridge config space */
@@ -135,16 +137,10 @@ static void pci_write(void *opaque, uint64_t off, const void *data, unsigned len
 
 static const struct bus_ops pci_ops = { .read = pci_read, .write = pci_write };
 
-static void put16(uint8_t *cfg, unsigned reg, uint16_t v)
-{
-	cfg[reg] = (uint8_t)v;
-	cfg[reg + 1] = (uint8_t)(v >> 8);
-}
-
 static void hb_init(uint8_t *cfg)
 {
-	put16(cfg, 0x00, HB_VENDOR);
-	put16(cfg, 0x02, HB_DEVICE);
+	le16_store(cfg + 0x00, HB_VENDOR);
+	le16_store(cfg + 0x02, HB_DEVICE);
 	/* Class 06/00/00: bridge, host bridge, no programming interface.
 	 * Header type 0, single function, no capabilities, no BARs, no INTx. */
 	cfg[0x0b] = 0x06;
@@ -166,6 +162,7 @@ int pci_root_create(struct bus *pio, struct pci_root **out, struct kv_err *e)
 		free(p);
 		return kv_err_set(e, -ret, "pci_root: mutex: %s", strerror(ret));
 	}
+	p->pio = pio;
 	hb_init(p->hb);
 	ret = bus_register(pio, PORT_PCI_CONFIG, 8, &pci_ops, p, "pci_root", e);
 	if (ret) {
@@ -206,6 +203,7 @@ void pci_root_destroy(struct pci_root *p)
 {
 	if (!p)
 		return;
+	bus_unregister(p->pio, PORT_PCI_CONFIG, p);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

@@ -37,6 +37,7 @@ enum {
 #define RX_FIFO_SIZE 64
 
 struct serial8250 {
+	struct bus *pio;
 	pthread_mutex_t lock;
 	struct serial8250_cfg cfg;
 	uint8_t rx[RX_FIFO_SIZE];
@@ -328,6 +329,7 @@ int serial8250_create(struct bus *pio, const struct serial8250_cfg *cfg,
 		return kv_err_set(e, -ret, "serial8250: mutex: %s", strerror(ret));
 	}
 	s->cfg = *cfg;
+	s->pio = pio;
 	s->divisor = 12;          /* 9600 baud, as firmware leaves it */
 	s->lcr = 0x03;            /* 8N1 */
 	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
@@ -345,6 +347,7 @@ void serial8250_destroy(struct serial8250 *s)
 {
 	if (!s)
 		return;
+	bus_unregister_all(s->pio, s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

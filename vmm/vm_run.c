@@ -99,10 +99,16 @@ int vm_start(struct vm *vm, struct kv_err *e)
 	sigemptyset(&block);
 	sigaddset(&block, vcpu_kick_signal());
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	/* From here vCPU threads dispatch on the buses without a lock. */
+	bus_seal(&vm->pio);
+	bus_seal(&vm->mmio);
 	for (unsigned i = 0; i < vm->nr_vcpus && !r; i++) {
 		r = vcpu_start(&vm->vcpus[i], e);
-		if (r)
+		if (r) {
+			/* The ones already running must be gone before vm_destroy. */
 			vm_request_stop(vm, STOP_HOST_ERROR);
+			vm_wait(vm);
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
@@ -112,6 +118,9 @@ enum vm_stop_cause vm_wait(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	/* No vCPU dispatches any more: devices may unregister. */
+	bus_unseal(&vm->pio);
+	bus_unseal(&vm->mmio);
 	/* Where was the guest? A debugging aid for guests that hang. */
 	if (getenv("KVMINI_DUMP_ON_EXIT")) {
 		for (unsigned i = 0; i < vm->nr_vcpus; i++) {

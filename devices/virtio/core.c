@@ -1,5 +1,16 @@
 /* The virtio device model shared by every device and transport: status
- * register, feature negotiation, queue enabling and NEEDS_RESET.
+ * register, feature negotiation, queue enabling and stopping, and
+ * NEEDS_RESET.
+ *
+ * The status register follows virtio 1.x §2.1 and §3.1: the driver only
+ * adds bits; a write that would clear one of its bits (ACKNOWLEDGE,
+ * DRIVER, FEATURES_OK, DRIVER_OK, FAILED) without a reset breaks the
+ * rules, is not applied, and puts the device into NEEDS_RESET. So
+ * features are frozen from FEATURES_OK to the next reset, DRIVER_OK
+ * activates the device once per reset, and a queue (enabled only after
+ * FEATURES_OK) keeps the EVENT_IDX/INDIRECT_DESC choice of the
+ * negotiation it was enabled under. NEEDS_RESET is the device's bit and
+ * SUSPEND is never offered: the driver's writes of either are ignored.
  *
  * Locking: every function here except virtio_dev_init/fini and
  * virtio_dev_live expects the caller to hold d->lock (transports take it
@@ -14,6 +25,11 @@
 #include "kvmini/virtio.h"
 
 #define BIT(n) (1ULL << (n))
+
+/* The status bits the driver owns (it sets them, only a reset clears them). */
+#define DRIVER_STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
+			    VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK | \
+			    VIRTIO_CONFIG_S_FAILED)
 
 void virtio_dev_init(struct virtio_dev *d, const char *name, uint16_t device_id,
 		     uint64_t features, unsigned nr_queues, uint16_t queue_size,
@@ -70,6 +86,17 @@ void virtio_dev_set_status(struct virtio_dev *d, uint8_t status)
 		dev_reset(d);
 		return;
 	}
+	/* NEEDS_RESET is the device's bit (only a reset clears it); SUSPEND
+	 * needs VIRTIO_F_SUSPEND, which is not offered. */
+	status &= DRIVER_STATUS_BITS;
+	/* §2.1.1: the driver MUST NOT clear a status bit; only a reset does.
+	 * Clearing FEATURES_OK would reopen negotiation under live queues,
+	 * clearing DRIVER_OK would let a later write activate again. */
+	if (old & DRIVER_STATUS_BITS & ~status) {
+		virtio_dev_fail(d, "status 0x%02x clears bits of 0x%02x without a reset", status,
+				old);
+		return;
+	}
 	/* §3.1.1: the device refuses features it did not offer, and a
 	 * modern-only device refuses a driver without VERSION_1, by leaving
 	 * FEATURES_OK clear for the driver to read back. */
@@ -78,10 +105,7 @@ void virtio_dev_set_status(struct virtio_dev *d, uint8_t status)
 		    !(d->driver_features & BIT(VIRTIO_F_VERSION_1)))
 			status &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
 	}
-	/* NEEDS_RESET is the device's bit: only a reset clears it. */
-	status &= (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
-	status |= old & VIRTIO_CONFIG_S_NEEDS_RESET;
-	d->status = status;
+	d->status = status | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		int r;
@@ -106,10 +130,28 @@ void virtio_dev_enable_queue(struct virtio_dev *d, unsigned q)
 		virtio_dev_fail(d, "enabling queue %u of %u", q, d->nr_queues);
 		return;
 	}
+	/* §3.1.1: queues are set up after FEATURES_OK, which fixes the ring
+	 * features they run with until the next reset. */
+	if (!(d->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		virtio_dev_fail(d, "queue %u enabled before FEATURES_OK", q);
+		return;
+	}
 	vq = &d->vqs[q];
 	if (vq_enable(vq, has_feature(d, VIRTIO_RING_F_EVENT_IDX),
 		      has_feature(d, VIRTIO_RING_F_INDIRECT_DESC)))
 		virtio_dev_fail(d, "queue %u: %s", q, vq->error);
+}
+
+void virtio_dev_stop_queue(struct virtio_dev *d, unsigned q)
+{
+	if (q >= d->nr_queues || !d->vqs[q].enabled)
+		return;
+	/* Still enabled while the device finishes: it may push what it
+	 * completes. Afterwards nothing touches the rings (vq_pop finds a
+	 * disabled queue empty, vq_push refuses). */
+	if (d->ops && d->ops->queue_stop)
+		d->ops->queue_stop(d, q);
+	d->vqs[q].enabled = false;
 }
 
 void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)

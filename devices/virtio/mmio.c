@@ -269,7 +269,10 @@ static void mmio_queue_ready_write(struct virtio_mmio *mm, uint32_t v)
 	if (v == 1 && !vq->enabled)
 		virtio_dev_enable_queue(mm->dev, mm->queue_sel); /* checks the config */
 	else if (v == 0)
-		vq->enabled = false; /* Linux's del_vq writes 0 and reads it back */
+		/* §4.2.2.2: the driver stops a queue by writing 0 and reading it
+		 * back (Linux's del_vq); from then on the device must not touch
+		 * it, so in-flight work is finished or dropped first. */
+		virtio_dev_stop_queue(mm->dev, mm->queue_sel);
 	else if (v > 1)
 		LOG_GUEST(&mm->rl, "%s: QueueReady value %" PRIu32 " ignored", mm->dev->name, v);
 }
@@ -481,7 +484,6 @@ int virtio_mmio_create(const struct virtio_host *host, uint64_t base, unsigned g
 	dev->tops = &mmio_tops;
 	dev->transport = mm;
 	pthread_mutex_unlock(&dev->lock);
-	/* Last: the bus cannot unregister. */
 	r = bus_register(host->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &mmio_bus_ops, mm,
 			 dev->name, e);
 	if (r < 0) {
@@ -510,8 +512,10 @@ void virtio_mmio_destroy(struct virtio_mmio *mm)
 	if (!mm)
 		return;
 	dev = mm->dev;
-	/* First stop the kicks (evloop_del waits out a running callback),
-	 * then detach from the device. */
+	/* The registers go first (the vCPUs have stopped: bus.h), then the
+	 * kicks (evloop_del waits out a running callback), then the link
+	 * to the device. */
+	bus_unregister(mm->host.mmio, mm->base, mm);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		mmio_kick_teardown(mm, &mm->kicks[q]);
 	pthread_mutex_lock(&dev->lock);

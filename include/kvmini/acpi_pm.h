@@ -12,6 +12,8 @@
 struct acpi_pm;
 int acpi_pm_create(struct bus *pio, const struct vm_stopper *stop,
 		   struct acpi_pm **out, struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters its ports from the bus (never while the vCPUs run: bus.h)
+ * and frees it; NULL is a no-op. */
 void acpi_pm_destroy(struct acpi_pm *a);
 
 #endif

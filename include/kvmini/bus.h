@@ -1,7 +1,10 @@
 /* PIO and MMIO buses. Devices register address ranges before the vCPUs
- * start; the vCPU loop calls bus_dispatch and knows no device. After the
- * VM starts the range table is read-only, so dispatch takes no lock:
- * each device serialises its own state. */
+ * start and unregister them on setup failure or at teardown, once the
+ * vCPUs have stopped; the vCPU loop calls bus_dispatch and knows no
+ * device. While vCPUs run the range table is read-only, so dispatch takes
+ * no lock (each device serialises its own state): the VM seals the bus
+ * around the vCPUs' lifetime (bus_seal/bus_unseal) and registering or
+ * unregistering a sealed bus is a bug (asserted). */
 #ifndef KVMINI_BUS_H
 #define KVMINI_BUS_H
 
@@ -31,6 +34,7 @@ struct bus {
 	unsigned nr_ranges;
 	unsigned cap;
 	unsigned long unclaimed;  /* accesses nobody claimed (counted, not fatal) */
+	bool sealed;              /* vCPUs may dispatch: the table must not change */
 };
 
 void bus_init(struct bus *bus, enum bus_kind kind);
@@ -40,6 +44,26 @@ void bus_destroy(struct bus *bus);
 int bus_register(struct bus *bus, uint64_t base, uint64_t len,
 		 const struct bus_ops *ops, void *opaque, const char *name,
 		 struct kv_err *e) KV_MUST_CHECK;
+
+/* Registers the @n ranges of @r (a device with several ports) all or
+ * none: on failure the ones already registered are removed again. */
+int bus_register_ranges(struct bus *bus, const struct bus_range *r, unsigned n,
+			struct kv_err *e) KV_MUST_CHECK;
+
+/* Removes the range at @base registered with @opaque (Firecracker's
+ * Bus::remove): 0, or -ENOENT when there is none. When it returns no
+ * dispatch reaches that range again. Not on a sealed bus. */
+int bus_unregister(struct bus *bus, uint64_t base, const void *opaque);
+/* Removes every range registered with @opaque and returns how many: a
+ * device's destroy and its failed create undo all their registrations
+ * with one call. Not on a sealed bus. */
+unsigned bus_unregister_all(struct bus *bus, const void *opaque);
+
+/* The vCPUs start (seal) / have all stopped (unseal): in between
+ * bus_dispatch runs on vCPU threads without a lock, so the table is
+ * frozen. */
+void bus_seal(struct bus *bus);
+void bus_unseal(struct bus *bus);
 
 /* Returns 0 when a device handled it, -ENOENT when nobody claims it: then
  * a read is filled with all-ones (PIO) or zeros (MMIO). An access that

@@ -10,6 +10,8 @@
 struct cmos_rtc;
 int cmos_rtc_create(struct bus *pio, uint64_t ram_size, struct cmos_rtc **out,
 		    struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters its ports from the bus (never while the vCPUs run: bus.h)
+ * and frees it; NULL is a no-op. */
 void cmos_rtc_destroy(struct cmos_rtc *r);
 
 #endif

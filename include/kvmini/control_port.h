@@ -31,6 +31,8 @@ struct control_port_cfg {
 };
 int control_port_create(struct bus *pio, const struct control_port_cfg *cfg,
 			struct control_port **out, struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters its ports from the bus (never while the vCPUs run: bus.h)
+ * and frees it; NULL is a no-op. */
 void control_port_destroy(struct control_port *c);
 /* True once the guest reported an exit status, stored in *status. */
 bool control_port_status(struct control_port *c, int *status);

@@ -10,6 +10,8 @@
 struct i8042;
 int i8042_create(struct bus *pio, const struct vm_stopper *stop,
 		 struct i8042 **out, struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters its ports from the bus (never while the vCPUs run: bus.h)
+ * and frees it; NULL is a no-op. */
 void i8042_destroy(struct i8042 *k);
 
 #endif

@@ -8,6 +8,8 @@
  * 00:00.0 and no other devices yet; other slots read as all-ones. */
 struct pci_root;
 int pci_root_create(struct bus *pio, struct pci_root **out, struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters the ports (never while the vCPUs run: bus.h) and frees the
+ * root; its functions must have been removed. NULL is a no-op. */
 void pci_root_destroy(struct pci_root *p);
 
 /* A PCI function plugged into bus 0. @reg is 0..255 and reg + len stays

@@ -23,6 +23,8 @@ struct serial8250_cfg {
 };
 int serial8250_create(struct bus *pio, const struct serial8250_cfg *cfg,
 		      struct serial8250 **out, struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters its ports from the bus (never while the vCPUs run: bus.h)
+ * and frees it; NULL is a no-op. */
 void serial8250_destroy(struct serial8250 *s);
 /* Queues up to @n bytes of input; returns how many fit in the RX FIFO. */
 size_t serial8250_receive(struct serial8250 *s, const uint8_t *buf, size_t n);

@@ -42,6 +42,18 @@ struct virtio_dev_ops {
 	/* The driver reset the device: forget in-flight requests (wait for
 	 * host I/O that still targets guest memory). Lock held. */
 	void (*reset)(struct virtio_dev *d);
+	/* The driver stops queue @q while the device may be running
+	 * (virtio-mmio QueueReady = 0; §4.2.2.2: the device MUST NOT access
+	 * the queue afterwards, and the driver reads QueueReady back to know
+	 * it stopped). When this returns the device holds no chain popped
+	 * from @q and nothing of it (host I/O in flight, stashed buffers,
+	 * timers) may read or write the queue's rings or buffers again: each
+	 * chain it held was completed (vq_push, still allowed during the
+	 * call: the queue is disabled right after) or dropped. Runs on a vCPU
+	 * thread with the lock held, so it must not allocate (the thread's
+	 * seccomp filter is on) and should not block long. NULL: the device
+	 * holds no chains between its callbacks. */
+	void (*queue_stop)(struct virtio_dev *d, unsigned q);
 	/* Frees the device's private state (not the virtio_dev). */
 	void (*destroy)(struct virtio_dev *d);
 };
@@ -91,13 +103,19 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint16_t device_id,
 void virtio_dev_fini(struct virtio_dev *d);
 
 /* Transports call these from register writes (lock held). */
-/* Status write: 0 resets the device; FEATURES_OK is kept only when the
- * driver's features are a subset of the offer and include VERSION_1;
- * DRIVER_OK calls ops->activate. */
+/* Status write: 0 resets the device; a write clearing a status bit the
+ * driver set is refused and sets NEEDS_RESET (§2.1.1); FEATURES_OK is
+ * kept only when the driver's features are a subset of the offer and
+ * include VERSION_1; DRIVER_OK calls ops->activate (once per reset). */
 void virtio_dev_set_status(struct virtio_dev *d, uint8_t status);
-/* Enables queue @q (vq_enable with the negotiated features); a bad
- * configuration puts the device into NEEDS_RESET. */
+/* Enables queue @q (vq_enable with the negotiated features); before
+ * FEATURES_OK or with a bad configuration the device goes into
+ * NEEDS_RESET instead. */
 void virtio_dev_enable_queue(struct virtio_dev *d, unsigned q);
+/* Stops queue @q (ops->queue_stop, then disabled; its configuration is
+ * kept for the driver to change): when it returns the device no longer
+ * touches the queue. No-op for a queue that is not enabled. */
+void virtio_dev_stop_queue(struct virtio_dev *d, unsigned q);
 
 /* The guest broke a rule: log once (rate-limited) with the device name,
  * set NEEDS_RESET, stop processing, interrupt the driver for a config

@@ -12,6 +12,8 @@ struct virtio_mmio;
 int virtio_mmio_create(const struct virtio_host *host, uint64_t base, unsigned gsi,
 		       struct virtio_dev *dev, struct virtio_mmio **out,
 		       struct kv_err *e) KV_MUST_CHECK;
+/* Unregisters the window (never while the vCPUs run: bus.h), stops the
+ * kicks and detaches from the device. NULL is a no-op. */
 void virtio_mmio_destroy(struct virtio_mmio *mm);
 
 #endif

@@ -55,8 +55,8 @@ void fw_u32(struct fw *w, uint32_t v);
 void fw_u64(struct fw *w, uint64_t v);
 
 /* ---- a driver for one split ring in fuzz guest memory ---- */
-#define FR_RAM_SIZE  (1u << 20)
-#define FR_DATA_START 0x40000u   /* buffers live in [DATA_START, RAM_SIZE) */
+#define FR_RAM_SIZE  (1u << 20)  /* fr_init's; fr_init_sized picks another */
+#define FR_DATA_START 0x40000u   /* buffers live in [data_start, ram_size) */
 
 struct fr_queue {
 	uint16_t size;
@@ -69,6 +69,9 @@ struct fr_queue {
 struct fr {
 	struct guest_mem gm;
 	uint8_t *ram;
+	size_t ram_size;
+	uint64_t data_start;
+	uint8_t *shadow;      /* the guest's view of RAM (fr_init_sized), or NULL */
 	uint64_t data_next;   /* bump allocator that wraps inside the data area */
 	uint64_t indirect_next;
 	struct fr_queue q[VIRTIO_MAX_QUEUES];
@@ -79,7 +82,20 @@ struct fr {
 
 /* One-time: allocates RAM. Per input: fr_reset clears it. */
 void fr_init(struct fr *r);
+/* The same with @ram_size bytes of RAM, buffers from @data_start, and
+ * when @shadow a copy of RAM as the guest wrote it, for fr_shadow_check. */
+void fr_init_sized(struct fr *r, size_t ram_size, uint64_t data_start, bool shadow);
 void fr_reset(struct fr *r);
+/* The guest writes @len bytes at @gpa (inside RAM): RAM and the shadow. */
+void fr_gwrite(struct fr *r, uint64_t gpa, const void *src, size_t len);
+
+/* Oracle: every byte of RAM that differs from the shadow (so was written
+ * by the device since the last check) lies in one of the @n ranges of
+ * @allowed; then the shadow takes the new contents. */
+struct fr_range {
+	uint64_t gpa, len;
+};
+void fr_shadow_check(struct fr *r, const struct fr_range *allowed, unsigned n);
 /* Lays queue @qi out at fixed, valid addresses for @size. */
 void fr_layout(struct fr *r, unsigned qi, uint16_t size);
 /* Negotiates @features of @dev's offer, enables its queues with their
@@ -103,5 +119,22 @@ static inline uint8_t *fr_host(struct fr *r, uint64_t gpa) { return r->ram + gpa
 /* Overwrites @len (<= 8) bytes at ring-area offset @off of queue @qi's
  * descriptor table / avail / used ring (selected by @which 0..2). */
 void fr_poke(struct fr *r, unsigned qi, unsigned which, uint32_t off, uint64_t v, unsigned len);
+
+/* ---- an independent model of vq_pop, for oracles ---- */
+struct fr_chain_model {
+	uint16_t head;
+	unsigned n;                         /* buffers (zero-length ones skipped) */
+	struct fr_seg seg[VIRTQ_MAX_SIZE];
+	uint64_t out_len, in_len;
+};
+/* What vq_pop(@vq, .., @iov_cap) must do now, from @vq's configuration
+ * and ring state and the memory (written out in the spec's terms, not
+ * queue.c's): 1 with @m the chain, 0 when there is none, -1 when the
+ * driver broke a rule. Call it before vq_pop. */
+int fr_model_pop(const struct fr *r, const struct virtq *vq, unsigned iov_cap,
+		 struct fr_chain_model *m);
+/* vq_pop returned @ret (and @c): it agrees with the model's @mret / @m. */
+void fr_model_check(const struct fr *r, int mret, const struct fr_chain_model *m, int ret,
+		    const struct vq_chain *c);
 
 #endif

@@ -1,10 +1,15 @@
 /* Fuzz target: the virtio-mmio transport (devices/virtio/mmio.c): its
  * version 2 register window through the real MMIO bus, as a sequence of
- * (register, size, value, read/write) operations from the input, plus
- * interrupts raised by the device side. The device and host behind it are
- * the fakes of fuzz_fake_dev.h. The event loop exists but never runs: a
- * kick only signals its eventfd, as KVM would, and the loop's side of it is
- * the device's, which the other targets fuzz. */
+ * (register, size, value, read/write) operations from the input; chains
+ * the driver posts on the queues and kicks (through a fake KVM that
+ * honours the transport's datamatch ioeventfds); device-side completions
+ * and failures. The event loop runs after every step, so kicks reach the
+ * fake device, which processes its queues and holds some chains in
+ * flight, so QueueReady = 0 and resets meet work in progress.
+ *
+ * Oracles: those of fuzz_fake_dev.h (guest memory, used ring, the vq_pop
+ * model, no work held on a stopped queue, status and negotiation), and
+ * every ioeventfd deassigned at the end. */
 #include <stdlib.h>
 
 #include "kvmini/event_loop.h"
@@ -31,7 +36,7 @@ void fuzz_init(void)
 {
 	struct kv_err e = { 0 };
 
-	fr_init(&r);
+	fr_init_sized(&r, FAKE_RAM_SIZE, FAKE_DATA_START, true);
 	if (evloop_create(&loop, &e))
 		abort();
 }
@@ -46,7 +51,10 @@ static void reg_access(struct bus *mmio, struct fz *f, uint8_t op)
 	unsigned len = 1u << (op >> 2 & 3);
 	uint64_t v = op & 1 ? fz_u64(f) : 0;
 
-	bus_dispatch(mmio, BASE + off, &v, len, op & 1);
+	if (op & 1)
+		fake_kvm_write(mmio, BASE + off, v, len);
+	else
+		bus_dispatch(mmio, BASE + off, &v, len, false);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -60,25 +68,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t hostcfg = fz_u8(&f);
 
 	fr_reset(&r);
-	fake_reset();
 	bus_init(&mmio, BUS_MMIO);
 	virtio_dev_init(&dev, "virtio-fuzz0", VIRTIO_ID_BLOCK, 1ULL << 5, FAKE_NQ, FAKE_QSIZE,
-			FAKE_CFG_LEN, &fake_dev_ops, NULL, &r.gm, NULL);
+			FAKE_CFG_LEN, &fake_dev_ops, NULL, &r.gm, loop);
+	fake_reset(&r, &dev);
 	host = (struct virtio_host){ .mem = &r.gm, .mmio = &mmio, .irq = &fake_sink, .loop = loop };
 	fake_host_calls(&host, hostcfg & 2);    /* ioeventfds or not; no MSI on mmio */
-	if (virtio_mmio_create(&host, BASE, GSI, &dev, &mm, &e))
+	if (virtio_mmio_create(&host, BASE, GSI, &dev, &mm, &e)) {
+		/* Only the ioeventfds can fail here (host failure is off). */
 		abort();
+	}
 	for (unsigned steps = 0; !fz_empty(&f) && steps < 1024; steps++) {
 		uint8_t op = fz_u8(&f);
 
-		if (op >= 0xf0)
+		fake_step_begin();
+		if (op >= 0xf0) {
 			fake_device_event(&dev, op);
-		else
+		} else if (op >= 0xe0) {
+			/* The driver posts on queue op & 1, and kicks with op & 2. */
+			fake_post(&dev, op & 1, &f);
+			if (op & 2)
+				fake_kvm_write(&mmio, BASE + 0x050, op & 1, 4);
+		} else {
 			reg_access(&mmio, &f, op);
+		}
+		while (evloop_run_once(loop, 0) > 0)
+			;
+		fake_step_end();
 	}
 	virtio_mmio_destroy(mm);
 	virtio_dev_fini(&dev);
+	FUZZ_CHECK(mmio.nr_ranges == 0); /* the window unregistered */
 	bus_destroy(&mmio);
+	fake_check_teardown();
 	return 0;
 }
 
@@ -101,6 +123,16 @@ static void rd(struct fw *w, uint16_t off)
 	fw_u8(w, 2 << 2); fw_u8(w, (uint8_t)reg_index(off));
 }
 
+/* A chain of a header (readable) and two writable buffers, posted on
+ * queue op & 1 and kicked with op & 2. */
+static void post(struct fw *w, uint8_t op, uint8_t seed)
+{
+	fw_u8(w, op); fw_u8(w, 2); fw_u8(w, seed & 1);
+	fw_u16(w, 16); fw_u8(w, 0);
+	fw_u16(w, (uint16_t)(512 + seed)); fw_u8(w, 1);
+	fw_u16(w, 1); fw_u8(w, 1);
+}
+
 void fuzz_write_seeds(const char *dir)
 {
 	struct fw w = { .n = 0 };
@@ -112,7 +144,9 @@ void fuzz_write_seeds(const char *dir)
 	rd(&w, 0x000); rd(&w, 0x004); rd(&w, 0x008); rd(&w, 0x00c);
 	wr(&w, 0x070, 0); wr(&w, 0x070, 1); wr(&w, 0x070, 3);
 	wr(&w, 0x014, 0); rd(&w, 0x010); wr(&w, 0x014, 1); rd(&w, 0x010);
-	wr(&w, 0x024, 0); wr(&w, 0x020, 1u << 5); wr(&w, 0x024, 1); wr(&w, 0x020, 1);
+	/* Feature bit 5, INDIRECT_DESC, EVENT_IDX and VERSION_1. */
+	wr(&w, 0x024, 0); wr(&w, 0x020, 1u << 5 | 1u << 28 | 1u << 29);
+	wr(&w, 0x024, 1); wr(&w, 0x020, 1);
 	wr(&w, 0x070, 0x0b); rd(&w, 0x070);
 	for (uint32_t q = 0; q < FAKE_NQ; q++) {
 		wr(&w, 0x030, q); rd(&w, 0x044); rd(&w, 0x034);
@@ -124,6 +158,12 @@ void fuzz_write_seeds(const char *dir)
 	}
 	wr(&w, 0x070, 0x0f);
 	wr(&w, 0x050, 0); wr(&w, 0x050, 1);
+	for (unsigned k = 0; k < 6; k++)
+		post(&w, (uint8_t)(0xe2 | (k & 1)), (uint8_t)k);
+	fw_u8(&w, 0xf0); fw_u8(&w, 0xf1);
+	wr(&w, 0x030, 1); wr(&w, 0x044, 0); rd(&w, 0x044);   /* stop queue 1 in flight */
+	wr(&w, 0x080, 0x3000); wr(&w, 0x044, 1);
+	post(&w, 0xe3, 7);
 	fw_u8(&w, 0xf0); rd(&w, 0x060); wr(&w, 0x064, 1);
 	rd(&w, 0x0fc); rd(&w, 0x100); rd(&w, 0x104); wr(&w, 0x100, 0xabcd);
 	fw_u8(&w, 0xf8); rd(&w, 0x070); rd(&w, 0x060); wr(&w, 0x064, 2);

@@ -1,4 +1,6 @@
-/* PIO/MMIO range table: sorted, non-overlapping, binary-searched. */
+/* PIO/MMIO range table: sorted, non-overlapping, binary-searched. It
+ * changes only while the bus is unsealed (no vCPU dispatching). */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@ void bus_init(struct bus *bus, enum bus_kind kind)
 
 void bus_destroy(struct bus *bus)
 {
+	assert(!bus->sealed);
 	free(bus->ranges);
 	bus->ranges = NULL;
 	bus->nr_ranges = bus->cap = 0;
@@ -30,6 +33,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len,
 	uint64_t last;
 	unsigned pos;
 
+	assert(!bus->sealed); /* vCPUs read the table without a lock */
 	if (len == 0)
 		return kv_err_set(e, -EINVAL, "%s: empty %s range at 0x%llx", name,
 				  bus_name(bus), (unsigned long long)base);
@@ -68,6 +72,64 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len,
 	bus->ranges[pos] = (struct bus_range){ base, len, ops, opaque, name };
 	bus->nr_ranges++;
 	return 0;
+}
+
+int bus_register_ranges(struct bus *bus, const struct bus_range *r, unsigned n,
+			struct kv_err *e)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int ret = bus_register(bus, r[i].base, r[i].len, r[i].ops, r[i].opaque, r[i].name, e);
+
+		if (ret) {
+			while (i-- > 0)
+				bus_unregister(bus, r[i].base, r[i].opaque);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void remove_at(struct bus *bus, unsigned pos)
+{
+	memmove(&bus->ranges[pos], &bus->ranges[pos + 1],
+		(bus->nr_ranges - pos - 1) * sizeof(bus->ranges[0]));
+	bus->nr_ranges--;
+}
+
+int bus_unregister(struct bus *bus, uint64_t base, const void *opaque)
+{
+	assert(!bus->sealed); /* vCPUs read the table without a lock */
+	for (unsigned pos = 0; pos < bus->nr_ranges; pos++) {
+		if (bus->ranges[pos].base == base && bus->ranges[pos].opaque == opaque) {
+			remove_at(bus, pos);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+unsigned bus_unregister_all(struct bus *bus, const void *opaque)
+{
+	unsigned n = 0;
+
+	assert(!bus->sealed);
+	for (unsigned pos = bus->nr_ranges; pos-- > 0;) {
+		if (bus->ranges[pos].opaque == opaque) {
+			remove_at(bus, pos);
+			n++;
+		}
+	}
+	return n;
+}
+
+void bus_seal(struct bus *bus)
+{
+	bus->sealed = true;
+}
+
+void bus_unseal(struct bus *bus)
+{
+	bus->sealed = false;
 }
 
 static const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)

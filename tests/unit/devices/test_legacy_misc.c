@@ -109,12 +109,54 @@ START_TEST(all_devices_on_one_bus)
 	legacy_misc_destroy(m);
 	pci_root_destroy(p);
 	acpi_pm_destroy(a);
+	/* Every device took all its ports with it. */
+	ck_assert_uint_eq(pio.nr_ranges, 0);
 	serial8250_destroy(NULL);
 	i8042_destroy(NULL);
 	cmos_rtc_destroy(NULL);
 	legacy_misc_destroy(NULL);
 	pci_root_destroy(NULL);
 	acpi_pm_destroy(NULL);
+	bus_destroy(&pio);
+}
+END_TEST
+
+static void swallow(void *opaque, uint64_t off, const void *data, unsigned len)
+{
+}
+
+static const struct bus_ops taken_ops = { .write = swallow };
+
+/* A device whose second port is taken fails without keeping its first:
+ * the bus is usable afterwards, and the port the device did get is free
+ * for the next one. */
+START_TEST(failed_create_leaves_no_port)
+{
+	struct fake_stop stops;
+	struct vm_stopper stop = fake_stopper(&stops);
+	struct i8042 *k = NULL;
+	struct legacy_misc *m = NULL;
+	struct acpi_pm *a = NULL;
+	struct kv_err e = { 0 };
+	struct bus pio;
+	int owner;
+	uint8_t b = 0;
+
+	bus_init(&pio, BUS_PIO);
+	ck_assert_int_eq(bus_register(&pio, PORT_I8042_CMD, 1, &taken_ops, &owner, "taken", &e), 0);
+	ck_assert_int_eq(bus_register(&pio, 0xed, 1, &taken_ops, &owner, "taken", &e), 0);
+	ck_assert_int_eq(bus_register(&pio, PORT_ACPI_RESET, 1, &taken_ops, &owner, "taken", &e), 0);
+	ck_assert_int_eq(i8042_create(&pio, &stop, &k, &e), -EEXIST);
+	ck_assert_int_eq(legacy_misc_create(&pio, &m, &e), -EEXIST);
+	ck_assert_int_eq(acpi_pm_create(&pio, &stop, &a, &e), -EEXIST);
+	ck_assert_uint_eq(pio.nr_ranges, 3);
+	ck_assert_int_eq(bus_dispatch(&pio, PORT_I8042_DATA, &b, 1, false), -ENOENT);
+	ck_assert_int_eq(bus_dispatch(&pio, PORT_POST, &b, 1, false), -ENOENT);
+	ck_assert_int_eq(bus_dispatch(&pio, PORT_ACPI_SLEEP, &b, 1, false), -ENOENT);
+	ck_assert_uint_eq(bus_unregister_all(&pio, &owner), 3);
+	ck_assert_int_eq(i8042_create(&pio, &stop, &k, &e), 0);
+	i8042_destroy(k);
+	ck_assert_uint_eq(pio.nr_ranges, 0);
 	bus_destroy(&pio);
 }
 END_TEST
@@ -127,6 +169,7 @@ static Suite *misc_suite(void)
 	tcase_add_test(tc, delay_ports_swallowed);
 	tcase_add_test(tc, in_kernel_ports_left_alone);
 	tcase_add_test(tc, all_devices_on_one_bus);
+	tcase_add_test(tc, failed_create_leaves_no_port);
 	suite_add_tcase(s, tc);
 	return s;
 }

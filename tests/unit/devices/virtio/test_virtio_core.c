@@ -1,5 +1,6 @@
-/* The virtio device model: feature negotiation, reset, NEEDS_RESET and
- * interrupts through a fake transport. */
+/* The virtio device model: feature negotiation, the status rules,
+ * reset, NEEDS_RESET, stopping a queue and interrupts through a fake
+ * transport. */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
@@ -13,8 +14,9 @@
 static struct fake_ring f;
 static struct virtio_dev d;
 static unsigned notify_queue_calls[VIRTIO_MAX_QUEUES], notify_config_calls;
-static unsigned activate_calls, reset_calls, destroy_calls;
+static unsigned activate_calls, reset_calls, destroy_calls, stop_calls;
 static int activate_result;
+static bool stop_saw_enabled;
 
 static void fake_notify_queue(void *transport, unsigned q)
 {
@@ -49,18 +51,27 @@ static void fake_destroy(struct virtio_dev *dev)
 	destroy_calls++;
 }
 
+static void fake_queue_stop(struct virtio_dev *dev, unsigned q)
+{
+	ck_assert_uint_eq(q, 0);
+	stop_calls++;
+	stop_saw_enabled = dev->vqs[q].enabled;
+}
+
 static const struct virtio_dev_ops ops = {
 	.activate = fake_activate,
 	.reset = fake_reset,
 	.destroy = fake_destroy,
+	.queue_stop = fake_queue_stop,
 };
 
 static void setup(void)
 {
 	fr_init(&f, 8);
 	memset(notify_queue_calls, 0, sizeof(notify_queue_calls));
-	notify_config_calls = activate_calls = reset_calls = destroy_calls = 0;
+	notify_config_calls = activate_calls = reset_calls = destroy_calls = stop_calls = 0;
 	activate_result = 0;
+	stop_saw_enabled = false;
 	virtio_dev_init(&d, "virtio-test0", VIRTIO_ID_BLOCK, BIT(DEV_FEATURE_BIT), 2, 8, 16,
 			&ops, NULL, &f.gm, NULL);
 	d.tops = &tops;
@@ -265,6 +276,106 @@ START_TEST(used_without_event_idx)
 }
 END_TEST
 
+#define S_ACK VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define S_DRV VIRTIO_CONFIG_S_DRIVER
+#define S_FOK VIRTIO_CONFIG_S_FEATURES_OK
+#define S_DOK VIRTIO_CONFIG_S_DRIVER_OK
+
+/* §2.1.1: clearing FEATURES_OK on a live device is refused and needs a
+ * reset; the status keeps every bit the driver set. */
+START_TEST(clearing_features_ok_needs_reset)
+{
+	go_live(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX));
+	virtio_dev_set_status(&d, S_ACK | S_DRV | S_DOK);
+	ck_assert_uint_eq(d.status, S_ACK | S_DRV | S_FOK | S_DOK | VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(d.broken);
+	ck_assert(!virtio_dev_live(&d));
+	ck_assert_uint_eq(notify_config_calls, 1);
+	/* The queue keeps the features it was enabled under, which are
+	 * still the negotiated ones. */
+	ck_assert(d.vqs[0].event_idx);
+	ck_assert_uint_eq(d.driver_features, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX));
+}
+END_TEST
+
+/* DRIVER_OK cleared and set again without a reset: the clearing write
+ * breaks the device, and the device is not activated a second time. */
+START_TEST(driver_ok_twice_without_reset)
+{
+	go_live(BIT(VIRTIO_F_VERSION_1));
+	ck_assert_uint_eq(activate_calls, 1);
+	virtio_dev_set_status(&d, S_ACK | S_DRV | S_FOK);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(d.status & S_DOK);
+	virtio_dev_set_status(&d, S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(activate_calls, 1);
+	ck_assert(!virtio_dev_live(&d));
+	/* After a reset the same sequence activates again. */
+	virtio_dev_set_status(&d, 0);
+	go_live(BIT(VIRTIO_F_VERSION_1));
+	ck_assert_uint_eq(activate_calls, 2);
+}
+END_TEST
+
+/* Before DRIVER_OK too: ACKNOWLEDGE or DRIVER cleared is a broken rule. */
+START_TEST(clearing_any_driver_bit_needs_reset)
+{
+	virtio_dev_set_status(&d, S_ACK | S_DRV);
+	virtio_dev_set_status(&d, S_DRV);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(d.status & S_ACK);
+	virtio_dev_set_status(&d, 0);
+	virtio_dev_set_status(&d, S_ACK | VIRTIO_CONFIG_S_FAILED);
+	virtio_dev_set_status(&d, S_ACK);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(d.status & VIRTIO_CONFIG_S_FAILED);
+}
+END_TEST
+
+/* NEEDS_RESET and SUSPEND (VIRTIO_F_SUSPEND is not offered) are not the
+ * driver's to set. */
+START_TEST(device_bits_ignored_in_writes)
+{
+	virtio_dev_set_status(&d, S_ACK | VIRTIO_CONFIG_S_NEEDS_RESET | 0x10);
+	ck_assert_uint_eq(d.status, S_ACK);
+	ck_assert(!d.broken);
+}
+END_TEST
+
+/* Queues are enabled after FEATURES_OK (§3.1.1): a queue enabled
+ * before it would run with ring features the driver may still change. */
+START_TEST(queue_before_features_ok_needs_reset)
+{
+	virtio_dev_set_status(&d, S_ACK | S_DRV);
+	d.driver_features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX);
+	configure_queue0();
+	virtio_dev_enable_queue(&d, 0);
+	ck_assert(!d.vqs[0].enabled);
+	ck_assert(d.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+END_TEST
+
+START_TEST(stop_queue_asks_the_device_first)
+{
+	go_live(BIT(VIRTIO_F_VERSION_1));
+	virtio_dev_stop_queue(&d, 0);
+	ck_assert_uint_eq(stop_calls, 1);
+	ck_assert(stop_saw_enabled);
+	ck_assert(!d.vqs[0].enabled);
+	/* The configuration stays for the driver to change or re-enable. */
+	ck_assert_uint_eq(d.vqs[0].desc_gpa, f.vq.desc_gpa);
+	ck_assert(virtio_dev_live(&d));
+	/* Not enabled, or not a queue: nothing to do. */
+	virtio_dev_stop_queue(&d, 0);
+	virtio_dev_stop_queue(&d, 1);
+	virtio_dev_stop_queue(&d, 7);
+	ck_assert_uint_eq(stop_calls, 1);
+	virtio_dev_enable_queue(&d, 0);
+	ck_assert(d.vqs[0].enabled);
+	ck_assert_uint_eq(d.vqs[0].last_avail, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_core");
@@ -281,6 +392,12 @@ int main(void)
 	tcase_add_test(tc, bad_queue_config_needs_reset);
 	tcase_add_test(tc, used_interrupts_per_event_idx);
 	tcase_add_test(tc, used_without_event_idx);
+	tcase_add_test(tc, clearing_features_ok_needs_reset);
+	tcase_add_test(tc, driver_ok_twice_without_reset);
+	tcase_add_test(tc, clearing_any_driver_bit_needs_reset);
+	tcase_add_test(tc, device_bits_ignored_in_writes);
+	tcase_add_test(tc, queue_before_features_ok_needs_reset);
+	tcase_add_test(tc, stop_queue_asks_the_device_first);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

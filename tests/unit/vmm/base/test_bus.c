@@ -1,7 +1,9 @@
-/* vmm/bus.c: registration rules, sorted dispatch, offsets, and what
- * unclaimed and straddling accesses do. */
+/* vmm/bus.c: registration rules, sorted dispatch, offsets, what
+ * unclaimed and straddling accesses do, unregistering, and the seal that
+ * freezes the table while vCPUs dispatch. */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -289,6 +291,108 @@ START_TEST(destroy_and_reinit)
 }
 END_TEST
 
+START_TEST(unregister_by_base_and_owner)
+{
+	uint8_t v = 0x5a;
+
+	ck_assert_int_eq(reg(0x60, 1, 0), 0);
+	ck_assert_int_eq(reg(0x64, 1, 1), 0);
+	ck_assert_int_eq(reg(0x70, 2, 2), 0);
+	/* Another owner's base, or a base inside a range, is not a match. */
+	ck_assert_int_eq(bus_unregister(&bus, 0x60, &rec[1]), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x71, &rec[2]), -ENOENT);
+	ck_assert_uint_eq(bus.nr_ranges, 3);
+	ck_assert_int_eq(bus_unregister(&bus, 0x64, &rec[1]), 0);
+	ck_assert_uint_eq(bus.nr_ranges, 2);
+	/* Gone: the port is unclaimed, its neighbours still dispatch. */
+	ck_assert_int_eq(bus_dispatch(&bus, 0x64, &v, 1, true), -ENOENT);
+	ck_assert_int_eq(rec[1].writes, 0);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x60, &v, 1, true), 0);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x71, &v, 1, true), 0);
+	ck_assert_int_eq(rec[0].writes, 1);
+	ck_assert_int_eq(rec[2].writes, 1);
+	for (unsigned i = 1; i < bus.nr_ranges; i++)
+		ck_assert_uint_lt(bus.ranges[i - 1].base, bus.ranges[i].base);
+	ck_assert_int_eq(bus_unregister(&bus, 0x64, &rec[1]), -ENOENT); /* twice */
+	/* The range is free again: someone else may take it. */
+	ck_assert_int_eq(reg(0x63, 2, 3), 0);
+}
+END_TEST
+
+START_TEST(unregister_all_of_one_owner)
+{
+	uint8_t v = 0;
+
+	ck_assert_int_eq(reg(0x20, 2, 0), 0);
+	ck_assert_int_eq(reg(0x40, 4, 1), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x80, 1, &rec_ops, &rec[0], "dev", &err), 0);
+	ck_assert_int_eq(bus_register(&bus, 0xed, 1, &rec_ops, &rec[0], "dev", &err), 0);
+	ck_assert_uint_eq(bus_unregister_all(&bus, &rec[0]), 3);
+	ck_assert_uint_eq(bus.nr_ranges, 1);
+	ck_assert_uint_eq(bus.ranges[0].base, 0x40);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x80, &v, 1, false), -ENOENT);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x41, &v, 1, false), 0);
+	ck_assert_uint_eq(bus_unregister_all(&bus, &rec[0]), 0);
+	ck_assert_uint_eq(bus_unregister_all(&bus, &rec[1]), 1);
+	ck_assert_uint_eq(bus.nr_ranges, 0);
+}
+END_TEST
+
+START_TEST(register_ranges_all_or_none)
+{
+	const struct bus_range ok[] = {
+		{ 0x60, 1, &rec_ops, &rec[0], "data" },
+		{ 0x64, 1, &rec_ops, &rec[0], "command" },
+	};
+	const struct bus_range clash[] = {
+		{ 0x80, 1, &rec_ops, &rec[1], "post" },
+		{ 0xed, 1, &rec_ops, &rec[1], "delay" },
+		{ 0x63, 2, &rec_ops, &rec[1], "overlaps 0x64" },
+	};
+	uint8_t v = 0;
+
+	ck_assert_int_eq(bus_register_ranges(&bus, ok, 2, &err), 0);
+	ck_assert_uint_eq(bus.nr_ranges, 2);
+	ck_assert_int_eq(bus_register_ranges(&bus, clash, 3, &err), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err.msg, "overlaps 0x64"));
+	/* The two that did register were taken back. */
+	ck_assert_uint_eq(bus.nr_ranges, 2);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x80, &v, 1, true), -ENOENT);
+	ck_assert_int_eq(rec[1].writes, 0);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x64, &v, 1, true), 0);
+}
+END_TEST
+
+START_TEST(seal_keeps_dispatch)
+{
+	uint8_t v = 0;
+
+	ck_assert_int_eq(reg(0x20, 2, 0), 0);
+	bus_seal(&bus);
+	ck_assert_int_eq(bus_dispatch(&bus, 0x21, &v, 1, true), 0);
+	bus_unseal(&bus);
+	ck_assert_int_eq(bus_unregister(&bus, 0x20, &rec[0]), 0);
+}
+END_TEST
+
+#ifndef NDEBUG
+/* Changing the table under running vCPUs is a bug kvmini catches. */
+START_TEST(sealed_unregister_aborts)
+{
+	ck_assert_int_eq(reg(0x20, 2, 0), 0);
+	bus_seal(&bus);
+	bus_unregister(&bus, 0x20, &rec[0]);
+}
+END_TEST
+
+START_TEST(sealed_register_aborts)
+{
+	bus_seal(&bus);
+	reg(0x20, 2, 0);
+}
+END_TEST
+#endif
+
 static Suite *bus_suite(void)
 {
 	Suite *s = suite_create("bus");
@@ -309,6 +413,14 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, straddling_the_top_of_the_address_space);
 	tcase_add_test(tc, one_direction_handlers);
 	tcase_add_test(tc, destroy_and_reinit);
+	tcase_add_test(tc, unregister_by_base_and_owner);
+	tcase_add_test(tc, unregister_all_of_one_owner);
+	tcase_add_test(tc, register_ranges_all_or_none);
+	tcase_add_test(tc, seal_keeps_dispatch);
+#ifndef NDEBUG
+	tcase_add_test_raise_signal(tc, sealed_unregister_aborts, SIGABRT);
+	tcase_add_test_raise_signal(tc, sealed_register_aborts, SIGABRT);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
