@@ -238,24 +238,16 @@ static int init_devices(struct vm *vm, struct kv_err *e)
 
 static void fini_devices(struct vm *vm)
 {
-	if (vm->control)
-		control_port_destroy(vm->control);
-	if (vm->serial_err)
-		serial8250_destroy(vm->serial_err);
-	if (vm->serial_out)
-		serial8250_destroy(vm->serial_out);
-	if (vm->acpi_pm)
-		acpi_pm_destroy(vm->acpi_pm);
-	if (vm->pci)
-		pci_root_destroy(vm->pci);
-	if (vm->misc)
-		legacy_misc_destroy(vm->misc);
-	if (vm->rtc)
-		cmos_rtc_destroy(vm->rtc);
-	if (vm->i8042)
-		i8042_destroy(vm->i8042);
-	if (vm->serial)
-		serial8250_destroy(vm->serial);
+	/* Each destroy takes NULL (a device init never got to). */
+	control_port_destroy(vm->control);
+	serial8250_destroy(vm->serial_err);
+	serial8250_destroy(vm->serial_out);
+	acpi_pm_destroy(vm->acpi_pm);
+	pci_root_destroy(vm->pci);
+	legacy_misc_destroy(vm->misc);
+	cmos_rtc_destroy(vm->rtc);
+	i8042_destroy(vm->i8042);
+	serial8250_destroy(vm->serial);
 }
 
 static int init_vcpus(struct vm *vm, struct kv_err *e)
