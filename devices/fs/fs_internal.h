@@ -28,7 +28,6 @@ struct fs_host {
 	int proc_fd;          /* O_PATH of /proc/self/fd */
 	bool openat2;         /* Linux 5.6 */
 	bool fchmodat2;       /* Linux 6.6: chmod through an O_PATH fd */
-	bool xattrat;         /* Linux 6.13: xattrs through an O_PATH fd */
 	bool faccessat2;      /* Linux 5.8 */
 	bool link_empty;      /* linkat(AT_EMPTY_PATH) allowed to us */
 };

@@ -1,14 +1,16 @@
 /* The FUSE server's host system calls that need care: one-component
  * opens that never follow a link, re-opening an O_PATH fd, the walk that
  * checks a ".." stays inside the share, and the calls whose fd-based form
- * only newer kernels have (chmod, access, link, xattrs), each with its
- * /proc/self/fd fallback.
+ * only newer kernels have (chmod, access, link), each with its
+ * /proc/self/fd fallback, and the xattr calls, which have none.
  *
  * Why /proc/self/fd at all: Linux has no call that turns an O_PATH fd
- * into one that can be read or written, and before 6.6 (fchmodat2) and
- * 6.13 (getxattrat...) none that changes a mode or reads an xattr
- * through one. Opening "/proc/self/fd/N" (N our own fd, never guest
- * input) reaches exactly the inode the fd pins, wherever it is now; it is
+ * into one that can be read or written; before 6.6 (fchmodat2) none that
+ * changes a mode through one; linkat(AT_EMPTY_PATH) needs
+ * CAP_DAC_READ_SEARCH; and no xattr call takes an O_PATH fd (the
+ * *xattrat calls of 6.13 accept AT_EMPTY_PATH but answer EBADF for an
+ * O_PATH fd: measured on 6.18). "/proc/self/fd/N" (N our own fd, never
+ * guest input) reaches exactly the inode the fd pins, wherever it is now; it is
  * used only for regular files and directories, whose inode type the
  * server checked when it looked them up (a symlink, FIFO or device is
  * never re-opened this way). */
@@ -28,21 +30,6 @@
 #ifndef __NR_fchmodat2
 #define __NR_fchmodat2 452
 #endif
-#ifndef __NR_setxattrat
-#define __NR_setxattrat 463
-#define __NR_getxattrat 464
-#define __NR_listxattrat 465
-#define __NR_removexattrat 466
-#endif
-
-/* The kernel's struct xattr_args (Linux 6.13, include/uapi/linux/xattr.h),
- * which Debian 12's headers predate. */
-struct fs_xattr_args {
-	uint64_t value;
-	uint32_t size;
-	uint32_t flags;
-};
-
 #define AT_FLAGS_BOGUS 0x40000000 /* no AT_* flag: EINVAL where the call exists */
 
 static bool call_exists(long r)
@@ -66,9 +53,6 @@ int fs_host_probe(struct fs_host *h, int root_fd, unsigned disable)
 		close((int)r);
 	h->fchmodat2 = call_exists(syscall(__NR_fchmodat2, root_fd, "", 0, AT_FLAGS_BOGUS)) &&
 		       !(disable & FUSE_HOST_NO_FCHMODAT2);
-	h->xattrat = call_exists(syscall(__NR_getxattrat, root_fd, "", AT_FLAGS_BOGUS,
-					 "user.kvmini", NULL, 0)) &&
-		     !(disable & FUSE_HOST_NO_XATTRAT);
 	h->faccessat2 = call_exists(syscall(SYS_faccessat2, root_fd, "", 0, AT_FLAGS_BOGUS)) &&
 			!(disable & FUSE_HOST_NO_FACCESSAT2);
 	h->link_empty = !(disable & FUSE_HOST_NO_LINK_EMPTY);
@@ -218,7 +202,9 @@ int fs_link(const struct fs_host *h, int fd, int newdir, const char *name)
 	return linkat(h->proc_fd, n, newdir, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
-/* ---- xattrs ---- */
+/* ---- xattrs ----
+ * Always through /proc/self/fd/N: no fd-based xattr call takes an O_PATH
+ * fd. */
 
 /* The /proc path of @fd for the path-based xattr calls, only for the
  * inode types it can stand for (see the top of this file). */
@@ -236,16 +222,9 @@ ssize_t fs_getxattr(const struct fs_host *h, int fd, mode_t type, const char *na
 	char path[40];
 	long r;
 
-	if (h->xattrat) {
-		struct fs_xattr_args a = { (uint64_t)(uintptr_t)buf, (uint32_t)size, 0 };
-
-		r = syscall(__NR_getxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &a,
-			    sizeof(a));
-	} else if (proc_path(path, sizeof(path), fd, type)) {
-		r = getxattr(path, name, buf, size);
-	} else {
+	if (!proc_path(path, sizeof(path), fd, type))
 		return -ENODATA; /* no way to reach a symlink's or FIFO's xattrs */
-	}
+	r = getxattr(path, name, buf, size);
 	return r < 0 ? -errno : r;
 }
 
@@ -255,17 +234,9 @@ int fs_setxattr(const struct fs_host *h, int fd, mode_t type, const char *name,
 	char path[40];
 	long r;
 
-	if (h->xattrat) {
-		struct fs_xattr_args a = { (uint64_t)(uintptr_t)value, (uint32_t)size,
-					   (uint32_t)flags };
-
-		r = syscall(__NR_setxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &a,
-			    sizeof(a));
-	} else if (proc_path(path, sizeof(path), fd, type)) {
-		r = setxattr(path, name, value, size, flags);
-	} else {
+	if (!proc_path(path, sizeof(path), fd, type))
 		return -EPERM; /* as Linux answers for user.* on these */
-	}
+	r = setxattr(path, name, value, size, flags);
 	return r < 0 ? -errno : 0;
 }
 
@@ -274,13 +245,9 @@ ssize_t fs_listxattr(const struct fs_host *h, int fd, mode_t type, void *buf, si
 	char path[40];
 	long r;
 
-	if (h->xattrat)
-		r = syscall(__NR_listxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, buf,
-			    size);
-	else if (proc_path(path, sizeof(path), fd, type))
-		r = listxattr(path, buf, size);
-	else
+	if (!proc_path(path, sizeof(path), fd, type))
 		return 0;
+	r = listxattr(path, buf, size);
 	return r < 0 ? -errno : r;
 }
 
@@ -289,12 +256,9 @@ int fs_removexattr(const struct fs_host *h, int fd, mode_t type, const char *nam
 	char path[40];
 	long r;
 
-	if (h->xattrat)
-		r = syscall(__NR_removexattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name);
-	else if (proc_path(path, sizeof(path), fd, type))
-		r = removexattr(path, name);
-	else
+	if (!proc_path(path, sizeof(path), fd, type))
 		return -EPERM;
+	r = removexattr(path, name);
 	return r < 0 ? -errno : 0;
 }
 

@@ -170,6 +170,10 @@ int fs_op_readlink(struct fs_req *r)
 		return err;
 	if (room > PATH_MAX)
 		room = PATH_MAX;
+	if (!S_ISLNK(ref.mode)) {
+		fs_itab_put(&r->s->inodes, &ref);
+		return -EINVAL; /* as readlink(2) on anything else */
+	}
 	n = readlinkat(ref.fd, "", (char *)r->sc->reply, room);
 	fs_itab_put(&r->s->inodes, &ref);
 	if (n < 0)

@@ -46,12 +46,10 @@
  *     fsync, fdatasync, syncfs
  *     faccessat2             flags AT_EMPTY_PATH|AT_EACCESS (else faccessat
  *                            with dirfd == the /proc/self/fd fd)
- *     getxattrat, setxattrat, listxattrat, removexattrat (463..466,
- *                            kernel >= 6.13): at_flags AT_EMPTY_PATH|
- *                            AT_SYMLINK_NOFOLLOW
- *     getxattr, setxattr, listxattr, removexattr: without them, on the
- *                            path "/proc/self/fd/N" (regular files and
- *                            directories only)
+ *     getxattr, setxattr, listxattr, removexattr: on the path
+ *                            "/proc/self/fd/N" (regular files and
+ *                            directories only; setxattr flags 0,
+ *                            XATTR_CREATE or XATTR_REPLACE)
  *   completing a request (devices/virtio/fs.c, under the device lock):
  *     write                  the queue's irqfd (MSI-X), 8 bytes
  *     ioctl KVM_IRQ_LINE     INTx / virtio-mmio interrupt line

@@ -17,8 +17,7 @@
  * - no path string built from guest input reaches open(): host calls use
  *   the fds with empty paths (AT_EMPTY_PATH) or one checked component;
  *   where Linux has no fd-based call (re-opening an O_PATH fd for I/O,
- *   chmod before 6.6, xattrs before 6.13, linkat without
- *   CAP_DAC_READ_SEARCH) the server goes through /proc/self/fd/N, N
+ *   chmod before 6.6, xattrs, linkat without CAP_DAC_READ_SEARCH) the server goes through /proc/self/fd/N, N
  *   being its own fd number;
  * - read-only shares: every modifying request gets EROFS, files are
  *   opened read-only;
@@ -62,9 +61,8 @@ enum fuse_cache {
  * fallback. */
 #define FUSE_HOST_NO_OPENAT2    (1u << 0)
 #define FUSE_HOST_NO_FCHMODAT2  (1u << 1)
-#define FUSE_HOST_NO_XATTRAT    (1u << 2)
-#define FUSE_HOST_NO_FACCESSAT2 (1u << 3)
-#define FUSE_HOST_NO_LINK_EMPTY (1u << 4)
+#define FUSE_HOST_NO_FACCESSAT2 (1u << 2)
+#define FUSE_HOST_NO_LINK_EMPTY (1u << 3)
 
 #define FUSE_SERVER_DEFAULT_INODES 65536
 #define FUSE_SERVER_DEFAULT_HANDLES 8192
