@@ -7,7 +7,9 @@
  *
  *   the pool itself:
  *     futex                  condition variable and mutexes (every table)
- *     madvise, munmap, exit  only when the thread ends (glibc frees its stack)
+ *     rt_sigprocmask, madvise, munmap, exit
+ *                            only when the thread ends (glibc blocks
+ *                            signals, then frees its stack)
  *   the FUSE server (devices/fs/ files), all on fds it opened itself:
  *     openat2                lookups: dirfd an inode's O_PATH fd, how->flags
  *                            O_PATH|O_NOFOLLOW|O_CLOEXEC (+O_CREAT|O_EXCL|

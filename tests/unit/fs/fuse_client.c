@@ -1,5 +1,6 @@
 /* The test-side FUSE client: see fuse_client.h. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 
 #include "fuse_client.h"
 
-#define REQ_MAX (80 * 1024)
+#define REQ_MAX (1100 * 1024)
 
 void fc_tmpdir(char *buf, size_t n, const char *tag)
 {
@@ -82,6 +83,43 @@ static unsigned cut(struct iovec *iov, unsigned cap, void *buf, size_t len, unsi
 	return n;
 }
 
+/* A request through the server's workers, waited for. */
+struct fc_wait {
+	struct fuse_request r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	size_t n;
+};
+
+static void fc_done(struct fuse_request *r, size_t n)
+{
+	struct fc_wait *w = (struct fc_wait *)r;
+
+	pthread_mutex_lock(&w->mu);
+	w->n = n;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static size_t via_workers(struct fc *c, struct iovec *in, unsigned nin, struct iovec *out,
+			  unsigned nout)
+{
+	struct fc_wait w = {
+		.r = { .job.owner = c, .in = in, .nin = nin, .out = out, .nout = nout,
+		       .done = fc_done },
+		.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	};
+
+	fuse_server_submit(c->s, &w.r);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	return w.n;
+}
+
 int fc_call(struct fc *c, uint32_t op, uint64_t nodeid, const void *arg, size_t arg_len,
 	    const void *tail, size_t tail_len, size_t room)
 {
@@ -106,7 +144,8 @@ int fc_call(struct fc *c, uint32_t op, uint64_t nodeid, const void *arg, size_t 
 	memset(c->reply, 0xa5, sizeof(c->reply));
 	nin = cut(in, FUSE_SERVER_MAX_IOV, req, len, c->split);
 	nout = cut(out, FUSE_SERVER_MAX_IOV, c->reply, sizeof(oh) + room, c->split);
-	n = fuse_server_handle(c->s, in, nin, out, nout);
+	n = c->via_workers ? via_workers(c, in, nin, out, nout)
+			   : fuse_server_handle(c->s, in, nin, out, nout);
 	if (op == FUSE_FORGET || op == FUSE_BATCH_FORGET || op == FUSE_INTERRUPT) {
 		ck_assert_uint_eq(n, 0);
 		return 1;
