@@ -34,7 +34,7 @@ struct shape {
 	uint16_t reply_min;   /* fixed reply bytes after the header */
 };
 
-#define SH(op, sz, t, fl, rep) [op] = { #op + 5, sz, t, fl, rep }
+#define SH(op, sz, t, fl, rep) [op] = { &(#op)[5], sz, t, fl, rep } /* "FUSE_LOOKUP" -> "LOOKUP" */
 
 static const struct shape shapes[] = {
 	SH(FUSE_LOOKUP, 0, TAIL_NAME, 0, sizeof(struct fuse_entry_out)),

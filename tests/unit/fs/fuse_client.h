@@ -22,7 +22,7 @@ struct fc {
 	uint64_t unique;
 	unsigned split;         /* >0: cut the request and reply into pieces of this size */
 	bool via_workers;       /* send through fuse_server_submit and wait for done */
-	uint8_t reply[FC_REPLY_MAX + sizeof(struct fuse_out_header)];
+	uint8_t reply[FC_REPLY_MAX + sizeof(struct fuse_out_header)] __attribute__((aligned(8)));
 	size_t reply_len;       /* payload bytes of the last reply */
 };
 
