@@ -47,7 +47,8 @@ struct fuse_server {
 	bool initialized;
 	uint32_t minor;       /* negotiated */
 	uint64_t flags;       /* negotiated FUSE_* init flags */
-	atomic_bool reset_pending;
+	atomic_bool reset_pending;  /* fuse_server_reset: forget at the next request */
+	pthread_mutex_t reset_lock;
 
 	struct fs_pool *pool;
 	pthread_mutex_t sync_lock; /* the scratch of fuse_server_handle */

@@ -5,15 +5,21 @@
  * /proc/self/fd fallback, and the xattr calls, which have none.
  *
  * Why /proc/self/fd at all: Linux has no call that turns an O_PATH fd
- * into one that can be read or written; before 6.6 (fchmodat2) none that
- * changes a mode through one; linkat(AT_EMPTY_PATH) needs
- * CAP_DAC_READ_SEARCH; and no xattr call takes an O_PATH fd (the
- * *xattrat calls of 6.13 accept AT_EMPTY_PATH but answer EBADF for an
- * O_PATH fd: measured on 6.18). "/proc/self/fd/N" (N our own fd, never
- * guest input) reaches exactly the inode the fd pins, wherever it is now; it is
- * used only for regular files and directories, whose inode type the
- * server checked when it looked them up (a symlink, FIFO or device is
- * never re-opened this way). */
+ * into one that can be read or written (OPEN, truncate without a
+ * handle); before 6.6 (fchmodat2) none that changes a mode through one;
+ * before 5.8 (faccessat2) none that checks access through one;
+ * linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; and no xattr call
+ * takes an O_PATH fd (the *xattrat calls of 6.13 accept AT_EMPTY_PATH but
+ * answer EBADF for an O_PATH fd: measured on 6.18).
+ *
+ * "/proc/self/fd/N" (N our own fd, never guest input) is a magic link to
+ * exactly the inode the fd pins, wherever it is now; resolving it lands
+ * on that inode and goes no further, even when the inode is itself a
+ * symlink (chmod then fails with EOPNOTSUPP, open with ELOOP, and linkat
+ * links the symlink: the unit tests check each). Opening for I/O and
+ * xattrs use it only for regular files and directories, whose type the
+ * server learnt when it looked them up: a FIFO or device is never opened
+ * on the host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -250,8 +250,15 @@ static size_t serve(struct fuse_server *s, struct fs_scratch *sc, const struct i
 	const char *why;
 	int err;
 
-	if (atomic_exchange(&s->reset_pending, false))
-		forget_connection(s);
+	if (atomic_load(&s->reset_pending)) {
+		/* The flag drops only once the forgetting is done, so no
+		 * request that sees it clear can overtake it. */
+		pthread_mutex_lock(&s->reset_lock);
+		if (atomic_load(&s->reset_pending))
+			forget_connection(s);
+		atomic_store(&s->reset_pending, false);
+		pthread_mutex_unlock(&s->reset_lock);
+	}
 	if (nin > FUSE_SERVER_MAX_IOV || nout > FUSE_SERVER_MAX_IOV) {
 		r.p.out_space = 0; /* no reply: we could not even count on it */
 		fs_log_guest(s, "request with %u + %u buffers (at most %u each)", nin, nout,
@@ -392,6 +399,7 @@ int fuse_server_create(const struct fuse_server_cfg *cfg, struct fuse_server **o
 	s->root_dirfd = -1;
 	s->host.proc_fd = -1;
 	pthread_mutex_init(&s->state_lock, NULL);
+	pthread_mutex_init(&s->reset_lock, NULL);
 	pthread_mutex_init(&s->sync_lock, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
 
@@ -469,6 +477,7 @@ void fuse_server_destroy(struct fuse_server *s)
 		close(s->root_dirfd);
 	free(s->sync_scratch);
 	pthread_mutex_destroy(&s->state_lock);
+	pthread_mutex_destroy(&s->reset_lock);
 	pthread_mutex_destroy(&s->sync_lock);
 	pthread_mutex_destroy(&s->log_lock);
 	free(s);

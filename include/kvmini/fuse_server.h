@@ -17,8 +17,13 @@
  * - no path string built from guest input reaches open(): host calls use
  *   the fds with empty paths (AT_EMPTY_PATH) or one checked component;
  *   where Linux has no fd-based call (re-opening an O_PATH fd for I/O,
- *   chmod before 6.6, xattrs, linkat without CAP_DAC_READ_SEARCH) the server goes through /proc/self/fd/N, N
- *   being its own fd number;
+ *   truncate without a handle, chmod before 6.6, access before 5.8,
+ *   xattrs, linkat without CAP_DAC_READ_SEARCH) the server goes through
+ *   /proc/self/fd/N, N being its own fd number, which reaches exactly the
+ *   inode that fd pins (devices/fs/host.c says why each); only regular
+ *   files and directories are ever re-opened or given xattrs that way;
+ * - a server is tied to the process that created it (its /proc/self/fd
+ *   fd): do not use it across fork();
  * - read-only shares: every modifying request gets EROFS, files are
  *   opened read-only;
  * - the guest creates no device nodes (MKNOD of a char or block device:
