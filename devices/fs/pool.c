@@ -1,9 +1,10 @@
 /* Worker threads for the FUSE server: see include/kvmini/fs_pool.h.
  *
- * System calls a worker makes once its thread_enter hook has run (what a
+ * System calls a worker makes once its thread_enter hook has run: what a
  * seccomp filter for these threads must allow, with the argument checks
- * it can make; the server's calls are listed in devices/fs/server.c and
- * summed up here):
+ * it can make. tests/unit/fs/test_fs_pool.c runs every operation (with
+ * the host's newest calls and with every fallback) under a filter of
+ * exactly this list and fails on any other call.
  *
  *   the pool itself:
  *     futex                  condition variable and mutexes (every table)
@@ -29,8 +30,8 @@
  *                            AT_EMPTY_PATH (glibc's fstat)
  *     fstatfs
  *     preadv, pwritev        on file handles
- *     getdents64, lseek      directory handles; lseek also for FUSE_LSEEK
- *                            (whence SEEK_SET..SEEK_HOLE)
+ *     getdents64, lseek      directory handles (lseek SEEK_SET); lseek also
+ *                            for FUSE_LSEEK (SEEK_DATA, SEEK_HOLE)
  *     mkdirat, mknodat       mknodat: mode S_IFREG|S_IFIFO|S_IFSOCK only, dev 0
  *     symlinkat, unlinkat    unlinkat flags 0 or AT_REMOVEDIR
  *     linkat                 flags AT_EMPTY_PATH, or AT_SYMLINK_FOLLOW with
@@ -55,10 +56,14 @@
  *   completing a request (devices/virtio/fs.c, under the device lock):
  *     write                  the queue's irqfd (MSI-X), 8 bytes
  *     ioctl KVM_IRQ_LINE     INTx / virtio-mmio interrupt line
+ *     (virtio-pci re-routes an MSI-X vector whose route is stale with
+ *     KVM_SET_GSI_ROUTING and KVM_IRQFD; that happens on the completing
+ *     thread only when routing failed when the guest wrote the vector)
  *   logging (rate-limited, guest-triggered):
  *     write (fd 2), clock_gettime (vDSO fallback)
- *   no ioctl otherwise, no socket, no clone, no mmap with PROT_EXEC, no
- *   open of a path that is not one of the above.
+ *   no other ioctl, no socket, no clone, no mmap, mprotect or brk (the
+ *   workers never allocate), no open of a path that is not one of the
+ *   above.
  */
 #include <errno.h>
 #include <pthread.h>
