@@ -129,6 +129,18 @@ unsigned tree_count_fds(void)
 	return n;
 }
 
+static char rm_at_exit[200];
+
+static void remove_tree(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", rm_at_exit,
+		 rm_at_exit);
+	if (system(cmd) != 0)
+		fprintf(stderr, "fuzz_fs: could not remove %s\n", rm_at_exit);
+}
+
 void tree_init(struct fs_tree *t)
 {
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -137,6 +149,8 @@ void tree_init(struct fs_tree *t)
 
 	snprintf(t->top, sizeof(t->top), "%s/kvmini-fuzz-fs-XXXXXX", base);
 	must(mkdtemp(t->top) != NULL, t->top);
+	snprintf(rm_at_exit, sizeof(rm_at_exit), "%s", t->top);
+	atexit(remove_tree);
 	snprintf(t->share, sizeof(t->share), "%s/share", t->top);
 	snprintf(t->canary, sizeof(t->canary), "%s/canary", t->top);
 	must(mkdir(t->share, 0755) == 0 && mkdir(t->canary, 0755) == 0, t->top);
