@@ -5,7 +5,7 @@
 #
 #   tools/fuzz.sh [--time SECS] [--jobs N] [TARGET...]
 #
-# TARGET is vq, blk, net, virtio_pci, virtio_mmio, serial, bzimage, elf or config
+# TARGET is vq, blk, net, virtio_pci, virtio_mmio, serial, bzimage, elf, config or fs
 # (or fuzz_<name>); default all. Prints per target the executions, the
 # final coverage (libFuzzer's cov: edges and ft: features) and any crash
 # file; exits 1 if a target crashed, leaked, hung or did not run.
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(vq blk net virtio_pci virtio_mmio serial bzimage elf config)
+ALL=(vq blk net virtio_pci virtio_mmio serial bzimage elf config fs)
 secs=60
 jobs=2
 targets=()

@@ -172,6 +172,7 @@ static uint32_t class_of(uint16_t device_id)
 	case VIRTIO_ID_NET:     return 0x020000; /* Ethernet controller */
 	case VIRTIO_ID_BLOCK:   return 0x010000; /* SCSI storage controller, as QEMU */
 	case VIRTIO_ID_CONSOLE: return 0x078000; /* other communication controller */
+	case VIRTIO_ID_FS:      return 0x018000; /* other mass storage, as QEMU */
 	default:                return 0xff0000;
 	}
 }
