@@ -68,6 +68,8 @@ static bool module_name_of(const char *file, char *name, size_t len)
 	return true;
 }
 
+/* libkmod's log callback: its format is libkmod's own, not ours. */
+__attribute__((format(printf, 6, 0)))
 static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
 		     const char *format, va_list args)
 {
