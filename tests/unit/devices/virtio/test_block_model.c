@@ -4,9 +4,11 @@
  * sector a read returns checked: it must hold the last data written
  * there, the data of a write still in flight at the time, or the base
  * image's data, never anything else (a hole's zeros, another sector's
- * data). For snapshot disks and read-write disks, with Linux AIO, and
- * with an overlay on a file system that runs out of space: a write that
- * failed must leave the old data readable. */
+ * data). For snapshot disks and read-write disks, with Linux AIO and
+ * with the disk engine in manual mode, where the test runs every I/O
+ * the disk started in a random order (and hands some back later than it
+ * ran them); and with an overlay on a file system that runs out of
+ * space: a write that failed must leave the old data readable. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kvmini/disk.h"
 #include "blk_driver.h"
 #include "../../check_main.h"
 
@@ -83,9 +86,10 @@ static uint32_t rnd(uint32_t n)
 
 static void setup(void)
 {
-	uint8_t sec[SECTOR];
+	uint8_t *img = malloc(DISK_SIZE);
 	int fd;
 
+	ck_assert_ptr_nonnull(img);
 	snprintf(dir, sizeof(dir), "/tmp/kvmini-blkmodel-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	/* Overlays on tmpfs when there is one: no reflink there, so the
@@ -95,13 +99,13 @@ static void setup(void)
 		snprintf(ovl_dir, sizeof(ovl_dir), "%s", dir);
 	setenv("TMPDIR", ovl_dir, 1);
 	snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+	for (uint64_t s = 0; s < DISK_SECTORS; s++)
+		fill_sector(img + s * SECTOR, 0, s);
 	fd = open(disk, O_CREAT | O_TRUNC | O_WRONLY, 0644);
 	ck_assert_int_ge(fd, 0);
-	for (uint64_t s = 0; s < DISK_SECTORS; s++) {
-		fill_sector(sec, 0, s);
-		ck_assert_int_eq(write(fd, sec, SECTOR), SECTOR);
-	}
+	ck_assert_int_eq(write(fd, img, DISK_SIZE), DISK_SIZE);
 	close(fd);
+	free(img);
 }
 
 static void teardown(void)
@@ -137,16 +141,19 @@ struct model {
 	bool zeroes;                    /* WRITE_ZEROES offered */
 	bool reads_only;                /* batches of reads (and flushes) only */
 	bool keep_window;
+	bool manual;                    /* DISK_ENGINE_MANUAL: the test runs the I/O */
 	unsigned reads_checked, sectors_checked, writes_failed;
 	struct op ops[MAX_OPS];
 };
 
-static void model_open(struct model *m, bool snapshot)
+static void model_open(struct model *m, bool snapshot, bool manual)
 {
-	struct virtio_blk_cfg cfg = { .path = disk, .snapshot = snapshot };
+	struct virtio_blk_cfg cfg = { .path = disk, .snapshot = snapshot,
+				      .engine = manual ? DISK_ENGINE_MANUAL : DISK_ENGINE_AUTO };
 	struct kv_err e = { 0 };
 
 	memset(m, 0, sizeof(*m));
+	m->manual = manual;
 	ck_assert_msg(bdrv_open(&m->b, &cfg, BDRV_QSIZE, rnd(2), &e) == 0, "%s", e.msg);
 	m->snapshot = snapshot;
 	m->zeroes = m->b.dev.features & (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
@@ -172,25 +179,32 @@ static unsigned make_segs(struct bdrv_seg *segs, uint32_t len)
 	return n;
 }
 
+/* Copies between the op's contiguous bytes @flat and the head's
+ * segments. */
+static void scatter(struct model *m, uint16_t head, const struct bdrv_seg *segs, unsigned n,
+		    uint8_t *flat, bool to_segs)
+{
+	uint64_t pos = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *p = bdrv_data(&m->b, head) + segs[i].off;
+
+		if (to_segs)
+			memcpy(p, flat + pos, segs[i].len);
+		else
+			memcpy(flat + pos, p, segs[i].len);
+		pos += segs[i].len;
+	}
+}
+
+static uint8_t flat[BDRV_DATA_MAX];
+
 static void fill_write(struct model *m, uint16_t head, const struct op *op,
 		       const struct bdrv_seg *segs, unsigned n)
 {
-	uint8_t sec[SECTOR];
-	uint64_t pos = 0;
-
-	for (unsigned s = 0; s < op->nsec; s++) {
-		fill_sector(sec, op->gen, op->sector + s);
-		/* Scatter the sector over the segments. */
-		for (unsigned i = 0, seg_start = 0; i < n; seg_start += segs[i].len, i++) {
-			for (uint32_t k = 0; k < SECTOR; k++) {
-				uint64_t at = pos + k;
-
-				if (at >= seg_start && at < (uint64_t)seg_start + segs[i].len)
-					bdrv_data(&m->b, head)[segs[i].off + (at - seg_start)] = sec[k];
-			}
-		}
-		pos += SECTOR;
-	}
+	for (unsigned s = 0; s < op->nsec; s++)
+		fill_sector(flat + s * SECTOR, op->gen, op->sector + s);
+	scatter(m, head, segs, n, flat, true);
 }
 
 static bool claim(struct model *m, uint64_t sector, unsigned nsec, uint32_t gen)
@@ -241,7 +255,9 @@ static void plan_random(struct model *m, uint16_t head)
 		break;
 	case VIRTIO_BLK_T_IN:
 		n = make_segs(segs, op->nsec * SECTOR);
-		memset(bdrv_data(&m->b, head), 0xa5, BDRV_DATA_MAX);
+		/* Poison what the device is to fill. */
+		for (unsigned i = 0; i < n; i++)
+			memset(bdrv_data(&m->b, head) + segs[i].off, 0xa5, segs[i].len);
 		break;
 	case VIRTIO_BLK_T_WRITE_ZEROES: {
 		struct virtio_blk_discard_write_zeroes seg = {
@@ -274,20 +290,11 @@ static void check_read(struct model *m, uint16_t head)
 {
 	const struct op *op = &m->ops[head];
 	const struct bdrv_req *rq = &m->b.req[head];
-	uint8_t sec[SECTOR];
-	uint64_t pos = 0;
 
-	for (unsigned s = 0; s < op->nsec; s++, pos += SECTOR) {
+	scatter(m, head, rq->segs, rq->nr_segs, flat, false);
+	for (unsigned s = 0; s < op->nsec; s++) {
 		uint64_t sector = op->sector + s;
-
-		/* Gather the sector back from the segments. */
-		for (unsigned i = 0, seg_start = 0; i < rq->nr_segs; seg_start += rq->segs[i].len, i++)
-			for (uint32_t k = 0; k < SECTOR; k++) {
-				uint64_t at = pos + k;
-
-				if (at >= seg_start && at < (uint64_t)seg_start + rq->segs[i].len)
-					sec[k] = bdrv_data(&m->b, head)[rq->segs[i].off + (at - seg_start)];
-			}
+		const uint8_t *sec = flat + s * SECTOR;
 		int64_t got = sector_gen(sec, sector);
 
 		ck_assert_msg(got >= 0, "%s disk: read of sector %llu returned bytes never written "
@@ -306,17 +313,12 @@ static void check_read(struct model *m, uint16_t head)
 	m->reads_checked++;
 }
 
-/* Takes one completion and checks it. */
-static void complete_one(struct model *m, bool writes_may_fail)
+/* Checks the completion of @head. */
+static void check_done(struct model *m, uint16_t head, uint32_t len, uint8_t st,
+		       bool writes_may_fail)
 {
-	uint16_t head;
-	uint32_t len;
-	uint8_t st;
-	struct op *op;
+	struct op *op = &m->ops[head];
 
-	ck_assert_msg(bdrv_next_used(&m->b, 20000, &head, &len, &st), "no completion in 20 s "
-		      "(%u requests in flight)", m->b.busy);
-	op = &m->ops[head];
 	ck_assert(!op->done);
 	op->done = true;
 	op->status = st;
@@ -333,6 +335,50 @@ static void complete_one(struct model *m, bool writes_may_fail)
 			      op->type, (unsigned long long)op->sector, st);
 		m->writes_failed++;
 	}
+}
+
+/* Manual engine: runs @n of the held I/Os, a random one each time,
+ * handing some back (and letting the loop deliver them) at once. */
+static void run_some(struct model *m, unsigned n)
+{
+	struct disk_engine *eng = disk_test_engine(virtio_blk_disk(&m->b.dev));
+
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_lock(&m->b.dev.lock);
+		unsigned held = disk_engine_held(eng);
+
+		if (held)
+			ck_assert_int_eq(disk_engine_run_held(eng, rnd(held), rnd(2)), 0);
+		pthread_mutex_unlock(&m->b.dev.lock);
+		ck_assert_int_ge(evloop_run_once(m->b.loop, 0), 0);
+	}
+}
+
+/* Waits for one completion and checks it. With the manual engine, runs
+ * held I/O (a random one each time, handed back at once or later) until
+ * something completes. */
+static void complete_one(struct model *m, bool writes_may_fail)
+{
+	struct disk_engine *eng = disk_test_engine(virtio_blk_disk(&m->b.dev));
+	uint16_t head;
+	uint32_t len;
+	uint8_t st;
+
+	while (m->manual && !bdrv_next_used(&m->b, 0, &head, &len, &st)) {
+		unsigned held;
+
+		pthread_mutex_lock(&m->b.dev.lock);
+		held = disk_engine_held(eng);
+		if (held)
+			ck_assert_int_eq(disk_engine_run_held(eng, rnd(held), rnd(4) != 0), 0);
+		pthread_mutex_unlock(&m->b.dev.lock);
+		ck_assert_msg(held, "%u requests in flight, no I/O held, none completes",
+			      m->b.busy);
+	}
+	if (!m->manual)
+		ck_assert_msg(bdrv_next_used(&m->b, 20000, &head, &len, &st),
+			      "no completion in 20 s (%u requests in flight)", m->b.busy);
+	check_done(m, head, len, st, writes_may_fail);
 }
 
 /* After a batch: writes that succeeded are the sectors' new values;
@@ -376,8 +422,11 @@ static void run_batch(struct model *m, unsigned k, bool writes_may_fail)
 	for (unsigned h = 0; h < k; h++) {
 		post_op(m, order[h]);
 		posted++;
-		if (rnd(8) == 0)
+		if (rnd(8) == 0) {
 			bdrv_kick(&m->b);
+			if (m->manual)
+				run_some(m, rnd(6));
+		}
 	}
 	bdrv_kick(&m->b);
 	for (unsigned i = 0; i < posted; i++)
@@ -409,12 +458,12 @@ static void read_all(struct model *m)
 	}
 }
 
-static void run_model(bool snapshot, uint64_t seed, unsigned rounds)
+static void run_model(bool snapshot, bool manual, uint64_t seed, unsigned rounds)
 {
 	static struct model m;
 
 	rng = seed;
-	model_open(&m, snapshot);
+	model_open(&m, snapshot, manual);
 	for (unsigned r = 0; r < rounds; r++)
 		run_batch(&m, 1 + rnd(rnd(4) ? BDRV_QSIZE : 16), false);
 	read_all(&m);
@@ -424,25 +473,38 @@ static void run_model(bool snapshot, uint64_t seed, unsigned rounds)
 	/* The image holds exactly the model (read-write) or stayed as it was
 	 * (snapshot). */
 	int fd = open(disk, O_RDONLY);
-	uint8_t sec[SECTOR];
+	uint8_t *img = malloc(DISK_SIZE);
 
 	ck_assert_int_ge(fd, 0);
-	for (uint64_t s = 0; s < DISK_SECTORS; s++) {
-		ck_assert_int_eq(pread(fd, sec, SECTOR, (off_t)(s * SECTOR)), SECTOR);
-		ck_assert_int_eq(sector_gen(sec, s), snapshot ? 0 : (int64_t)m.cur[s]);
-	}
+	ck_assert_ptr_nonnull(img);
+	ck_assert_int_eq(read(fd, img, DISK_SIZE), DISK_SIZE);
+	for (uint64_t s = 0; s < DISK_SECTORS; s++)
+		ck_assert_int_eq(sector_gen(img + s * SECTOR, s), snapshot ? 0 : (int64_t)m.cur[s]);
 	close(fd);
+	free(img);
 }
 
 START_TEST(snapshot_many_in_flight)
 {
-	run_model(true, 0x9e3779b97f4a7c15ull + (uint64_t)_i, 24);
+	run_model(true, false, 0x9e3779b97f4a7c15ull + (uint64_t)_i, 12);
 }
 END_TEST
 
 START_TEST(read_write_many_in_flight)
 {
-	run_model(false, 0xd1b54a32d192ed03ull + (uint64_t)_i, 24);
+	run_model(false, false, 0xd1b54a32d192ed03ull + (uint64_t)_i, 12);
+}
+END_TEST
+
+START_TEST(snapshot_any_completion_order)
+{
+	run_model(true, true, 0xbf58476d1ce4e5b9ull + (uint64_t)_i, 12);
+}
+END_TEST
+
+START_TEST(read_write_any_completion_order)
+{
+	run_model(false, true, 0x94d049bb133111ebull + (uint64_t)_i, 12);
 }
 END_TEST
 
@@ -470,13 +532,14 @@ static const char *make_small_overlay_fs(void)
 	return "RLIMIT_FSIZE of 16 KiB (EFBIG)";
 }
 
+/* Loop 0 with Linux AIO, 1 and 2 with the I/O run in random orders. */
 START_TEST(snapshot_overlay_full)
 {
 	static struct model m;
 	const char *how = make_small_overlay_fs();
 
-	rng = 0x2545f4914f6cdd1dull;
-	model_open(&m, true);
+	rng = 0x2545f4914f6cdd1dull + (uint64_t)_i;
+	model_open(&m, true, _i > 0);
 	m.keep_window = true;
 	/* Writes over the first 32 blocks, all in flight at once: the first
 	 * ones fit in the overlay, the rest fail. Partial blocks too. */
@@ -518,14 +581,22 @@ END_TEST
 static Suite *model_suite(void)
 {
 	Suite *s = suite_create("virtio_block_model");
-	TCase *aio = tcase_create("aio");
+	TCase *aio = tcase_create("aio"), *order = tcase_create("order"), *full = tcase_create("full");
 
 	tcase_add_checked_fixture(aio, setup, teardown);
-	tcase_set_timeout(aio, 120);
-	tcase_add_loop_test(aio, snapshot_many_in_flight, 0, 3);
+	tcase_set_timeout(aio, 60);
+	tcase_add_loop_test(aio, snapshot_many_in_flight, 0, 2);
 	tcase_add_loop_test(aio, read_write_many_in_flight, 0, 2);
-	tcase_add_test(aio, snapshot_overlay_full);
 	suite_add_tcase(s, aio);
+	tcase_add_checked_fixture(order, setup, teardown);
+	tcase_set_timeout(order, 60);
+	tcase_add_loop_test(order, snapshot_any_completion_order, 0, 3);
+	tcase_add_loop_test(order, read_write_any_completion_order, 0, 1);
+	suite_add_tcase(s, order);
+	tcase_add_checked_fixture(full, setup, teardown);
+	tcase_set_timeout(full, 60);
+	tcase_add_loop_test(full, snapshot_overlay_full, 0, 3);
+	suite_add_tcase(s, full);
 	return s;
 }
 
