@@ -39,6 +39,7 @@ struct bdrv {
 	struct guest_mem gm;
 	uint8_t *ram;
 	int kick_fd;                /* a guest's kick, as a transport's ioeventfd */
+	bool threaded;              /* the loop runs on its own thread (evloop_start) */
 	uint16_t qsize, avail_idx, used_seen;
 	unsigned irqs, config_irqs;
 	unsigned busy;
@@ -68,9 +69,10 @@ void bdrv_kick(struct bdrv *b);
 /* A kick from another thread (a vCPU): signals kick_fd, whose event-loop
  * callback does bdrv_kick. */
 void bdrv_kick_async(struct bdrv *b);
-/* The next used element, running the event loop while there is none:
- * for up to @timeout_ms, or once without waiting when it is 0. False
- * when none came. */
+/* The next used element, running the event loop while there is none
+ * (or, with @b->threaded, waiting for its thread): for up to
+ * @timeout_ms, or once without waiting when it is 0. False when none
+ * came. */
 bool bdrv_next_used(struct bdrv *b, int timeout_ms, uint16_t *head, uint32_t *len,
 		    uint8_t *status);
 /* One request, posted, kicked and waited for; returns its status. */
