@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/virtio_blk.h>
 
@@ -31,7 +32,6 @@
 
 /* What one head carries from its pop to its completion. */
 struct blk_slot {
-	bool busy;                 /* handed to the disk, not yet back */
 	struct vq_chain chain;
 	struct blk_request p;
 	struct disk_req req;
@@ -48,9 +48,16 @@ struct blk_dev {
 	int resume_fd;             /* signalled when a spent budget left chains behind */
 	bool disk_watched, resume_watched;
 	bool used_pending;         /* vq_push done, virtio_dev_used not yet */
+	/* busy[h]: head h's request is with the disk. Apart from the slots,
+	 * so a reset clears 256 bytes, not a page per slot. */
+	bool busy[VIRTQ_MAX_SIZE];
 	struct iovec pop_iov[VIRTQ_MAX_SIZE];
-	struct blk_slot slots[VIRTQ_MAX_SIZE];
+	/* One per head: a megabyte of zero pages (mmap), touched only as
+	 * the guest uses heads. */
+	struct blk_slot *slots;
 };
+
+#define SLOTS_BYTES (sizeof(struct blk_slot) * VIRTQ_MAX_SIZE)
 
 static struct blk_dev *to_blk(struct virtio_dev *d)
 {
@@ -63,7 +70,7 @@ static void complete(struct blk_dev *b, struct blk_slot *s, uint8_t status)
 {
 	struct virtio_dev *d = b->dev;
 
-	s->busy = false;
+	b->busy[s->chain.head] = false;
 	*s->p.status = status;
 	if (!virtio_dev_live(d))
 		return;
@@ -160,7 +167,7 @@ static void start(struct blk_dev *b, struct blk_slot *s)
 	}
 	if (!make_disk_req(b, s, segs))
 		return;
-	s->busy = true;
+	b->busy[s->chain.head] = true;
 	int r = disk_submit(b->disk, &s->req);
 
 	if (r < 0) {
@@ -186,7 +193,7 @@ static int pop_one(struct blk_dev *b, struct virtq *vq)
 		return 0;
 	struct blk_slot *s = &b->slots[c.head]; /* vq_pop checked head < size */
 
-	if (s->busy) {
+	if (b->busy[c.head]) {
 		virtio_dev_fail(d, "head %u made available again while in flight", c.head);
 		return -1;
 	}
@@ -277,8 +284,7 @@ static void blk_reset(struct virtio_dev *d)
 	struct blk_dev *b = to_blk(d);
 
 	disk_drain(b->disk);
-	for (unsigned i = 0; i < VIRTQ_MAX_SIZE; i++)
-		b->slots[i].busy = false;
+	memset(b->busy, 0, sizeof(b->busy));
 	b->used_pending = false;
 }
 
@@ -296,6 +302,8 @@ static void blk_destroy(struct virtio_dev *d)
 	if (b->resume_fd >= 0)
 		close(b->resume_fd);
 	disk_close(b->disk);
+	if (b->slots)
+		munmap(b->slots, SLOTS_BYTES);
 	free(b);
 	d->priv = NULL;
 }
@@ -369,8 +377,14 @@ int virtio_blk_create(const struct virtio_blk_cfg *cfg, const struct guest_mem *
 	b->resume_fd = -1;
 	b->loop = loop;
 	b->dev = dev;
+	b->slots = mmap(NULL, SLOTS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->slots == MAP_FAILED) {
+		free(b);
+		return kv_err_set(e, -ENOMEM, "%s: out of memory for its request slots", name);
+	}
 	r = disk_open(&b->disk, &dcfg, e);
 	if (r < 0) {
+		munmap(b->slots, SLOTS_BYTES);
 		free(b);
 		return r;
 	}
