@@ -848,16 +848,23 @@ static void other_device(void *opaque, uint32_t events)
 		atomic_fetch_add(&other_calls, 1);
 }
 
+static uint16_t used_idx(void)
+{
+	return __atomic_load_n((uint16_t *)(drv.ram + 0x2002), __ATOMIC_ACQUIRE);
+}
+
 START_TEST(budget_yields_to_the_loop)
 {
+	struct kv_err e = { 0 };
+	struct virtio_blk_cfg cfg = { .path = disk };
 	struct reposter rp = { 0 };
 	uint64_t one = 1;
 	pthread_t t;
-	double t0, took, longest = 0;
-	unsigned before;
+	double t0, longest = 0;
+	unsigned before, most = 0;
 	int other;
 
-	open_ok(false, false);
+	ck_assert_int_eq(bdrv_open(&drv, &cfg, BDRV_QSIZE, false, &e), 0);
 	other = eventfd(0, EFD_NONBLOCK);
 	ck_assert_int_ge(other, 0);
 	ck_assert_int_eq(evloop_add(drv.loop, other, EPOLLIN, other_device, &other), 0);
@@ -868,17 +875,27 @@ START_TEST(budget_yields_to_the_loop)
 	}
 	rp.until = now_s() + 3;
 	ck_assert_int_eq(pthread_create(&t, NULL, repost_loop, &rp), 0);
-	/* One kick: the device takes a queue's worth and returns, though the
-	 * guest keeps the ring full (without a budget, this call runs for as
-	 * long as the guest goes on: 3 s). */
-	t0 = now_s();
-	bdrv_kick(&drv);
-	took = now_s() - t0;
-	before = atomic_load(&rp.reposted);
-	ck_assert_msg(took < 1.5, "one kick ran %.2f s against a guest that keeps re-posting",
-		      took);
+	/* Kicks: each takes at most a queue's worth and returns, though the
+	 * guest keeps the ring full (without a budget, a kick runs for as long
+	 * as the guest keeps up: up to 3 s here). */
+	for (int i = 0; i < 10; i++) {
+		uint16_t u0 = used_idx();
+		unsigned took;
+
+		t0 = now_s();
+		bdrv_kick(&drv);
+		if (now_s() - t0 > longest)
+			longest = now_s() - t0;
+		took = (uint16_t)(used_idx() - u0);
+		if (took > most)
+			most = took;
+	}
+	ck_assert_msg(most <= drv.qsize, "one kick took %u chains from a queue of %u", most,
+		      drv.qsize);
+	ck_assert_msg(longest < 1.5, "one kick ran %.2f s", longest);
 	/* The rest comes through the event loop, a budget per call, and the
 	 * loop still serves another device. */
+	before = atomic_load(&rp.reposted);
 	ck_assert_int_eq(write(other, &one, sizeof(one)), sizeof(one));
 	for (int i = 0; i < 20; i++) {
 		t0 = now_s();
