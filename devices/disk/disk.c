@@ -19,12 +19,13 @@ struct disk {
 	struct disk_image img;
 	struct disk_overlay ov;
 	bool have_overlay;
-	bool sparse;                 /* have_overlay with a block map: writes are ordered */
+	bool sparse;                 /* have_overlay with a block map */
+	bool order_writes;           /* overlapping writes run one after the other */
 	int data_fd, data_direct_fd; /* where I/O goes when not routed block by block */
 	struct disk_engine eng;
 	unsigned max_requests, in_flight;
-	/* Ordered requests (sparse overlay): started and not yet handed
-	 * back, and those waiting for an overlapping one, oldest first. */
+	/* Ordered requests: started and not yet handed back, and those
+	 * waiting for an overlapping one, oldest first. */
 	struct disk_req *ordered;
 	struct disk_req *waiting, *waiting_tail;
 	struct log_ratelimit rl;
@@ -109,7 +110,16 @@ static void start_change(struct disk *d, struct disk_req *r)
 	submit_rw(d, r, DISK_IO_WRITE, d->data_fd, d->data_direct_fd);
 }
 
-/* ---- ordering on a sparse overlay ---- */
+/* ---- ordering: sparse overlays, and direct I/O next to buffered ----
+ *
+ * On a sparse overlay, a write's copy-up must not land on another
+ * write's data. On a file written both through O_DIRECT (aligned
+ * buffers) and through the page cache (the rest, and O_DIRECT refusals),
+ * a buffered write that reads a page in while a direct write to that
+ * page is in flight keeps the old data in a dirty page that the kernel
+ * cannot drop when the direct write ends, and writes it back later over
+ * the direct write. In both cases writes (and zeroings) whose 4 KiB
+ * blocks overlap run one after the other, in the order they came. */
 
 static bool overlaps(const struct disk_req *a, const struct disk_req *b)
 {
@@ -186,7 +196,7 @@ static void set_blocks(struct disk_req *r)
 
 static void submit_change(struct disk *d, struct disk_req *r)
 {
-	if (!d->sparse) {
+	if (!d->order_writes) {
 		start_change(d, r);
 		return;
 	}
@@ -390,6 +400,7 @@ int disk_open(struct disk **out, const struct disk_cfg *cfg, struct kv_err *e)
 		d->info.discard = d->img.regular && disk_punch_works(d->img.fd, d->img.size);
 	if (r < 0)
 		goto fail_image;
+	d->order_writes = d->sparse || (writable && d->img.direct_fd >= 0);
 	r = disk_engine_init(&d->eng, cfg->engine, d->max_requests, d->name, e);
 	if (r < 0)
 		goto fail_overlay;

@@ -180,8 +180,15 @@ static bool submit_aio(struct disk_engine *e, struct disk_io *io)
 
 static void submit_pending(struct disk_engine *e)
 {
-	while (e->pending.head && submit_aio(e, e->pending.head))
-		list_pop(&e->pending);
+	struct disk_io *io;
+
+	/* Off the list first: submit_aio may finish it onto the done list. */
+	while ((io = list_pop(&e->pending))) {
+		if (!submit_aio(e, io)) {
+			list_push(&e->pending, io, true);
+			return;
+		}
+	}
 }
 
 /* Moves finished AIO to the done list: what is there now, or, with

@@ -7,13 +7,15 @@
  * punching, the overlay and the submission engine (disk_engine.h).
  *
  * Ordering: requests in flight together are unordered, as on a real
- * disk, with one exception the overlay needs: on a sparse snapshot
- * overlay, writes, discards and write-zeroes whose 4 KiB blocks overlap
- * run one after the other in the order they came, so a block's copy-up
- * never lands on another write's data. A block counts as in the overlay
- * only once its data is there: until then reads take it from the base
- * (the old data, which a read racing a write may return), and a failed
- * write leaves it there.
+ * disk, with one exception: writes, discards and write-zeroes whose 4 KiB
+ * blocks overlap run one after the other, in the order they came, on a
+ * sparse snapshot overlay (so a block's copy-up never lands on another
+ * write's data) and on an image written through O_DIRECT (so a buffered
+ * write never reads a block in while a direct write to it is in flight,
+ * which leaves stale data in a dirty page the kernel cannot drop). A
+ * block counts as in the overlay only once its data is there: until then
+ * reads take it from the base (the old data, which a read racing a write
+ * may return), and a failed write leaves it there.
  *
  * Threads: not thread-safe; the caller serialises every call (virtio-blk
  * holds its device lock). disk_submit and disk_reap run on the event-loop

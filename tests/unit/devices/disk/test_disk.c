@@ -649,6 +649,42 @@ START_TEST(read_write_disk)
 }
 END_TEST
 
+/* On a disk written both directly and through the page cache, writes
+ * into one 4 KiB block run one after the other: a buffered write that
+ * reads the block in while a direct write to it is in flight would keep
+ * stale data in a dirty page the kernel cannot drop ("Page cache
+ * invalidation failure on direct I/O"), and write it back later. */
+START_TEST(read_write_overlapping_writes_in_order)
+{
+	uint8_t *a = aligned(4096 + 512), *b = aligned(4096 + 512);
+	struct iovec av = { a, 512 }, bv = { b + 1, 512 }, cv = { a + 1024, 512 };
+	struct disk_req w1, w2, w3;
+	struct disk_engine *eng;
+
+	open_disk(false, false, DISK_ENGINE_MANUAL, 8);
+	eng = disk_test_engine(d);
+	rw_req(&w1, DISK_WRITE, 16384, &av);        /* direct */
+	rw_req(&w2, DISK_WRITE, 16384 + 512, &bv);  /* buffered, same block */
+	rw_req(&w3, DISK_WRITE, 20480, &cv);        /* direct, the next block */
+	ck_assert_int_eq(disk_submit(d, &w1), 0);
+	ck_assert_int_eq(disk_submit(d, &w2), 0);
+	ck_assert_int_eq(disk_submit(d, &w3), 0);
+	ck_assert_uint_eq(disk_engine_held(eng), 2); /* w1 and w3; w2 waits */
+	ck_assert_int_ge(eng->held.head->fallback_fd, 0);
+	run(0, true);
+	reap();
+	ck_assert_uint_eq(disk_engine_held(eng), 2); /* w3 and now w2 */
+	ck_assert_int_eq(eng->held.head->next->fallback_fd, -1);
+	run(0, true);
+	run(0, true);
+	reap();
+	ck_assert_uint_eq(nr_got, 3);
+	disk_close(d);
+	free(a);
+	free(b);
+}
+END_TEST
+
 static Suite *disk_suite(void)
 {
 	Suite *s = suite_create("disk");
@@ -669,6 +705,7 @@ static Suite *disk_suite(void)
 	tcase_add_test(tc, snapshot_failed_write_keeps_old_data);
 	tcase_add_test(tc, snapshot_zeroes_wait_and_drain);
 	tcase_add_test(tc, read_write_disk);
+	tcase_add_test(tc, read_write_overlapping_writes_in_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
