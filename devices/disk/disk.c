@@ -307,7 +307,7 @@ static void io_done(void *opaque, struct disk_io *io)
 				: r->nr_ranges ? r->ranges[0].off : 0), strerror(-r->result));
 	if (r->ordered) {
 		/* Only now is the data in the overlay. */
-		if (r->op == DISK_WRITE && r->result == 0)
+		if (d->sparse && r->op == DISK_WRITE && r->result == 0)
 			disk_overlay_commit(&d->ov, r->off, r->len);
 		unlink_ordered(d, r);
 		if (!c->draining)

@@ -120,10 +120,16 @@ static void signal_ready(struct disk_engine *e)
 	}
 }
 
-void disk_engine_finish(struct disk_engine *e, struct disk_io *io, int res)
+/* Onto the done list, without a signal: for callers that empty it next. */
+static void finish_quiet(struct disk_engine *e, struct disk_io *io, int res)
 {
 	io->res = res;
 	list_push(&e->done, io, false);
+}
+
+void disk_engine_finish(struct disk_engine *e, struct disk_io *io, int res)
+{
+	finish_quiet(e, io, res);
 	signal_ready(e);
 }
 
@@ -216,7 +222,7 @@ static void take_events(struct disk_engine *e, bool wait_all)
 			if (fall_back(io, res))
 				list_push(&e->pending, io, true);
 			else
-				disk_engine_finish(e, io, normalise(io, res));
+				finish_quiet(e, io, normalise(io, res)); /* reap and drain empty it */
 		}
 	}
 }
