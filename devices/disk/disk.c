@@ -364,7 +364,7 @@ static int open_overlay(struct disk *d, const char *path, struct kv_err *e)
 	int r = disk_overlay_create(&d->ov, d->img.fd, d->img.size, dir && *dir ? dir : "/tmp", e);
 
 	if (r < 0)
-		return kv_err_prefix(e, "disk image %s: ", path);
+		return kv_err_prefix(e, "disk image %s", path);
 	d->have_overlay = true;
 	d->sparse = disk_overlay_sparse(&d->ov);
 	d->data_fd = d->ov.fd;

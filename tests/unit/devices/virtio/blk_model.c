@@ -479,12 +479,12 @@ void blk_model_run(bool snapshot, bool manual, uint64_t seed, unsigned rounds)
 /* ---- an overlay that runs out of space ---- */
 
 /* Puts the overlay on a 16 KiB tmpfs of our own (a private mount
- * namespace, as root), or, where mounting is not allowed, caps file
- * sizes at 16 KiB (RLIMIT_FSIZE: writes beyond fail with EFBIG). */
-static const char *make_small_overlay_fs(void)
+ * namespace, as root); where mounting is not allowed (no CAP_SYS_ADMIN),
+ * the caller caps file writes at 16 KiB once the overlay exists
+ * (RLIMIT_FSIZE: writes beyond fail with EFBIG). False in that case. */
+static bool make_small_overlay_fs(void)
 {
 	char mnt[128];
-	struct rlimit rl = { 16384, 16384 };
 
 	snprintf(mnt, sizeof(mnt), "%s/small", dir);
 	ck_assert_int_eq(mkdir(mnt, 0700), 0);
@@ -492,21 +492,26 @@ static const char *make_small_overlay_fs(void)
 	    mount("tmpfs", mnt, "tmpfs", 0, "size=16k") == 0) {
 		snprintf(small_mnt, sizeof(small_mnt), "%s", mnt);
 		setenv("TMPDIR", small_mnt, 1);
-		return "a 16 KiB tmpfs (ENOSPC)";
+		return true;
 	}
-	signal(SIGXFSZ, SIG_IGN);
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	setenv("TMPDIR", dir, 1);
-	return "RLIMIT_FSIZE of 16 KiB (EFBIG)";
+	return false;
 }
 
 void blk_model_overlay_full(bool manual, uint64_t seed)
 {
 	static struct model m;
-	const char *how = make_small_overlay_fs();
+	bool tmpfs = make_small_overlay_fs();
+	const char *how = tmpfs ? "a 16 KiB tmpfs (ENOSPC)" : "RLIMIT_FSIZE of 16 KiB (EFBIG)";
 
 	rng = seed;
 	model_open(&m, true, manual);
+	if (!tmpfs) {
+		struct rlimit rl = { 16384, 16384 };
+
+		signal(SIGXFSZ, SIG_IGN);
+		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	}
 	m.keep_window = true;
 	/* Writes over the first 32 blocks, all in flight at once: the first
 	 * ones fit in the overlay, the rest fail. Partial blocks too. */
