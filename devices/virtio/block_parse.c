@@ -74,6 +74,32 @@ static int parse_segments(const struct vq_chain *c, uint64_t capacity, uint32_t 
 	return VIRTIO_BLK_S_OK;
 }
 
+/* IN and OUT: whole sectors inside the disk, under 4 GiB; then where
+ * the data is. */
+static int parse_data(struct vq_chain *c, uint64_t capacity, struct blk_request *p,
+		      const char **why)
+{
+	if (p->data_len % BLK_SECTOR) {
+		*why = "data length not a multiple of 512";
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (p->data_len >= UINT32_MAX) {
+		*why = "request of 4 GiB or more";
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (!range_ok(p->sector, p->data_len / BLK_SECTOR, capacity)) {
+		*why = "sectors beyond the end of the disk";
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (p->type == VIRTIO_BLK_T_IN) {
+		trim_in(c, p);
+		p->used_len = (uint32_t)p->data_len + 1;
+	} else {
+		trim_out(c, p);
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
 int blk_parse(struct vq_chain *c, uint64_t capacity, bool readonly, bool discard,
 	      struct blk_request *p, struct blk_discard_seg *segs, const char **why)
 {
@@ -133,23 +159,5 @@ int blk_parse(struct vq_chain *c, uint64_t capacity, bool readonly, bool discard
 		*why = "unknown request type";
 		return VIRTIO_BLK_S_UNSUPP;
 	}
-	if (p->data_len % BLK_SECTOR) {
-		*why = "data length not a multiple of 512";
-		return VIRTIO_BLK_S_IOERR;
-	}
-	if (p->data_len >= UINT32_MAX) {
-		*why = "request of 4 GiB or more";
-		return VIRTIO_BLK_S_IOERR;
-	}
-	if (!range_ok(p->sector, p->data_len / BLK_SECTOR, capacity)) {
-		*why = "sectors beyond the end of the disk";
-		return VIRTIO_BLK_S_IOERR;
-	}
-	if (p->type == VIRTIO_BLK_T_IN) {
-		trim_in(c, p);
-		p->used_len = (uint32_t)p->data_len + 1;
-	} else {
-		trim_out(c, p);
-	}
-	return VIRTIO_BLK_S_OK;
+	return parse_data(c, capacity, p, why);
 }
