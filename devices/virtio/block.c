@@ -1,60 +1,63 @@
-/* virtio-blk (virtio 1.x §5.2) on a raw image: one request queue, I/O
- * through libaio with completions on the event-loop thread (an eventfd
- * set on every iocb), synchronous preadv/pwritev when the kernel has no
- * AIO. block_backend.c opens the image and parses requests. */
-#include <assert.h>
+/* virtio-blk (virtio 1.x §5.2): one request queue over a disk
+ * (kvmini/disk.h). The device pops chains, parses them (block_parse.c),
+ * hands the disk one request per chain and completes the chain when the
+ * disk hands it back. Files, direct I/O, the snapshot overlay and the
+ * AIO engine are the disk's.
+ *
+ * Every head has its request slot, allocated with the device: nothing on
+ * the kick, completion, reset or drain paths allocates (a first malloc in
+ * a thread under its seccomp filter can make glibc call what the filter
+ * forbids: SECURITY.md). Queue processing takes at most the queue size of
+ * chains per call and then yields through the event loop, so a guest
+ * that keeps re-posting chains cannot hold the loop thread.
+ *
+ * Threads: queue processing and completions run on the event-loop
+ * thread, reset on a vCPU thread; all under the device lock. */
 #include <endian.h>
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/virtio_blk.h>
 
+#include "kvmini/disk.h"
 #include "kvmini/event_loop.h"
 #include "kvmini/log.h"
-#include "block_internal.h"
+#include "kvmini/virtio_blk.h"
+#include "kvmini/virtio_blk_parse.h"
 
-#define BLK_AIO_EVENTS 128
-
-struct blk_dev;
-
-struct blk_req {
-	struct iocb iocb;
-	struct blk_dev *b;
-	struct blk_req *next;      /* pending list */
+/* What one head carries from its pop to its completion. */
+struct blk_slot {
 	struct vq_chain chain;
-	uint8_t *status;           /* last byte of the last writable buffer */
-	uint32_t type;
-	uint64_t offset;           /* bytes */
-	size_t data_len;
-	bool direct;               /* iocb on the O_DIRECT fd */
-	bool is_write;
-	unsigned nr_data;
-	struct iovec data[VIRTQ_MAX_SIZE];
+	struct blk_request p;
+	struct disk_req req;
 	struct iovec iov[VIRTQ_MAX_SIZE];
+	struct disk_range ranges[BLK_DISCARD_SEG_MAX];
 };
 
 struct blk_dev {
 	struct virtio_dev *dev;
-	struct blk_image img;
+	struct disk *disk;
+	const struct disk_info *info;
 	struct virtio_blk_config config; /* little-endian, as the guest reads it */
 	struct evloop *loop;
-	int efd;
-	bool loop_registered;
-	io_context_t ctx;
-	bool aio;                  /* false: synchronous I/O on the loop thread */
-	bool aio_fsync;            /* IOCB_CMD_FDSYNC accepted */
-	unsigned in_flight;        /* submitted to the kernel */
-	unsigned outstanding;      /* popped, not yet completed */
-	struct blk_req *pending, *pending_tail;
+	int resume_fd;             /* signalled when a spent budget left chains behind */
+	bool disk_watched, resume_watched;
 	bool used_pending;         /* vq_push done, virtio_dev_used not yet */
-	blk_done_hook hook;
-	void *hook_opaque;
+	/* busy[h]: head h's request is with the disk. Apart from the slots,
+	 * so a reset clears 256 bytes, not a page per slot. */
+	bool busy[VIRTQ_MAX_SIZE];
+	struct iovec pop_iov[VIRTQ_MAX_SIZE];
+	/* One per head: a megabyte of zero pages (mmap), touched only as
+	 * the guest uses heads. */
+	struct blk_slot *slots;
 };
+
+#define SLOTS_BYTES (sizeof(struct blk_slot) * VIRTQ_MAX_SIZE)
 
 static struct blk_dev *to_blk(struct virtio_dev *d)
 {
@@ -63,22 +66,18 @@ static struct blk_dev *to_blk(struct virtio_dev *d)
 
 /* ---- completion ---- */
 
-static void req_complete(struct blk_dev *b, struct blk_req *req, uint8_t status, uint32_t used)
+static void complete(struct blk_dev *b, struct blk_slot *s, uint8_t status)
 {
 	struct virtio_dev *d = b->dev;
 
-	*req->status = status;
-	b->outstanding--;
-	if (b->hook) {
-		b->hook(b->hook_opaque, req->chain.head, used, status);
-	} else if (virtio_dev_live(d)) {
-		if (vq_push(&d->vqs[0], req->chain.head, used) < 0)
-			virtio_dev_fail(d, "used ring: %s",
-					d->vqs[0].error ? d->vqs[0].error : "push failed");
-		else
-			b->used_pending = true;
-	}
-	free(req);
+	b->busy[s->chain.head] = false;
+	*s->p.status = status;
+	if (!virtio_dev_live(d))
+		return;
+	if (vq_push(&d->vqs[0], s->chain.head, status == VIRTIO_BLK_S_OK ? s->p.used_len : 1) < 0)
+		virtio_dev_fail(d, "used ring: %s", d->vqs[0].error ? d->vqs[0].error : "push failed");
+	else
+		b->used_pending = true;
 }
 
 static void flush_used(struct blk_dev *b)
@@ -89,406 +88,170 @@ static void flush_used(struct blk_dev *b)
 	}
 }
 
-static uint32_t used_len_for(const struct blk_req *req, uint8_t status)
+static uint8_t status_of(int result)
 {
-	if (req->type == VIRTIO_BLK_T_IN && status == VIRTIO_BLK_S_OK)
-		return (uint32_t)req->data_len + 1;
-	return 1;
+	if (result == 0)
+		return VIRTIO_BLK_S_OK;
+	return result == -EOPNOTSUPP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
 
-static void req_finish(struct blk_dev *b, struct blk_req *req, uint8_t status)
+/* The disk handed @r back. */
+static void req_done(void *opaque, struct disk_req *r)
 {
-	req_complete(b, req, status, used_len_for(req, status));
+	complete(opaque, r->cookie, status_of(r->result));
 }
 
-/* ---- submission ---- */
+/* ---- requests: parse, then act ---- */
 
-static bool iov_aligned(const struct iovec *iov, unsigned n, uint64_t off, uint32_t align)
+/* Fills @s->req for what blk_parse found; false when there is nothing to
+ * hand the disk (answered already). */
+static bool make_disk_req(struct blk_dev *b, struct blk_slot *s,
+			  const struct blk_discard_seg *segs)
 {
-	if (off % align)
-		return false;
-	for (unsigned i = 0; i < n; i++)
-		if ((uintptr_t)iov[i].iov_base % align || iov[i].iov_len % align)
-			return false;
-	return true;
-}
+	const struct blk_request *p = &s->p;
+	struct disk_req *r = &s->req;
 
-static void req_sync(struct blk_dev *b, struct blk_req *req)
-{
-	int fd = req->iocb.aio_fildes;
-	int r;
-
-	if (req->type == VIRTIO_BLK_T_FLUSH)
-		r = fdatasync(fd) < 0 ? -errno : 0;
-	else if (req->is_write)
-		r = blk_pwritev_full(fd, req->data, req->nr_data, req->offset);
-	else
-		r = blk_preadv_full(fd, req->data, req->nr_data, req->offset);
-	req_finish(b, req, r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
-}
-
-static void pending_push(struct blk_dev *b, struct blk_req *req, bool front)
-{
-	req->next = NULL;
-	if (!b->pending) {
-		b->pending = b->pending_tail = req;
-	} else if (front) {
-		req->next = b->pending;
-		b->pending = req;
-	} else {
-		b->pending_tail->next = req;
-		b->pending_tail = req;
-	}
-}
-
-static struct blk_req *pending_pop(struct blk_dev *b)
-{
-	struct blk_req *req = b->pending;
-
-	if (req) {
-		b->pending = req->next;
-		if (!b->pending)
-			b->pending_tail = NULL;
-	}
-	return req;
-}
-
-/* Hands queued requests to the kernel. EAGAIN keeps them queued for the
- * next completion (or, with nothing in flight to complete, does them
- * synchronously rather than stall). */
-static void submit_pending(struct blk_dev *b)
-{
-	while (b->pending) {
-		if (b->in_flight >= BLK_AIO_EVENTS)
-			return;
-		struct blk_req *req = b->pending;
-		struct iocb *cb = &req->iocb;
-		int r = io_submit(b->ctx, 1, &cb);
-
-		if (r == 1) {
-			pending_pop(b);
-			b->in_flight++;
-			continue;
-		}
-		if (r == -EAGAIN && b->in_flight > 0)
-			return;
-		if (r == -EINVAL && req->direct) {
-			/* The O_DIRECT fd refused it at submission: go buffered. */
-			req->direct = false;
-			cb->aio_fildes = req->is_write ? b->img.write_fd : b->img.fd;
-			continue;
-		}
-		pending_pop(b);
-		if (req->type == VIRTIO_BLK_T_FLUSH && r == -EINVAL && b->aio_fsync) {
-			LOG_INFO("%s: no IOCB_CMD_FDSYNC in this kernel: flushes are synchronous",
-				 b->dev->name);
-			b->aio_fsync = false;
-		}
-		if (r == -EAGAIN || req->type == VIRTIO_BLK_T_FLUSH) {
-			req_sync(b, req);
-			continue;
-		}
-		LOG_GUEST(&b->dev->rl, "%s: io_submit: %s", b->dev->name, strerror(-r));
-		req_finish(b, req, VIRTIO_BLK_S_IOERR);
-	}
-}
-
-static void req_queue_io(struct blk_dev *b, struct blk_req *req, int fd)
-{
-	struct iocb *cb = &req->iocb;
-
-	if (req->type == VIRTIO_BLK_T_FLUSH)
-		io_prep_fdsync(cb, fd);
-	else if (req->is_write)
-		io_prep_pwritev(cb, fd, req->data, (int)req->nr_data, (long long)req->offset);
-	else
-		io_prep_preadv(cb, fd, req->data, (int)req->nr_data, (long long)req->offset);
-	cb->data = req;
-	if (!b->aio || (req->type == VIRTIO_BLK_T_FLUSH && !b->aio_fsync)) {
-		req_sync(b, req);
-		return;
-	}
-	io_set_eventfd(cb, b->efd);
-	pending_push(b, req, false);
-	submit_pending(b);
-}
-
-/* Picks the fd: the O_DIRECT one when the buffers and offset allow it. */
-static int pick_fd(struct blk_dev *b, struct blk_req *req, int buffered_fd, int direct_fd)
-{
-	uint32_t align = b->img.blk_size > BLK_SECTOR ? b->img.blk_size : BLK_SECTOR;
-
-	req->direct = direct_fd >= 0 && iov_aligned(req->data, req->nr_data, req->offset, align);
-	return req->direct ? direct_fd : buffered_fd;
-}
-
-static void start_rw(struct blk_dev *b, struct blk_req *req)
-{
-	struct blk_image *img = &b->img;
-	const struct vq_chain *c = &req->chain;
-	int n;
-
-	if (req->data_len == 0) {
-		req_finish(b, req, VIRTIO_BLK_S_OK);
-		return;
-	}
-	if (req->is_write)
-		n = blk_iov_slice(c->iov, c->nr_out, BLK_HDR_LEN, req->data_len, req->data,
-				  VIRTQ_MAX_SIZE);
-	else
-		n = blk_iov_slice(c->iov + c->nr_out, c->nr_in, 0, req->data_len, req->data,
-				  VIRTQ_MAX_SIZE);
-	assert(n >= 0); /* lengths come from the chain itself */
-	req->nr_data = (unsigned)n;
-
-	if (req->is_write) {
-		if (img->have_overlay && blk_overlay_prepare_write(&img->ov, req->offset,
-								   req->data_len) < 0) {
-			req_finish(b, req, VIRTIO_BLK_S_IOERR);
-			return;
-		}
-		int fd = img->write_fd == img->fd ? pick_fd(b, req, img->fd, img->direct_fd)
-						  : img->write_fd;
-		req_queue_io(b, req, fd);
-		return;
-	}
-	int src = img->have_overlay ? blk_overlay_read_source(&img->ov, req->offset,
-							      req->data_len) : 0;
-	if (src < 0) {
-		/* Spans base and overlay blocks: block by block, synchronously. */
-		int r = blk_overlay_preadv(&img->ov, req->data, req->nr_data, req->offset);
-
-		req_finish(b, req, r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
-		return;
-	}
-	if (src == 1)
-		req_queue_io(b, req, img->ov.fd);
-	else
-		req_queue_io(b, req, pick_fd(b, req, img->fd, img->read_direct_fd));
-}
-
-static void start_discard(struct blk_dev *b, struct blk_req *req)
-{
-	struct blk_discard_seg segs[BLK_DISCARD_SEG_MAX];
-	const char *why;
-	unsigned n;
-	int st = blk_parse_segments(&req->chain, b->img.size / BLK_SECTOR, req->type, segs, &n,
-				    &why);
-
-	if (st != VIRTIO_BLK_S_OK) {
-		LOG_GUEST(&b->dev->rl, "%s: %s", b->dev->name, why);
-		req_finish(b, req, (uint8_t)st);
-		return;
-	}
-	for (unsigned i = 0; i < n && st == VIRTIO_BLK_S_OK; i++) {
-		if (!segs[i].num_sectors)
-			continue;
-		/* A punched hole reads back as zeroes, so it serves both. */
-		int r = blk_image_punch(&b->img, segs[i].sector * BLK_SECTOR,
-					(uint64_t)segs[i].num_sectors * BLK_SECTOR);
-		if (r == -EOPNOTSUPP)
-			st = VIRTIO_BLK_S_UNSUPP;
-		else if (r < 0)
-			st = VIRTIO_BLK_S_IOERR;
-	}
-	req_finish(b, req, (uint8_t)st);
-}
-
-/* Parse, then act. */
-static void req_start(struct blk_dev *b, struct blk_req *req)
-{
-	struct virtio_dev *d = b->dev;
-	struct blk_image *img = &b->img;
-	const struct vq_chain *c = &req->chain;
-	struct blk_parsed p;
-	const char *why;
-	int st = blk_parse(c, img->size / BLK_SECTOR, img->readonly, img->discard, &p, &why);
-
-	if (st < 0) {
-		uint16_t head = c->head;
-
-		free(req);
-		b->outstanding--;
-		virtio_dev_fail(d, "request %u: %s", head, why);
-		return;
-	}
-	const struct iovec *last = &c->iov[c->nr_out + c->nr_in - 1];
-
-	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	req->type = p.type;
-	req->data_len = p.data_len;
-	if (st != VIRTIO_BLK_S_OK) {
-		LOG_GUEST(&d->rl, "%s: request %u (type %u): %s", d->name, c->head, p.type, why);
-		req_complete(b, req, (uint8_t)st, 1);
-		return;
-	}
-	switch (p.type) {
+	memset(r, 0, sizeof(*r));
+	r->cookie = s;
+	switch (p->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		req->is_write = p.type == VIRTIO_BLK_T_OUT;
-		req->offset = p.sector * BLK_SECTOR;
-		start_rw(b, req);
-		break;
+		r->op = p->type == VIRTIO_BLK_T_IN ? DISK_READ : DISK_WRITE;
+		r->off = p->sector * BLK_SECTOR;
+		r->iov = p->data;
+		r->niov = p->nr_data;
+		return true;
 	case VIRTIO_BLK_T_FLUSH:
-		/* A snapshot's overlay dies with us and a ro disk is clean. */
-		if (img->write_fd != img->fd) {
-			req_finish(b, req, VIRTIO_BLK_S_OK);
-			break;
-		}
-		req_queue_io(b, req, img->fd);
-		break;
+		r->op = DISK_FLUSH;
+		return true;
 	case VIRTIO_BLK_T_GET_ID: {
 		char id[BLK_ID_LEN] = { 0 };
 
-		memcpy(id, img->serial, strnlen(img->serial, BLK_ID_LEN));
-		vq_chain_write(c, 0, id, p.data_len);
-		req_complete(b, req, VIRTIO_BLK_S_OK, (uint32_t)p.data_len + 1);
-		break;
+		memcpy(id, b->info->serial, strnlen(b->info->serial, BLK_ID_LEN));
+		vq_chain_write(&s->chain, 0, id, p->data_len);
+		complete(b, s, VIRTIO_BLK_S_OK);
+		return false;
 	}
 	default: /* DISCARD, WRITE_ZEROES: blk_parse let nothing else through */
-		start_discard(b, req);
-		break;
+		r->op = p->type == VIRTIO_BLK_T_DISCARD ? DISK_DISCARD : DISK_WRITE_ZEROES;
+		r->ranges = s->ranges;
+		for (unsigned i = 0; i < p->nr_segs; i++)
+			if (segs[i].num_sectors)
+				s->ranges[r->nr_ranges++] = (struct disk_range){
+					segs[i].sector * BLK_SECTOR,
+					(uint64_t)segs[i].num_sectors * BLK_SECTOR };
+		if (r->nr_ranges)
+			return true;
+		complete(b, s, VIRTIO_BLK_S_OK); /* only empty segments */
+		return false;
 	}
 }
 
-static struct blk_req *req_alloc(struct blk_dev *b)
+static void start(struct blk_dev *b, struct blk_slot *s)
 {
-	struct blk_req *req = malloc(sizeof(*req));
+	struct virtio_dev *d = b->dev;
+	struct blk_discard_seg segs[BLK_DISCARD_SEG_MAX];
+	const char *why;
+	int st = blk_parse(&s->chain, b->info->size / BLK_SECTOR, b->info->readonly,
+			   b->info->discard, &s->p, segs, &why);
 
-	if (!req)
-		return NULL;
-	memset(req, 0, offsetof(struct blk_req, data));
-	req->b = b;
-	b->outstanding++;
-	return req;
-}
-
-void blk_handle_chain(struct virtio_dev *d, const struct vq_chain *c)
-{
-	struct blk_dev *b = to_blk(d);
-	struct blk_req *req = req_alloc(b);
-	unsigned n = c->nr_out + c->nr_in;
-
-	if (!req) {
-		LOG_ERR("%s: out of memory for a request", d->name);
+	if (st < 0) {
+		virtio_dev_fail(d, "request %u: %s", s->chain.head, why);
 		return;
 	}
-	assert(n <= VIRTQ_MAX_SIZE);
-	req->chain = *c;
-	memcpy(req->iov, c->iov, n * sizeof(*c->iov));
-	req->chain.iov = req->iov;
-	req_start(b, req);
+	if (st != VIRTIO_BLK_S_OK) {
+		LOG_GUEST(&d->rl, "%s: request %u (type %u): %s", d->name, s->chain.head, s->p.type,
+			  why);
+		complete(b, s, (uint8_t)st);
+		return;
+	}
+	if (!make_disk_req(b, s, segs))
+		return;
+	b->busy[s->chain.head] = true;
+	int r = disk_submit(b->disk, &s->req);
+
+	if (r < 0) {
+		LOG_GUEST(&d->rl, "%s: request %u (type %u) refused: %s", d->name, s->chain.head,
+			  s->p.type, strerror(-r));
+		complete(b, s, status_of(r));
+	}
 }
 
-/* ---- reaping ---- */
-
-static void reap_events(struct blk_dev *b, long min)
+/* Pops one chain into its head's slot and starts it: 1, 0 when the ring
+ * is empty, -1 when the device failed. */
+static int pop_one(struct blk_dev *b, struct virtq *vq)
 {
-	struct io_event ev[32];
+	struct virtio_dev *d = b->dev;
+	struct vq_chain c;
+	int r = vq_pop(vq, &c, b->pop_iov, VIRTQ_MAX_SIZE);
 
-	for (;;) {
-		int n = io_getevents(b->ctx, min, 32, ev, NULL);
+	if (r < 0) {
+		virtio_dev_fail(d, "queue 0: %s", vq->error ? vq->error : "bad chain");
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	struct blk_slot *s = &b->slots[c.head]; /* vq_pop checked head < size */
 
-		if (n == -EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		for (int i = 0; i < n; i++) {
-			struct blk_req *req = ev[i].data;
-			long res = (long)ev[i].res;
+	if (b->busy[c.head]) {
+		virtio_dev_fail(d, "head %u made available again while in flight", c.head);
+		return -1;
+	}
+	s->chain = c;
+	memcpy(s->iov, b->pop_iov, (c.nr_out + c.nr_in) * sizeof(*s->iov));
+	s->chain.iov = s->iov;
+	start(b, s);
+	return virtio_dev_live(d) ? 1 : -1;
+}
 
-			b->in_flight--;
-			if (req->direct && res == -EINVAL) {
-				/* The filesystem refused this O_DIRECT I/O: redo it buffered. */
-				req->direct = false;
-				req->iocb.aio_fildes = req->is_write ? b->img.write_fd : b->img.fd;
-				pending_push(b, req, true);
-				continue;
+/* Takes at most the queue size of chains; with chains left, leaves
+ * kicks off and asks the event loop to call again. */
+static void process_queue(struct blk_dev *b)
+{
+	struct virtq *vq = &b->dev->vqs[0];
+	unsigned budget = vq->size;
+	int r = 0;
+
+	vq_disable_kicks(vq);
+	do {
+		while (budget > 0 && (r = pop_one(b, vq)) > 0)
+			budget--;
+		if (budget == 0) {
+			uint64_t one = 1;
+
+			/* Fails only with the counter at its maximum: signalled. */
+			if (write(b->resume_fd, &one, sizeof(one)) < 0) {
 			}
-			uint8_t st = req->type == VIRTIO_BLK_T_FLUSH
-				? (res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK)
-				: blk_status_from_result(res, req->data_len);
-			if (st != VIRTIO_BLK_S_OK)
-				LOG_GUEST(&b->dev->rl, "%s: host I/O error at byte %llu: %s",
-					  b->dev->name, (unsigned long long)req->offset,
-					  res < 0 ? strerror((int)-res) : "short transfer");
-			req_finish(b, req, st);
+			break;
 		}
-		min = min > n ? min - n : 0;
-	}
-}
-
-void blk_reap(struct virtio_dev *d)
-{
-	struct blk_dev *b = to_blk(d);
-	uint64_t cnt;
-
-	if (!b->aio)
-		return;
-	if (read(b->efd, &cnt, sizeof(cnt)) < 0) {
-		/* EAGAIN: nothing signalled; reap anyway, it is cheap. */
-	}
-	reap_events(b, 0);
-	submit_pending(b);
+	} while (r == 0 && vq_enable_kicks(vq));
 	flush_used(b);
 }
 
-unsigned blk_in_flight(struct virtio_dev *d)
-{
-	return to_blk(d)->outstanding;
-}
+/* ---- event-loop callbacks ---- */
 
-void blk_use_sync_io(struct virtio_dev *d)
-{
-	struct blk_dev *b = to_blk(d);
-
-	assert(b->outstanding == 0);
-	if (b->aio)
-		io_destroy(b->ctx);
-	b->aio = false;
-}
-
-void blk_set_done_hook(struct virtio_dev *d, blk_done_hook hook, void *opaque)
-{
-	to_blk(d)->hook = hook;
-	to_blk(d)->hook_opaque = opaque;
-}
-
-static void blk_aio_ready(void *opaque, uint32_t events)
+static void disk_ready(void *opaque, uint32_t events)
 {
 	struct virtio_dev *d = opaque;
+	struct blk_dev *b = to_blk(d);
 
 	pthread_mutex_lock(&d->lock);
-	blk_reap(d);
+	disk_reap(b->disk, req_done, b);
+	flush_used(b);
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* Waits for every iocb (their buffers are guest memory) and forgets
- * every request, answered or not: the rings are gone. */
-static void blk_drain(struct blk_dev *b)
+static void resume_ready(void *opaque, uint32_t events)
 {
-	struct io_event ev[32];
+	struct virtio_dev *d = opaque;
+	struct blk_dev *b = to_blk(d);
+	uint64_t n;
 
-	while (b->in_flight > 0) {
-		int n = io_getevents(b->ctx, 1, 32, ev, NULL);
-
-		if (n == -EINTR)
-			continue;
-		if (n < 0) {
-			LOG_ERR("%s: io_getevents: %s", b->dev->name, strerror(-n));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			free(ev[i].data);
-			b->in_flight--;
-			b->outstanding--;
-		}
-	}
-	for (struct blk_req *req; (req = pending_pop(b));) {
-		free(req);
-		b->outstanding--;
-	}
-	b->used_pending = false;
+	pthread_mutex_lock(&d->lock);
+	if (read(b->resume_fd, &n, sizeof(n)) == sizeof(n) && virtio_dev_live(d) &&
+	    d->vqs[0].enabled)
+		process_queue(b);
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* ---- virtio ops ---- */
@@ -510,52 +273,19 @@ static int blk_activate(struct virtio_dev *d)
 
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
-	struct blk_dev *b = to_blk(d);
-	struct virtq *vq = &d->vqs[0];
-
-	if (q != 0 || !virtio_dev_live(d))
-		return;
-	do {
-		vq_disable_kicks(vq);
-		for (;;) {
-			struct blk_req *req = req_alloc(b);
-
-			if (!req) {
-				LOG_ERR("%s: out of memory for a request", d->name);
-				break;
-			}
-			int r = vq_pop(vq, &req->chain, req->iov, VIRTQ_MAX_SIZE);
-
-			if (r <= 0) {
-				free(req);
-				b->outstanding--;
-				if (r < 0) {
-					virtio_dev_fail(d, "queue 0: %s",
-							vq->error ? vq->error : "bad chain");
-					return;
-				}
-				break;
-			}
-			/* A driver cannot have more chains out than the ring holds
-			 * (unless it republishes heads still in flight): bound our
-			 * memory by that. */
-			if (b->outstanding > vq->size) {
-				free(req);
-				b->outstanding--;
-				virtio_dev_fail(d, "more requests in flight than the queue holds");
-				return;
-			}
-			req_start(b, req);
-			if (!virtio_dev_live(d))
-				return;
-		}
-	} while (vq_enable_kicks(vq));
-	flush_used(b);
+	if (q == 0 && virtio_dev_live(d) && d->vqs[0].enabled)
+		process_queue(to_blk(d));
 }
 
+/* The rings are gone: wait until the kernel is done with the guest's
+ * buffers and forget every request, answered or not. */
 static void blk_reset(struct virtio_dev *d)
 {
-	blk_drain(to_blk(d));
+	struct blk_dev *b = to_blk(d);
+
+	disk_drain(b->disk);
+	memset(b->busy, 0, sizeof(b->busy));
+	b->used_pending = false;
 }
 
 static void blk_destroy(struct virtio_dev *d)
@@ -564,15 +294,16 @@ static void blk_destroy(struct virtio_dev *d)
 
 	if (!b)
 		return;
-	/* No callback from now on; then wait for what is still in flight. */
-	if (b->loop_registered)
-		evloop_del(b->loop, b->efd);
-	blk_drain(b);
-	if (b->aio)
-		io_destroy(b->ctx);
-	if (b->efd >= 0)
-		close(b->efd);
-	blk_image_close(&b->img);
+	/* No callback from now on; then the disk waits for what is in flight. */
+	if (b->disk_watched)
+		evloop_del(b->loop, disk_event_fd(b->disk));
+	if (b->resume_watched)
+		evloop_del(b->loop, b->resume_fd);
+	if (b->resume_fd >= 0)
+		close(b->resume_fd);
+	disk_close(b->disk);
+	if (b->slots)
+		munmap(b->slots, SLOTS_BYTES);
 	free(b);
 	d->priv = NULL;
 }
@@ -586,88 +317,97 @@ static const struct virtio_dev_ops blk_ops = {
 	.destroy = blk_destroy,
 };
 
+/* ---- create ---- */
+
 static void fill_config(struct blk_dev *b)
 {
 	struct virtio_blk_config *c = &b->config;
 
 	memset(c, 0, sizeof(*c));
-	c->capacity = htole64(b->img.size / BLK_SECTOR);
+	c->capacity = htole64(b->info->size / BLK_SECTOR);
 	c->size_max = htole32(1u << 20);
 	c->seg_max = htole32(BLK_SEG_MAX);
-	c->blk_size = htole32(b->img.blk_size);
+	c->blk_size = htole32(b->info->block_size);
 	c->num_queues = htole16(1);
-	if (b->img.discard) {
+	if (b->info->discard) {
 		c->max_discard_sectors = htole32(BLK_DISCARD_SECTORS_MAX);
 		c->max_discard_seg = htole32(BLK_DISCARD_SEG_MAX);
-		c->discard_sector_alignment = htole32(BLK_SNAP_BLOCK / BLK_SECTOR);
+		c->discard_sector_alignment = htole32(4096 / BLK_SECTOR);
 		c->max_write_zeroes_sectors = htole32(BLK_DISCARD_SECTORS_MAX);
 		c->max_write_zeroes_seg = htole32(BLK_DISCARD_SEG_MAX);
 		c->write_zeroes_may_unmap = 1;
 	}
 }
 
-static int blk_setup_aio(struct blk_dev *b, const char *name, struct kv_err *e)
+static int watch(struct blk_dev *b, const char *name, struct kv_err *e)
 {
-	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (b->efd < 0)
-		return kv_err_set(e, -errno, "%s: eventfd: %s", name, strerror(errno));
-	int r = io_setup(BLK_AIO_EVENTS, &b->ctx);
+	int r = evloop_add(b->loop, disk_event_fd(b->disk), EPOLLIN, disk_ready, b->dev);
 
-	if (r < 0) {
-		LOG_WARN("%s: no Linux AIO (io_setup: %s): synchronous I/O on the event loop",
-			 name, strerror(-r));
-		return 0;
-	}
-	b->aio = true;
-	b->aio_fsync = true; /* until the kernel says otherwise */
+	if (r < 0)
+		return kv_err_set(e, r, "%s: cannot watch the disk's completions: %s", name,
+				  strerror(-r));
+	b->disk_watched = true;
+	b->resume_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->resume_fd < 0)
+		return kv_err_set(e, -errno, "%s: eventfd: %s", name, strerror(errno));
+	r = evloop_add(b->loop, b->resume_fd, EPOLLIN, resume_ready, b->dev);
+	if (r < 0)
+		return kv_err_set(e, r, "%s: cannot watch its queue: %s", name, strerror(-r));
+	b->resume_watched = true;
 	return 0;
 }
 
 int virtio_blk_create(const struct virtio_blk_cfg *cfg, const struct guest_mem *mem,
 		      struct evloop *loop, struct virtio_dev *dev, struct kv_err *e)
 {
-	struct blk_dev *b = calloc(1, sizeof(*b));
 	char name[32];
+	struct disk_cfg dcfg = {
+		.path = cfg->path, .readonly = cfg->readonly, .snapshot = cfg->snapshot,
+		.name = name, .max_requests = VIRTQ_MAX_SIZE, .engine = cfg->engine,
+	};
+	struct blk_dev *b;
 	int r;
 
-	if (!b)
-		return kv_err_set(e, -ENOMEM, "virtio-blk: out of memory");
 	snprintf(name, sizeof(name), "virtio-blk%u", cfg->index);
-	b->efd = -1;
+	if (!loop)
+		return kv_err_set(e, -EINVAL, "%s: needs an event loop", name);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return kv_err_set(e, -ENOMEM, "%s: out of memory", name);
+	b->resume_fd = -1;
 	b->loop = loop;
 	b->dev = dev;
-	r = blk_image_open(&b->img, cfg, e);
-	if (r < 0)
-		goto fail;
-	r = blk_setup_aio(b, name, e);
-	if (r < 0)
-		goto fail;
-	/* Unit tests pass no loop and reap by hand. */
-	if (loop && b->aio) {
-		r = evloop_add(loop, b->efd, EPOLLIN, blk_aio_ready, dev);
-		if (r < 0) {
-			kv_err_set(e, r, "%s: cannot watch the AIO eventfd: %s", name, strerror(-r));
-			goto fail;
-		}
-		b->loop_registered = true;
+	b->slots = mmap(NULL, SLOTS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->slots == MAP_FAILED) {
+		free(b);
+		return kv_err_set(e, -ENOMEM, "%s: out of memory for its request slots", name);
 	}
+	r = disk_open(&b->disk, &dcfg, e);
+	if (r < 0) {
+		munmap(b->slots, SLOTS_BYTES);
+		free(b);
+		return r;
+	}
+	b->info = disk_info(b->disk);
 	fill_config(b);
 
 	uint64_t features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
 			    (1ull << VIRTIO_BLK_F_FLUSH);
 	if (cfg->readonly)
 		features |= 1ull << VIRTIO_BLK_F_RO;
-	if (b->img.discard)
+	if (b->info->discard)
 		features |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
 	virtio_dev_init(dev, name, VIRTIO_ID_BLOCK, features, 1, VIRTQ_MAX_SIZE,
 			sizeof(b->config), &blk_ops, b, mem, loop);
+	r = watch(b, name, e);
+	if (r < 0) {
+		virtio_dev_fini(dev);
+		return r;
+	}
 	return 0;
-fail:
-	if (b->aio)
-		io_destroy(b->ctx);
-	if (b->efd >= 0)
-		close(b->efd);
-	blk_image_close(&b->img);
-	free(b);
-	return r;
+}
+
+struct disk *virtio_blk_disk(struct virtio_dev *d)
+{
+	return to_blk(d)->disk;
 }
