@@ -288,6 +288,15 @@ static void blk_reset(struct virtio_dev *d)
 	b->used_pending = false;
 }
 
+/* virtio-mmio QueueReady = 0 (the only queue): as a reset, for the
+ * queue. The disk waits for what is in flight (its buffers are guest
+ * memory) and forgets it; no completion reaches the ring afterwards. */
+static void blk_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	if (q == 0)
+		blk_reset(d);
+}
+
 static void blk_destroy(struct virtio_dev *d)
 {
 	struct blk_dev *b = to_blk(d);
@@ -314,6 +323,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.queue_stop = blk_queue_stop,
 	.destroy = blk_destroy,
 };
 

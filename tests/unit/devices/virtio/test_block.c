@@ -229,6 +229,31 @@ START_TEST(reset_drains_in_flight)
 }
 END_TEST
 
+/* virtio-mmio QueueReady = 0 with requests in flight: when the stop
+ * returns nothing of the queue is held, and no completion reaches the
+ * used ring afterwards. */
+START_TEST(queue_stop_drops_in_flight)
+{
+	open_ok(false, false);
+	for (uint16_t h = 0; h < 8; h++) {
+		struct bdrv_seg seg = { 0, 4096 };
+
+		bdrv_post(&drv, h, VIRTIO_BLK_T_IN, (uint64_t)h * 8, &seg, 1);
+	}
+	bdrv_kick(&drv);
+	pthread_mutex_lock(&drv.dev.lock);
+	virtio_dev_stop_queue(&drv.dev, 0);
+	pthread_mutex_unlock(&drv.dev.lock);
+	ck_assert(!drv.dev.vqs[0].enabled);
+	ck_assert_uint_eq(disk_in_flight(virtio_blk_disk(&drv.dev)), 0);
+	uint16_t used = __atomic_load_n((uint16_t *)(drv.ram + 0x2002), __ATOMIC_ACQUIRE);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_ge(evloop_run_once(drv.loop, 10), 0);
+	ck_assert_uint_eq(__atomic_load_n((uint16_t *)(drv.ram + 0x2002), __ATOMIC_ACQUIRE), used);
+	bdrv_close(&drv);
+}
+END_TEST
+
 START_TEST(errors_keep_device_up)
 {
 	uint8_t *id;
@@ -501,6 +526,7 @@ static Suite *block_suite(void)
 	tcase_add_test(io, write_read_back);
 	tcase_add_test(io, many_in_flight);
 	tcase_add_test(io, reset_drains_in_flight);
+	tcase_add_test(io, queue_stop_drops_in_flight);
 	tcase_add_test(io, errors_keep_device_up);
 	tcase_add_test(io, readonly_disk);
 	tcase_add_test(io, discard_and_write_zeroes);
