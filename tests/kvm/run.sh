@@ -9,11 +9,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bin=${1:?usage: run.sh TEST-BINARY}
 
-if (exec 3<>/dev/kvm) 2>/dev/null; then
+if [[ -c /dev/kvm ]] && (exec 3<>/dev/kvm) 2>/dev/null; then
     echo "kvm tests: running $(basename "$bin") on this host's /dev/kvm"
     exec "$bin"
 fi
-echo "kvm tests: this host has no usable /dev/kvm ($( [[ -e /dev/kvm ]] && echo 'it does not open' || echo 'no device node')):" \
+echo "kvm tests: this host has no usable /dev/kvm ($( [[ -c /dev/kvm ]] && echo "it does not open" || echo "no KVM device node")):" \
      "running $(basename "$bin") inside the nested L1 instead"
 script=$(mktemp "${TMPDIR:-/tmp}/kvm-test.XXXXXX")
 trap 'rm -f "$script"' EXIT
