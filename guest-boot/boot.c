@@ -15,7 +15,7 @@
 /* --boot pvh with a bzImage: unpack its vmlinux in the host, then boot
  * that through PVH, keeping the bzImage's command-line limit. */
 static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
-			 const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+			 struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
 {
 	struct boot_file vmlinux;
 	struct bz_info bz;
@@ -35,7 +35,7 @@ static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
 }
 
 static int load_by_mode(const struct guest_mem *gm, const struct boot_cfg *cfg,
-			const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+			struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
 {
 	bool is_elf = pvh_looks_like(k);
 	bool is_bz = !is_elf && bz_looks_like(k);
@@ -70,7 +70,7 @@ int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	r = acpi_write_tables(gm, cfg->ncpus, cfg->nr_virtio_mmio, e);
 	if (r)
 		return r;
-	r = boot_file_read(cfg->kernel_path, &k, e);
+	r = boot_file_open(cfg->kernel_path, &k, e);
 	if (r)
 		return r;
 	r = load_by_mode(gm, cfg, &k, entry, e);
