@@ -164,6 +164,51 @@ int boot_file_copy(struct boot_file *f, uint64_t off, void *dst, size_t len, con
 			  r == -EIO ? "the file shrank while it was read" : strerror(-r));
 }
 
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+int boot_file_copy_to_zeroed(struct boot_file *f, uint64_t off, void *dst, size_t len,
+			     const char *what, struct kv_err *e)
+{
+	uint64_t pos = off, end = off + len;
+	uint8_t *d = dst;
+
+	if (off > f->size || len > f->size - off)
+		return boot_file_copy(f, off, dst, len, what, e); /* its error */
+	if (f->fd < 0) {
+		for (uint64_t o = 0; o < len; o += BOOT_PAGE) {
+			size_t n = len - o < BOOT_PAGE ? (size_t)(len - o) : BOOT_PAGE;
+
+			if (!all_zero(f->data + off + o, n))
+				memcpy(d + o, f->data + off + o, n);
+		}
+		return 0;
+	}
+	while (pos < end) {
+		off_t data = lseek(f->fd, (off_t)pos, SEEK_DATA);
+		off_t hole;
+		int r;
+
+		if (data < 0 && errno == ENXIO)
+			break;                       /* a hole up to the end of the file */
+		if (data < 0)                        /* no SEEK_DATA here: all data */
+			return boot_file_copy(f, pos, d + (pos - off), end - pos, what, e);
+		if ((uint64_t)data >= end)
+			break;
+		hole = lseek(f->fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		r = boot_file_copy(f, (uint64_t)data, d + ((uint64_t)data - off),
+				   (size_t)((uint64_t)hole - (uint64_t)data), what, e);
+		if (r)
+			return r;
+		pos = (uint64_t)hole;
+	}
+	return 0;
+}
+
 void boot_file_free(struct boot_file *f)
 {
 	if (f->fd >= 0)

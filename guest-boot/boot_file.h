@@ -50,6 +50,14 @@ int boot_file_pread(struct boot_file *f, uint64_t off, void *dst, size_t len) KV
 /* boot_file_pread with the error set in @e, naming the file and @what. */
 int boot_file_copy(struct boot_file *f, uint64_t off, void *dst, size_t len, const char *what,
 		   struct kv_err *e) KV_MUST_CHECK;
+/* boot_file_copy into memory that is already zero (guest RAM fresh from
+ * gm_create): the zeros of the image are not copied. For a file, its
+ * holes (SEEK_DATA/SEEK_HOLE) are not read, so a sparse file costs only
+ * its data (kvmini's unpacked-kernel cache is written sparse: a vmlinux
+ * is a third zeros, its bss); for an image in memory, its all-zero 4 KiB
+ * blocks are skipped. */
+int boot_file_copy_to_zeroed(struct boot_file *f, uint64_t off, void *dst, size_t len,
+			     const char *what, struct kv_err *e) KV_MUST_CHECK;
 void boot_file_free(struct boot_file *f);
 
 /* A guest-physical range [start, end) already in use. */

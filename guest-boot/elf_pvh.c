@@ -235,15 +235,16 @@ static int check_segments(Elf *elf, const struct guest_mem *gm, const struct boo
 }
 
 /* Reads each segment from the file straight into guest RAM (a copy:
- * the guest's memory never depends on the file afterwards) and zeroes
- * its bss. */
+ * the guest's memory never depends on the file afterwards; its zeros are
+ * not copied, guest RAM starts zeroed) and zeroes its bss. */
 static int copy_segments(const struct guest_mem *gm, struct boot_file *f,
 			 const struct pvh_image *img, struct kv_err *e)
 {
 	for (unsigned i = 0; i < img->nload; i++) {
 		const GElf_Phdr *ph = &img->load[i];
 		uint8_t *dst = gm_ptr(gm, ph->p_paddr, ph->p_memsz); /* checked above */
-		int r = boot_file_copy(f, ph->p_offset, dst, ph->p_filesz, "a loadable segment", e);
+		int r = boot_file_copy_to_zeroed(f, ph->p_offset, dst, ph->p_filesz,
+						 "a loadable segment", e);
 
 		if (r)
 			return r;

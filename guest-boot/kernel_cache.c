@@ -107,6 +107,32 @@ static int mkdir_p(const char *dir)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* Writes @len bytes of @p, leaving a hole for every all-zero 4 KiB
+ * block (a vmlinux is about a third zeros: loading it then reads only
+ * its data), and sets the file's size. */
+static int write_sparse(int fd, const uint8_t *p, size_t len)
+{
+	const size_t block = 4096;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done < block ? len - done : block;
+		ssize_t w;
+
+		if (p[done] == 0 && memcmp(p + done, p + done + 1, n - 1) == 0) {
+			done += n;
+			continue;
+		}
+		w = pwrite(fd, p + done, n, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		done += (size_t)w;
+	}
+	return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+}
+
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
 	while (len) {
@@ -122,9 +148,9 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Writes @name in @dir through a temp file and a rename; with @sync,
- * fsync first, so a crash cannot leave a partial file either. */
-static int store(const char *dir, const char *name, const uint8_t *data, size_t len, bool sync)
+/* Writes @name in @dir through a temp file and a rename; a @kernel
+ * sparse and fsync'ed first, so a crash cannot leave a partial file. */
+static int store(const char *dir, const char *name, const uint8_t *data, size_t len, bool kernel)
 {
 	char final[PATH_MAX], tmp[PATH_MAX];
 	int fd, r;
@@ -139,10 +165,10 @@ static int store(const char *dir, const char *name, const uint8_t *data, size_t 
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, data, len);
+	r = kernel ? write_sparse(fd, data, len) : write_all(fd, data, len);
 	if (!r && fchmod(fd, 0644) < 0)
 		r = -errno;
-	if (!r && sync && fsync(fd) < 0)
+	if (!r && kernel && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)
 		r = -errno;

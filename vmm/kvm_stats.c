@@ -99,16 +99,15 @@ int kvm_stats_find(const struct kvm_stats_schema *s, const char *name)
 	return -1;
 }
 
-/* Reads exactly @len bytes at @off with lseek and read (no pread: the
- * main thread's filter allows these). */
+/* Reads exactly @len bytes at @off. pread, not lseek and read: a stats
+ * fd's file position cannot be moved (its llseek is a no-op), only read
+ * at an explicit offset (KVM marks it FMODE_PREAD). */
 static int read_at(int fd, uint64_t off, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
-	if (lseek(fd, (off_t)off, SEEK_SET) < 0)
-		return -errno;
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = pread(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -117,6 +116,7 @@ static int read_at(int fd, uint64_t off, void *buf, size_t len)
 		if (n == 0)
 			return -EIO;
 		p += n;
+		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
 	return 0;

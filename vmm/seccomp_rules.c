@@ -74,7 +74,8 @@ static const struct sc_call calls[] = {
 	{ MAIN, SCMP_SYS(getrusage) },
 	{ MAIN, SCMP_SYS(fstat) },      /* stdio's first write to a stream */
 	{ MAIN, SCMP_SYS(newfstatat) },
-	{ MAIN, SCMP_SYS(lseek) },      /* also --report: KVM stats fds and /proc/self/statm read again at the end */
+	{ MAIN, SCMP_SYS(lseek) },      /* also --report: /proc/self/statm, opened before, read again at the end */
+	{ MAIN, SCMP_SYS(pread64) },    /* --report: KVM's statistics fds (KVM_GET_STATS_FD, opened before) */
 	{ MAIN, SCMP_SYS(mincore) },    /* --report: which guest RAM pages are resident (gm_resident_bytes) */
 #ifdef SC_ASAN
 	/* AddressSanitizer's runtime: the alternate signal stack of an

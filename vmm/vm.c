@@ -348,6 +348,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct kv_err *e)
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	for (unsigned i = 0; i < NR_INIT_STEPS; i++) {
 		r = init_steps[i].init(vm, e);
+		LOG_DEBUG("%.3f s: VM step %s %s", log_uptime(), init_steps[i].name, r ? "failed" : "done");
 		if (r) {
 			vm_unwind(vm, i + 1);
 			pthread_mutex_destroy(&vm->stop_lock);

@@ -5,8 +5,7 @@
  * A stats fd holds a header, one descriptor per statistic (its name,
  * type and where its values sit) and a data block. The header and the
  * descriptors are read once at setup (kvm_stats_open); at exit only the
- * data block is read again, into memory allocated at setup, with lseek
- * and read (calls the main thread's filter allows). */
+ * data block is read again, with pread into memory allocated at setup. */
 #ifndef KVMINI_KVM_STATS_H
 #define KVMINI_KVM_STATS_H
 
@@ -63,7 +62,7 @@ struct kvm_stats_src {
 /* KVM_GET_STATS_FD on @kvm_obj_fd (a VM or vCPU fd) and the schema.
  * -ENOTTY when this KVM has no binary statistics. */
 int kvm_stats_open(struct kvm_stats_src *src, int kvm_obj_fd, struct kv_err *e) KV_MUST_CHECK;
-/* Reads the data block now (lseek + read; no allocation). */
+/* Reads the data block now (pread; no allocation). */
 int kvm_stats_read(struct kvm_stats_src *src) KV_MUST_CHECK;
 void kvm_stats_close(struct kvm_stats_src *src);
 

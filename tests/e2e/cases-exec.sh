@@ -100,6 +100,22 @@ if want exec-report; then
         and (.milestones | keys_unsorted) == ["process_start", "first_vcpu_entry",
             "first_serial_byte", "userspace_up", "command_started", "command_done", "vm_exit"]'
     order='[.milestones[]] as $m | ($m | all(type == "number")) and $m == ($m | sort)'
+    # The boot profile (issue 11): KVM's exits by reason (the classes and
+    # "other" add up to the total, which is KVM's own "exits"), guest RAM
+    # mapped with 2 MiB pages (L1 has transparent huge pages), the time to
+    # the first guest instruction, and kvmini's memory apart from guest RAM.
+    profile='(.kvm_exits | type == "object" and .total > 0
+            and ([.[]] | add) == 2 * .total
+            and (keys_unsorted == ["total", "io", "mmio", "halt", "nested_page_fault",
+                 "host_interrupt", "irq_window", "nmi_window", "signal", "request_irq", "other"]))
+        and .kvm_stats.exits == .kvm_exits.total and .kvm_stats.io_exits == .kvm_exits.io
+        and .kvm_stats.pages_2m > 0
+        and .before_main_s >= 0
+        and .to_first_guest_instruction_s >= .milestones.first_vcpu_entry
+        and .to_first_guest_instruction_s < .milestones.userspace_up
+        and .rss_kib > 0 and .guest_resident_kib > 0 and .guest_hugetlb_kib == 0
+        and .vmm_overhead_kib == .rss_kib - .guest_resident_kib
+        and .guest_resident_kib <= 256 * 1024'
     json=$(cat "$work/exec-report.json" 2>/dev/null)
     if [[ $st -ne 0 ]]; then
         fail exec-report "status $st, expected 0" "$dir"
@@ -107,6 +123,8 @@ if want exec-report; then
         fail exec-report "report is not one JSON object of the documented shape (jq): $json" "$dir"
     elif ! jq -e "$order" "$work/exec-report.json" > /dev/null; then
         fail exec-report "milestones out of order: $json" "$dir"
+    elif ! jq -e "$profile" "$work/exec-report.json" > /dev/null; then
+        fail exec-report "boot profile (kvm_exits, kvm_stats, memory, first instruction) wrong: $json" "$dir"
     else
         pass exec-report
         echo "    ($json)"

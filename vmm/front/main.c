@@ -133,6 +133,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 	check_memory_fits(cfg->memory);
 	if (gm_create(gm, cfg->memory, &mopts, &e))
 		fail(&e);
+	LOG_DEBUG("%.3f s: guest memory mapped", log_uptime());
 	if (boot_load(gm, &bcfg, entry, &e))
 		fail(&e);
 	free((void *)bcfg.initrd_extra);
@@ -339,6 +340,7 @@ static int run(const struct kv_config *cfg, double before_main)
 		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	load_guest(cfg, &gm, &entry);
 	check_host();
+	LOG_DEBUG("%.3f s: host checked", log_uptime());
 	/* Builds the filters; each thread installs its own as it starts. */
 	if (cfg->seccomp && seccomp_enable(&e)) {
 		gm_destroy(&gm);
@@ -350,6 +352,7 @@ static int run(const struct kv_config *cfg, double before_main)
 	terminal_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	LOG_DEBUG("%.3f s: system call filters built", log_uptime());
 	seccomp_set_fatal_hook(terminal_restore);
 	vcfg.premade_mem = &gm;
 	if (vm_create(&vm, &vcfg, &e)) {

@@ -334,6 +334,45 @@ START_TEST(cache_key_without_entry)
 }
 END_TEST
 
+/* The cache entry keeps the vmlinux's zero pages as holes, and both the
+ * first boot (from memory) and the next (from the sparse file) give the
+ * guest exactly the segment, zeros included. */
+START_TEST(cache_entry_is_sparse)
+{
+	struct test_elf_opts eo = { .filesz = 0x2000, .memsz = 0x2000 };
+	size_t elf_len, xz_len, len;
+	uint8_t *elf = test_make_elf(&eo, &elf_len), *xz, *img;
+	struct test_bz_opts bo = { .pm_size = 0x8000 };
+	struct test_boot c;
+	char *cached;
+	int fd;
+
+	memset(elf + TEST_ELF_SEG_OFF + 0x1000, 0, 0x1000); /* the segment's second page */
+	xz = xz_payload(elf, elf_len, &xz_len);
+	bo.payload = xz;
+	bo.payload_len = xz_len;
+	img = test_make_bzimage(&bo, &len);
+	case_init(&c, img, len);
+	for (int boot = 0; boot < 2; boot++) {
+		memset(c.vm.mem, 0, c.vm.size);
+		ck_assert_int_eq(test_boot_load(&c), 0);
+		ck_assert_mem_eq(c.vm.mem + 16 * MiB, elf + TEST_ELF_SEG_OFF, 0x2000);
+	}
+	cached = cache_file(&c);
+	ck_assert_ptr_nonnull(cached);
+	fd = open(cached, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_END), (off_t)elf_len);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_HOLE), TEST_ELF_SEG_OFF + 0x1000);
+	close(fd);
+	free(cached);
+	free(img);
+	free(xz);
+	free(elf);
+	test_boot_fini(&c);
+}
+END_TEST
+
 START_TEST(no_cache_dir)
 {
 	struct test_boot c;
@@ -451,10 +490,15 @@ int main(void)
 	Suite *s = suite_create("unpack");
 	TCase *tc = tcase_create("xz");
 
+	/* Real files, fsync'ed cache entries, XZ both ways: seconds on a
+	 * loaded machine, more than check's default 4 s per test. */
+	tcase_set_timeout(tc, 30);
+
 	tcase_add_test(tc, unpack_boots_pvh_and_caches);
 	tcase_add_test(tc, cache_key_names);
 	tcase_add_test(tc, cache_keyed_by_file_identity);
 	tcase_add_test(tc, cache_key_without_entry);
+	tcase_add_test(tc, cache_entry_is_sparse);
 	tcase_add_test(tc, no_cache_dir);
 	tcase_add_test(tc, uncreatable_cache_is_a_warning);
 	tcase_add_test(tc, other_compressions_refused);
