@@ -1,7 +1,8 @@
 /* The VM's KVM statistics for --report: the VM's own (huge page
  * mappings...) and the vCPUs' counters (exits by reason...), summed over
- * the vCPUs. Everything is opened and allocated at setup; collecting at
- * the end reads the data blocks only. */
+ * the vCPUs. Read once, when the VM has stopped, on the main thread: the
+ * stats fds are opened then (KVM_GET_STATS_FD, allowed by the main
+ * thread's filter), so starting a VM costs nothing for them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,126 +13,97 @@
 #include "kvmini/vm.h"
 #include "vm_stats.h"
 
+#define MAX_OUT (2 * KVM_STATS_MAX_DESC)
+
+/* Allocated with the VM (before any filter), filled when it has stopped. */
 struct vm_stats {
-	struct kvm_stats_src vm;
-	struct kvm_stats_src *vcpu;     /* one per vCPU */
-	unsigned nr_vcpu;
-	struct report_stat *out;        /* the scalars of vm, then of vcpu[0] */
-	unsigned nr_out;
+	struct kvm_stats_src src;       /* the fd being read, one at a time */
+	struct report_stat out[MAX_OUT]; /* the VM's scalars, then the vCPUs' */
+	char names[MAX_OUT][KVM_STATS_NAME_MAX]; /* what out[].name points to */
 };
-
-static bool same_schema(const struct kvm_stats_schema *a, const struct kvm_stats_schema *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (unsigned i = 0; i < a->n; i++)
-		if (strcmp(a->desc[i].name, b->desc[i].name) || a->desc[i].offset != b->desc[i].offset)
-			return false;
-	return true;
-}
-
-static int open_all(struct vm *vm, struct vm_stats *st, struct kv_err *e)
-{
-	int r = kvm_stats_open(&st->vm, vm->vm_fd, e);
-
-	if (r)
-		return r;
-	st->vcpu = calloc(vm->nr_vcpus, sizeof(*st->vcpu));
-	if (!st->vcpu)
-		return kv_err_set(e, -ENOMEM, "out of memory");
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		r = kvm_stats_open(&st->vcpu[i], vm->vcpus[i].fd, e);
-		st->nr_vcpu++;
-		if (r)
-			return r;
-		if (!same_schema(&st->vcpu[0].schema, &st->vcpu[i].schema))
-			return kv_err_set(e, -EINVAL, "vCPU %u's statistics differ from vCPU 0's", i);
-	}
-	st->out = calloc(st->vm.schema.n + (st->nr_vcpu ? st->vcpu[0].schema.n : 0),
-			 sizeof(*st->out));
-	return st->out ? 0 : kv_err_set(e, -ENOMEM, "out of memory");
-}
-
-static void stats_free(struct vm_stats *st)
-{
-	kvm_stats_close(&st->vm);
-	for (unsigned i = 0; i < st->nr_vcpu; i++)
-		kvm_stats_close(&st->vcpu[i]);
-	free(st->vcpu);
-	free(st->out);
-	free(st);
-}
 
 int vm_stats_init(struct vm *vm, struct kv_err *e)
 {
-	struct vm_stats *st;
-	struct kv_err why = { 0 };
-
 	if (!vm->cfg.kvm_stats)
 		return 0;
-	st = calloc(1, sizeof(*st));
-	if (!st)
+	vm->stats = calloc(1, sizeof(*vm->stats));
+	if (!vm->stats)
 		return kv_err_set(e, -ENOMEM, "out of memory");
-	st->vm.fd = -1;
-	if (open_all(vm, st, &why)) {
-		LOG_DEBUG("no KVM statistics in the report: %s", why.msg);
-		stats_free(st);
-		return 0;
-	}
-	vm->stats = st;
+	vm->stats->src.fd = -1;
 	return 0;
 }
 
 void vm_stats_fini(struct vm *vm)
 {
-	if (vm->stats)
-		stats_free(vm->stats);
+	if (!vm->stats)
+		return;
+	kvm_stats_close(&vm->stats->src);
+	free(vm->stats);
 	vm->stats = NULL;
 }
 
-/* Adds (or, for a peak, takes the larger of) @src's scalars into out. */
-static void add_scalars(struct vm_stats *st, const struct kvm_stats_src *src, unsigned *k,
-			bool first)
+/* Adds @st->src's scalars to out[*k...]: set by the first source of a
+ * kind, summed by the others (the larger kept for a peak). */
+static int add_scalars(struct vm_stats *st, unsigned *k, bool first)
 {
-	const struct kvm_stats_schema *s = &src->schema;
+	const struct kvm_stats_schema *s = &st->src.schema;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct kvm_stat_desc *d = &s->desc[i];
+		struct report_stat *o = &st->out[*k];
 		uint64_t v;
 
 		if (!kvm_stats_is_scalar(d))
 			continue;
-		v = kvm_stats_value(s, i, src->data, s->data_len);
+		if (*k >= MAX_OUT)
+			return -E2BIG;
+		v = kvm_stats_value(s, i, st->src.data, s->data_len);
 		if (first) {
-			st->out[*k] = (struct report_stat){ d->name, v };
+			memcpy(st->names[*k], d->name, sizeof(st->names[*k]));
+			*o = (struct report_stat){ st->names[*k], v };
+		} else if (strcmp(o->name, d->name)) {
+			return -EINVAL;     /* vCPUs with different statistics */
 		} else if ((d->flags & KVM_STATS_TYPE_MASK) == KVM_STATS_TYPE_PEAK) {
-			if (v > st->out[*k].value)
-				st->out[*k].value = v;
+			o->value = v > o->value ? v : o->value;
 		} else {
-			st->out[*k].value += v;
+			o->value += v;
 		}
 		(*k)++;
 	}
+	return 0;
+}
+
+/* Opens @fd's statistics, reads them, adds them and closes the fd. */
+static int read_one(struct vm_stats *st, int fd, unsigned *k, bool first, struct kv_err *e)
+{
+	int r = kvm_stats_open(&st->src, fd, e);
+
+	if (!r)
+		r = kvm_stats_read(&st->src);
+	if (!r)
+		r = add_scalars(st, k, first);
+	kvm_stats_close(&st->src);
+	return r;
 }
 
 int vm_stats_collect(struct vm *vm, struct report *r)
 {
 	struct vm_stats *st = vm->stats;
+	struct kv_err e = { 0 };
 	unsigned k = 0, base;
 	int err;
 
 	if (!st || !r)
 		return -ENOTSUP;
-	err = kvm_stats_read(&st->vm);
-	for (unsigned i = 0; i < st->nr_vcpu && !err; i++)
-		err = kvm_stats_read(&st->vcpu[i]);
-	if (err)
-		return err;
-	add_scalars(st, &st->vm, &k, true);
+	err = read_one(st, vm->vm_fd, &k, true, &e);
 	base = k;
-	for (unsigned i = 0; i < st->nr_vcpu; i++) {
+	for (unsigned i = 0; !err && i < vm->nr_vcpus; i++) {
 		k = base;
-		add_scalars(st, &st->vcpu[i], &k, i == 0);
+		err = read_one(st, vm->vcpus[i].fd, &k, i == 0, &e);
+	}
+	if (err) {
+		LOG_DEBUG("no KVM statistics in the report: %s", e.msg[0] ? e.msg : strerror(-err));
+		return err;
 	}
 	r->kvm_stats = st->out;
 	r->nr_kvm_stats = k;

@@ -6,9 +6,9 @@
 
 struct vm;
 
-/* Init step, after the vCPUs: opens the VM's and every vCPU's stats fd
- * and allocates what vm_stats_collect fills. Never fails the VM: a KVM
- * without binary statistics leaves the report's kvm fields null. */
+/* Init step, after the vCPUs: with cfg.kvm_stats, allocates what
+ * vm_stats_collect fills (the stats fds are opened only then, after the
+ * VM stopped: starting a VM costs nothing for them). */
 int vm_stats_init(struct vm *vm, struct kv_err *e);
 void vm_stats_fini(struct vm *vm);
 

@@ -117,9 +117,11 @@ struct console_input vm_console_input(struct vm *vm);
 /* Process exit status for the way @vm stopped (and, under --exec, the
  * command's status from the control port). */
 int vm_exit_status(const struct vm *vm);
-/* Puts KVM's statistics for @vm, read now, into @r (valid until
- * vm_destroy): -ENOTSUP when this KVM has none. Makes no allocation and
- * no call the main thread's filter refuses. */
+/* Puts KVM's statistics for @vm, read now (after vm_wait: its stats
+ * fds are opened, read with pread and closed here), into @r, valid until
+ * vm_destroy. -ENOTSUP without vm_config.kvm_stats, another -errno when
+ * this KVM has no binary statistics (before Linux 5.14). Every call it
+ * makes is allowed by the main thread's filter. */
 int vm_stats_collect(struct vm *vm, struct report *r) KV_MUST_CHECK;
 
 /* A short name for the stop cause, for --report ("poweroff", ...). */
