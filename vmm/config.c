@@ -134,7 +134,7 @@ void config_print_usage(FILE *f)
 "  --cmdline-defaults=on|off\n"
 "                   kernel parameters that spare the guest work kvmini's\n"
 "                   PC does not need (default on: pci=noearly\n"
-"                   iommu=noaperture cryptomgr.notests; see the README)\n"
+"                   iommu=noaperture; see the README)\n"
 "  --memory SIZE[,hugetlb][,prefault]\n"
 "                   guest RAM, e.g. 512M, 2G (default 512M), mapped so KVM\n"
 "                   can use 2 MiB pages (transparent huge pages); hugetlb:\n"
@@ -391,9 +391,6 @@ const struct cmdline_default config_cmdline_defaults[] = {
 	/* The same aperture search, kept off when the user's own pci=
 	 * brings early scans back (it then halves their cost). */
 	{ "iommu", "iommu=noaperture" },
-	/* The crypto self-tests of every algorithm at boot: guest CPU time
-	 * only (a FIPS kernel, fips=1, still runs them). */
-	{ "cryptomgr.notests", "cryptomgr.notests" },
 };
 const unsigned config_nr_cmdline_defaults =
 	sizeof(config_cmdline_defaults) / sizeof(config_cmdline_defaults[0]);

@@ -188,18 +188,21 @@ START_TEST(cmdline_defaults)
 	ck_assert_int_eq(parse(&c, &e, on), 0);
 	ck_assert(c.cmdline_defaults);
 	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture cryptomgr.notests quiet");
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture quiet");
 	/* The user's own parameter wins, whatever its value. */
 	c.cmdline = "pci=nomsi quiet iommu=pt";
 	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "console=ttyS0 cryptomgr.notests pci=nomsi quiet iommu=pt");
-	c.cmdline = "cryptomgr.notests=0";
+	ck_assert_str_eq(buf, "console=ttyS0 pci=nomsi quiet iommu=pt");
+	c.cmdline = "quiet pci=conf1"; /* only pci= named: iommu=noaperture stays */
 	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture cryptomgr.notests=0");
+	ck_assert_str_eq(buf, "console=ttyS0 iommu=noaperture quiet pci=conf1");
+	c.cmdline = "xpci=1 iommu.strict=1"; /* other parameters: no effect */
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture xpci=1 iommu.strict=1");
 	c.cmdline = NULL;
 	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture cryptomgr.notests");
-	ck_assert_int_eq(config_build_cmdline(&c, buf, 40), -ENAMETOOLONG);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture");
+	ck_assert_int_eq(config_build_cmdline(&c, buf, 30), -ENAMETOOLONG);
 
 	ck_assert_int_eq(parse(&c, &e, off), 0);
 	ck_assert(!c.cmdline_defaults);
