@@ -63,7 +63,8 @@ double report_process_age(void)
 
 /* The classes of KVM's "exits" counter that its other statistics count
  * (each exit at most once); "other" is the rest: MSR and CPUID accesses,
- * port I/O KVM handles itself (PIT, PIC), control register writes... */
+ * port I/O and MMIO KVM emulates itself (PIT, PIC, I/O APIC: these
+ * nested page faults are not in pf_taken), control register writes... */
 const struct report_exit_class report_exit_classes[] = {
 	{ "io", "io_exits" },                 /* port I/O handled by kvmini */
 	{ "mmio", "mmio_exits" },             /* MMIO handled by kvmini */
