@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "kvmini/boot.h"
+#include "kvmini/log.h"
 #include "acpi.h"
 #include "boot_file.h"
 #include "bzimage.h"
@@ -15,7 +16,7 @@
 /* --boot pvh with a bzImage: unpack its vmlinux in the host, then boot
  * that through PVH, keeping the bzImage's command-line limit. */
 static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
-			 const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+			 struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
 {
 	struct boot_file vmlinux;
 	struct bz_info bz;
@@ -35,7 +36,7 @@ static int load_unpacked(const struct guest_mem *gm, const struct boot_cfg *cfg,
 }
 
 static int load_by_mode(const struct guest_mem *gm, const struct boot_cfg *cfg,
-			const struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
+			struct boot_file *k, struct boot_entry *entry, struct kv_err *e)
 {
 	bool is_elf = pvh_looks_like(k);
 	bool is_bz = !is_elf && bz_looks_like(k);
@@ -70,10 +71,13 @@ int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	r = acpi_write_tables(gm, cfg->ncpus, cfg->nr_virtio_mmio, e);
 	if (r)
 		return r;
-	r = boot_file_read(cfg->kernel_path, &k, e);
+	LOG_DEBUG("%.3f s: ACPI tables written", log_uptime());
+	r = boot_file_open(cfg->kernel_path, &k, e);
 	if (r)
 		return r;
 	r = load_by_mode(gm, cfg, &k, entry, e);
+	LOG_DEBUG("%.3f s: kernel and initrd in guest RAM (%llu bytes of the kernel file read)",
+		  log_uptime(), (unsigned long long)k.bytes_read);
 	boot_file_free(&k);
 	if (r)
 		return r;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,13 +75,14 @@ static int open_regular(const char *path, const char *what, int *fd_out, uint64_
 	return 0;
 }
 
-int boot_file_read(const char *path, struct boot_file *f, struct kv_err *e)
+int boot_file_open(const char *path, struct boot_file *f, struct kv_err *e)
 {
 	uint64_t size;
 	int fd, r;
 
 	memset(f, 0, sizeof(*f));
 	f->path = path;
+	f->fd = -1;
 	r = open_regular(path, "kernel", &fd, &size, e);
 	if (r)
 		return r;
@@ -91,42 +91,135 @@ int boot_file_read(const char *path, struct boot_file *f, struct kv_err *e)
 		return kv_err_set(e, -EFBIG, "%s: %llu MiB is too big for a kernel image", path,
 				  (unsigned long long)(size / MiB));
 	}
+	f->fd = fd;
 	f->size = size;
-	/* Map rather than read: a 60 MiB vmlinux then costs no copy here, and
-	 * the PVH loader can map its segments straight into guest memory. */
-	f->data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f->data != MAP_FAILED) {
-		f->mapped = true;
-		f->fd = fd;
-		return 0;
+	if (fstat(fd, &f->st) < 0)
+		memset(&f->st, 0, sizeof(f->st));
+	f->head_len = size < BOOT_HEAD_MAX ? (size_t)size : BOOT_HEAD_MAX;
+	f->head_buf = malloc(f->head_len);
+	if (!f->head_buf) {
+		boot_file_free(f);
+		return kv_err_set(e, -ENOMEM, "%s: out of memory", path);
 	}
-	f->data = malloc(size);
-	if (!f->data) {
-		close(fd);
-		return kv_err_set(e, -ENOMEM, "%s: no memory to read %llu bytes", path,
-				  (unsigned long long)size);
-	}
-	r = read_full(fd, f->data, size);
-	close(fd);
+	r = boot_file_pread(f, 0, f->head_buf, f->head_len);
 	if (r) {
 		boot_file_free(f);
 		return kv_err_set(e, r, "%s: read failed: %s", path,
 				  r == -EIO ? "file shrank while reading" : strerror(-r));
+	}
+	f->head = f->head_buf;
+	return 0;
+}
+
+void boot_file_from_memory(struct boot_file *f, const char *path, uint8_t *data, size_t size)
+{
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	f->fd = -1;
+	f->data = data;
+	f->size = size;
+	f->head = data;
+	f->head_len = size;
+}
+
+int boot_file_pread(struct boot_file *f, uint64_t off, void *dst, size_t len)
+{
+	uint8_t *p = dst;
+
+	if (off > f->size || len > f->size - off)
+		return -EINVAL;
+	if (f->fd < 0) {
+		memcpy(dst, f->data + off, len);
+		return 0;
+	}
+	while (len) {
+		ssize_t n = pread(f->fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+		f->bytes_read += (uint64_t)n;
+	}
+	return 0;
+}
+
+int boot_file_copy(struct boot_file *f, uint64_t off, void *dst, size_t len, const char *what,
+		   struct kv_err *e)
+{
+	int r = boot_file_pread(f, off, dst, len);
+
+	if (!r)
+		return 0;
+	if (r == -EINVAL)
+		return kv_err_set(e, r, "%s: %s at 0x%llx+0x%zx lies past the end of the file "
+				  "(%llu bytes)", f->path, what, (unsigned long long)off, len,
+				  (unsigned long long)f->size);
+	return kv_err_set(e, r, "%s: reading %s failed: %s", f->path, what,
+			  r == -EIO ? "the file shrank while it was read" : strerror(-r));
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+int boot_file_copy_to_zeroed(struct boot_file *f, uint64_t off, void *dst, size_t len,
+			     const char *what, struct kv_err *e)
+{
+	uint64_t pos = off, end = off + len;
+	uint8_t *d = dst;
+
+	if (off > f->size || len > f->size - off)
+		return boot_file_copy(f, off, dst, len, what, e); /* its error */
+	if (f->fd < 0) {
+		for (uint64_t o = 0; o < len; o += BOOT_PAGE) {
+			size_t n = len - o < BOOT_PAGE ? (size_t)(len - o) : BOOT_PAGE;
+
+			if (!all_zero(f->data + off + o, n))
+				memcpy(d + o, f->data + off + o, n);
+		}
+		return 0;
+	}
+	while (pos < end) {
+		off_t data = lseek(f->fd, (off_t)pos, SEEK_DATA);
+		off_t hole;
+		int r;
+
+		if (data < 0 && errno == ENXIO)
+			break;                       /* a hole up to the end of the file */
+		if (data < 0)                        /* no SEEK_DATA here: all data */
+			return boot_file_copy(f, pos, d + (pos - off), end - pos, what, e);
+		if ((uint64_t)data >= end)
+			break;
+		hole = lseek(f->fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		r = boot_file_copy(f, (uint64_t)data, d + ((uint64_t)data - off),
+				   (size_t)((uint64_t)hole - (uint64_t)data), what, e);
+		if (r)
+			return r;
+		pos = (uint64_t)hole;
 	}
 	return 0;
 }
 
 void boot_file_free(struct boot_file *f)
 {
-	if (f->mapped) {
-		munmap(f->data, f->size);
+	if (f->fd >= 0)
 		close(f->fd);
-	} else {
-		free(f->data);
-	}
-	f->data = NULL;
+	free(f->head_buf);
+	free(f->data);
+	f->fd = -1;
+	f->data = f->head_buf = NULL;
+	f->head = NULL;
+	f->head_len = 0;
 	f->size = 0;
-	f->mapped = false;
 }
 
 static uint64_t page_down(uint64_t a)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "kvmini/boot.h"
 #include "kvmini/err.h"
@@ -16,19 +17,47 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 #define BOOT_PAGE 4096ULL
 
-/* A whole file in host memory: mapped read-only from disk (then @fd stays
- * open so segments can be mapped into the guest without copying), or a
- * malloc'd buffer (unpacked kernels). @path is borrowed, not owned. */
+/* The first bytes of a kernel file, read when it is opened: every
+ * header the loaders parse lies in them (a bzImage's setup header at
+ * 0x1f1, an ELF header). */
+#define BOOT_HEAD_MAX (64 * 1024)
+
+/* A kernel image: an open file whose first bytes are in @head and whose
+ * rest is read on demand with boot_file_pread, straight into guest
+ * memory; or an image held in memory (an unpacked vmlinux), @fd -1. A
+ * file is never mapped: guest RAM holds a copy, so replacing or
+ * truncating the file under a running guest changes nothing in it.
+ * @path is borrowed, not owned. */
 struct boot_file {
 	const char *path;
-	uint8_t *data;
-	size_t size;
-	bool mapped;  /* data is an mmap of @fd, else malloc'd */
-	int fd;       /* valid only when mapped */
+	int fd;               /* -1: the image is @data */
+	uint64_t size;
+	uint8_t *data;        /* the whole image (memory images only), malloc'd */
+	const uint8_t *head;  /* the first @head_len bytes */
+	size_t head_len;
+	uint8_t *head_buf;    /* what @head points to for a file, malloc'd */
+	struct stat st;       /* the file's, when it was opened (the unpack cache key) */
+	uint64_t bytes_read;  /* bytes read from the file (its head included) */
 };
 
-/* reads a regular, non-empty file; errors name @path. */
-int boot_file_read(const char *path, struct boot_file *f, struct kv_err *e) KV_MUST_CHECK;
+/* Opens a regular, non-empty file and reads its head; errors name @path. */
+int boot_file_open(const char *path, struct boot_file *f, struct kv_err *e) KV_MUST_CHECK;
+/* An image in memory: takes @data (malloc'd), freed by boot_file_free. */
+void boot_file_from_memory(struct boot_file *f, const char *path, uint8_t *data, size_t size);
+/* Copies [@off, @off + @len) of the image to @dst; -EINVAL for a range
+ * outside the image, -EIO when the file shrank, -errno. */
+int boot_file_pread(struct boot_file *f, uint64_t off, void *dst, size_t len) KV_MUST_CHECK;
+/* boot_file_pread with the error set in @e, naming the file and @what. */
+int boot_file_copy(struct boot_file *f, uint64_t off, void *dst, size_t len, const char *what,
+		   struct kv_err *e) KV_MUST_CHECK;
+/* boot_file_copy into memory that is already zero (guest RAM fresh from
+ * gm_create): the zeros of the image are not copied. For a file, its
+ * holes (SEEK_DATA/SEEK_HOLE) are not read, so a sparse file costs only
+ * its data (kvmini's unpacked-kernel cache is written sparse: a vmlinux
+ * is a third zeros, its bss); for an image in memory, its all-zero 4 KiB
+ * blocks are skipped. */
+int boot_file_copy_to_zeroed(struct boot_file *f, uint64_t off, void *dst, size_t len,
+			     const char *what, struct kv_err *e) KV_MUST_CHECK;
 void boot_file_free(struct boot_file *f);
 
 /* A guest-physical range [start, end) already in use. */

@@ -106,10 +106,10 @@ bool bz_looks_like(const struct boot_file *f)
 	uint32_t magic;
 	uint16_t flag;
 
-	if (f->size < 0x206)
+	if (f->head_len < 0x206)
 		return false;
-	memcpy(&magic, f->data + 0x202, sizeof(magic));
-	memcpy(&flag, f->data + 0x1fe, sizeof(flag));
+	memcpy(&magic, f->head + 0x202, sizeof(magic));
+	memcpy(&flag, f->head + 0x1fe, sizeof(flag));
 	return magic == BZ_HDRS || flag == BZ_BOOT_FLAG;
 }
 
@@ -134,10 +134,11 @@ int bz_parse(const struct boot_file *f, struct bz_info *bz, struct kv_err *e)
 	uint64_t pm_end;
 	int r;
 
-	if (f->size < BZ_MIN_FILE)
-		return kv_err_set(e, -EINVAL, "%s: truncated: %zu bytes is too small for a bzImage",
-				  f->path, f->size);
-	memcpy(&h, f->data + BZ_HDR_START, sizeof(h));
+	_Static_assert(BZ_MIN_FILE <= BOOT_HEAD_MAX, "the setup header lies in the file's head");
+	if (f->size < BZ_MIN_FILE || f->head_len < BZ_MIN_FILE)
+		return kv_err_set(e, -EINVAL, "%s: truncated: %llu bytes is too small for a bzImage",
+				  f->path, (unsigned long long)f->size);
+	memcpy(&h, f->head + BZ_HDR_START, sizeof(h));
 	r = bz_check_magic(f, &h, e);
 	if (r)
 		return r;
@@ -161,14 +162,15 @@ int bz_parse(const struct boot_file *f, struct bz_info *bz, struct kv_err *e)
 
 	if (bz->pm_offset >= f->size)
 		return kv_err_set(e, -EINVAL, "%s: truncated: the setup code needs %zu bytes, "
-				  "the file has %zu", f->path, bz->pm_offset, f->size);
+				  "the file has %llu", f->path, bz->pm_offset,
+				  (unsigned long long)f->size);
 	if (h.syssize == 0)
 		return kv_err_set(e, -EINVAL, "%s: no protected-mode kernel (syssize is 0)", f->path);
 	pm_end = (uint64_t)bz->pm_offset + bz->pm_size;
 	if (pm_end > f->size)
 		return kv_err_set(e, -EINVAL, "%s: truncated: the protected-mode kernel needs "
-				  "%llu bytes, the file has %zu", f->path,
-				  (unsigned long long)pm_end, f->size);
+				  "%llu bytes, the file has %llu", f->path,
+				  (unsigned long long)pm_end, (unsigned long long)f->size);
 	return 0;
 }
 
@@ -207,7 +209,7 @@ static int bz_write_zero_page(const struct guest_mem *gm, const struct boot_file
 {
 	struct boot_params bp;
 	struct e820_entry map[E820_MAX];
-	size_t hdr_end = 0x202 + (size_t)f->data[0x201];
+	size_t hdr_end = 0x202 + (size_t)f->head[0x201]; /* bz_parse: head_len >= 1024 */
 	int n;
 
 	memset(&bp, 0, sizeof(bp));
@@ -215,7 +217,7 @@ static int bz_write_zero_page(const struct guest_mem *gm, const struct boot_file
 	/* Copy exactly the header the kernel declares, never past our struct. */
 	if (hdr_end > BZ_HDR_START + sizeof(bp.hdr))
 		hdr_end = BZ_HDR_START + sizeof(bp.hdr);
-	memcpy((uint8_t *)&bp + BZ_HDR_START, f->data + BZ_HDR_START, hdr_end - BZ_HDR_START);
+	memcpy((uint8_t *)&bp + BZ_HDR_START, f->head + BZ_HDR_START, hdr_end - BZ_HDR_START);
 
 	bp.hdr.type_of_loader = LOADER_UNDEFINED;
 	bp.hdr.loadflags |= LOADFLAG_CAN_USE_HEAP;
@@ -258,7 +260,7 @@ static int bz_load_initrd(const struct guest_mem *gm, const struct boot_cfg *cfg
 }
 
 int bz_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
-	    const struct boot_file *f, struct boot_entry *entry, struct kv_err *e)
+	    struct boot_file *f, struct boot_entry *entry, struct kv_err *e)
 {
 	struct boot_initrd initrd;
 	struct bz_info bz;
@@ -291,9 +293,11 @@ int bz_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	r = bz_load_initrd(gm, cfg, &bz, (struct boot_range){ load, end }, &initrd, e);
 	if (r)
 		return r;
-	if (gm_write(gm, load, f->data + bz.pm_offset, bz.pm_size))
-		return kv_err_set(e, -EFAULT, "%s: cannot copy the kernel to 0x%llx", f->path,
-				  (unsigned long long)load);
+	/* Read from the file straight into guest RAM (checked above). */
+	r = boot_file_copy(f, bz.pm_offset, gm_ptr(gm, load, bz.pm_size), bz.pm_size,
+			   "the protected-mode kernel", e);
+	if (r)
+		return r;
 	r = bz_write_zero_page(gm, f, &initrd, e);
 	if (r)
 		return r;

@@ -41,6 +41,6 @@ bool bz_looks_like(const struct boot_file *f);
 int bz_parse(const struct boot_file *f, struct bz_info *bz, struct kv_err *e) KV_MUST_CHECK;
 /* Loads a bzImage with the 64-bit boot protocol. */
 int bz_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
-	    const struct boot_file *f, struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
+	    struct boot_file *f, struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
 
 #endif

@@ -63,7 +63,7 @@ struct pvh_image {
 
 bool pvh_looks_like(const struct boot_file *f)
 {
-	return f->size >= SELFMAG && memcmp(f->data, ELFMAG, SELFMAG) == 0;
+	return f->head_len >= SELFMAG && memcmp(f->head, ELFMAG, SELFMAG) == 0;
 }
 
 static int elf_open(const struct boot_file *f, const char *what, Elf **out, struct kv_err *e)
@@ -73,7 +73,9 @@ static int elf_open(const struct boot_file *f, const char *what, Elf **out, stru
 
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return kv_err_set(e, -EINVAL, "libelf: %s", elf_errmsg(-1));
-	elf = elf_memory((char *)f->data, f->size);
+	/* A file is read by libelf as it needs (headers, notes), not whole;
+	 * the segments are then read straight into guest RAM. */
+	elf = f->fd >= 0 ? elf_begin(f->fd, ELF_C_READ, NULL) : elf_memory((char *)f->data, f->size);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
 		elf_end(elf);
 		return kv_err_set(e, -EINVAL, "%s: bad or truncated ELF header", what);
@@ -177,9 +179,9 @@ static int check_load(const struct guest_mem *gm, const struct boot_file *f, con
 				  (unsigned long long)ph->p_memsz);
 	if (ph->p_offset > f->size || ph->p_filesz > f->size - ph->p_offset)
 		return kv_err_set(e, -EINVAL, "%s: segment %zu: bytes 0x%llx+0x%llx lie past the end "
-				  "of the file (%zu bytes): truncated?", what, i,
+				  "of the file (%llu bytes): truncated?", what, i,
 				  (unsigned long long)ph->p_offset, (unsigned long long)ph->p_filesz,
-				  f->size);
+				  (unsigned long long)f->size);
 	if (__builtin_add_overflow(ph->p_paddr, ph->p_memsz, &end))
 		return kv_err_set(e, -EINVAL, "%s: segment %zu: address 0x%llx + size 0x%llx "
 				  "overflows", what, i, (unsigned long long)ph->p_paddr,
@@ -232,25 +234,23 @@ static int check_segments(Elf *elf, const struct guest_mem *gm, const struct boo
 	return 0;
 }
 
-static void copy_segments(const struct guest_mem *gm, const struct boot_file *f,
-			  const struct pvh_image *img)
+/* Reads each segment from the file straight into guest RAM (a copy:
+ * the guest's memory never depends on the file afterwards; its zeros are
+ * not copied, guest RAM starts zeroed) and zeroes its bss. */
+static int copy_segments(const struct guest_mem *gm, struct boot_file *f,
+			 const struct pvh_image *img, struct kv_err *e)
 {
 	for (unsigned i = 0; i < img->nload; i++) {
 		const GElf_Phdr *ph = &img->load[i];
 		uint8_t *dst = gm_ptr(gm, ph->p_paddr, ph->p_memsz); /* checked above */
-		uint64_t mapped = 0;
+		int r = boot_file_copy_to_zeroed(f, ph->p_offset, dst, ph->p_filesz,
+						 "a loadable segment", e);
 
-		/* Whole pages of a file on disk are mapped copy-on-write into
-		 * guest RAM: no copy, and pages the guest never reads are never
-		 * loaded. The partial last page, the bss, and kernels that are
-		 * not page-aligned or not file-backed are copied. */
-		if (f->mapped && ph->p_paddr % BOOT_PAGE == 0 && ph->p_offset % BOOT_PAGE == 0 &&
-		    gm_map_file(gm, ph->p_paddr, f->fd, ph->p_offset,
-				ph->p_filesz & ~(BOOT_PAGE - 1)) == 0)
-			mapped = ph->p_filesz & ~(BOOT_PAGE - 1);
-		memcpy(dst + mapped, f->data + ph->p_offset + mapped, ph->p_filesz - mapped);
+		if (r)
+			return r;
 		memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz); /* bss */
 	}
+	return 0;
 }
 
 static int write_start_info(const struct guest_mem *gm, const struct boot_initrd *initrd,
@@ -301,7 +301,7 @@ int pvh_find_entry(const struct boot_file *f, const char *what, uint32_t *entry,
 /* Parse, then act: every header and the note are checked before
  * anything is written to guest memory. */
 int pvh_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
-	     const struct boot_file *f, const char *what, uint64_t cmdline_max,
+	     struct boot_file *f, const char *what, uint64_t cmdline_max,
 	     struct boot_entry *entry, struct kv_err *e)
 {
 	struct pvh_image img; /* about 2 KiB */
@@ -328,8 +328,9 @@ int pvh_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 		if (r)
 			return r;
 	}
-	copy_segments(gm, f, &img);
-	r = write_start_info(gm, &initrd, e);
+	r = copy_segments(gm, f, &img, e);
+	if (!r)
+		r = write_start_info(gm, &initrd, e);
 	if (r)
 		return r;
 	entry->kind = ENTRY_PVH32;

@@ -17,9 +17,9 @@ bool pvh_looks_like(const struct boot_file *f);
  * errors (the file, or "FILE (unpacked vmlinux)"); @cmdline_max is the
  * command-line limit to enforce (0: only the VMM's own limit). */
 int pvh_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
-	     const struct boot_file *f, const char *what, uint64_t cmdline_max,
+	     struct boot_file *f, const char *what, uint64_t cmdline_max,
 	     struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
-/* The PVH entry point of an in-memory ELF image, without loading it. */
+/* The PVH entry point of an ELF image, without loading it. */
 int pvh_find_entry(const struct boot_file *f, const char *what, uint32_t *entry,
 		   struct kv_err *e) KV_MUST_CHECK;
 

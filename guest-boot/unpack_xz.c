@@ -1,6 +1,6 @@
 /* Unpacking a bzImage's XZ payload into the ELF vmlinux in the host,
  * so the guest can start at the PVH entry and skip its own (slow,
- * emulated) decompressor. The result is cached by bzImage content. */
+ * emulated) decompressor. The result is cached (kernel_cache.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +14,7 @@
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
 #include "elf_pvh.h"
+#include "kernel_cache.h"
 #include "unpack_xz.h"
 
 #define SIZE_TRAILER 4 /* Kbuild appends the uncompressed size, LE32 */
@@ -44,26 +45,35 @@ static bool has_magic(const uint8_t *p, size_t len, const struct comp_magic *m)
 	return len >= m->len && memcmp(p, m->bytes, m->len) == 0;
 }
 
-/* The payload must lie inside the protected-mode part of the file. */
-static int payload_locate(const struct boot_file *f, const struct bz_info *bz,
-			  const uint8_t **p, size_t *len, struct kv_err *e)
+/* The payload must lie inside the protected-mode part of the file and
+ * be XZ. Reads only its first bytes and the size trailer after it. */
+static int payload_locate(struct boot_file *f, const struct bz_info *bz, uint64_t *off,
+			  uint32_t *hint, struct kv_err *e)
 {
-	uint64_t off = (uint64_t)bz->pm_offset + bz->payload_offset;
-	uint64_t end = off + bz->payload_length;
+	uint64_t end;
+	uint8_t magic[6];
+	int r;
 
+	*off = (uint64_t)bz->pm_offset + bz->payload_offset;
+	end = *off + bz->payload_length;
 	if (bz->payload_length <= SIZE_TRAILER)
 		return kv_err_set(e, -EINVAL, "%s: no compressed payload (payload_length %u): "
 				  "boot it with --boot bzimage", f->path, bz->payload_length);
 	if (end > (uint64_t)bz->pm_offset + bz->pm_size)
 		return kv_err_set(e, -EINVAL, "%s: payload at 0x%llx+0x%x lies past the end of the "
-				  "kernel: truncated?", f->path, (unsigned long long)off,
+				  "kernel: truncated?", f->path, (unsigned long long)*off,
 				  bz->payload_length);
-	*p = f->data + off;
-	*len = bz->payload_length;
-	if (has_magic(*p, *len, &xz_magic))
+	memset(magic, 0, sizeof(magic));
+	r = boot_file_copy(f, *off, magic, bz->payload_length < sizeof(magic) ?
+			   bz->payload_length : sizeof(magic), "the payload", e);
+	if (!r)
+		r = boot_file_copy(f, end - SIZE_TRAILER, hint, SIZE_TRAILER, "the payload size", e);
+	if (r)
+		return r;
+	if (has_magic(magic, sizeof(magic), &xz_magic))
 		return 0;
 	for (size_t i = 0; i < sizeof(other_magic) / sizeof(other_magic[0]); i++) {
-		if (has_magic(*p, *len, &other_magic[i]))
+		if (has_magic(magic, sizeof(magic), &other_magic[i]))
 			return kv_err_set(e, -ENOTSUP, "%s: payload is %s-compressed, kvmini unpacks "
 					  "only XZ: boot it with --boot bzimage", f->path,
 					  other_magic[i].name);
@@ -72,20 +82,18 @@ static int payload_locate(const struct boot_file *f, const struct bz_info *bz,
 			  "with --boot bzimage", f->path);
 }
 
-static uint32_t payload_size_hint(const uint8_t *p, size_t len)
-{
-	uint32_t v;
+/* The output buffer of xz_decode. */
+struct outbuf {
+	uint8_t *data;
+	size_t cap;
+};
 
-	memcpy(&v, p + len - SIZE_TRAILER, sizeof(v));
-	return v;
-}
-
-static int grow(struct boot_file *out, lzma_stream *s)
+static int grow(struct outbuf *out, lzma_stream *s)
 {
-	size_t cap = out->size ? out->size * 2 : 64 * MiB;
+	size_t cap = out->cap ? out->cap * 2 : 64 * MiB;
 	uint8_t *n;
 
-	if (out->size >= UNPACK_MAX_SIZE)
+	if (out->cap >= UNPACK_MAX_SIZE)
 		return -EFBIG;
 	if (cap > UNPACK_MAX_SIZE)
 		cap = UNPACK_MAX_SIZE;
@@ -93,9 +101,9 @@ static int grow(struct boot_file *out, lzma_stream *s)
 	if (!n)
 		return -ENOMEM;
 	s->next_out = n + s->total_out; /* output is contiguous from the start */
-	s->avail_out += cap - out->size;
+	s->avail_out += cap - out->cap;
 	out->data = n;
-	out->size = cap;
+	out->cap = cap;
 	return 0;
 }
 
@@ -111,30 +119,29 @@ static const char *lzma_problem(lzma_ret ret)
 	}
 }
 
-/* Decodes one XZ stream; the size trailer after it is left unread. */
-static int xz_decode(const char *path, const uint8_t *in, size_t in_len,
+/* Decodes one XZ stream (@in_len bytes, the size trailer excluded) into
+ * an in-memory boot file. @hint: the size the trailer announces. */
+static int xz_decode(const char *path, const uint8_t *in, size_t in_len, uint32_t hint,
 		     struct boot_file *out, struct kv_err *e)
 {
 	lzma_stream s = LZMA_STREAM_INIT;
-	uint32_t hint = payload_size_hint(in, in_len);
+	struct outbuf buf = { NULL, 0 };
 	lzma_ret ret = LZMA_OK;
 	int r = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->path = path;
 	if (lzma_stream_decoder(&s, XZ_MEMLIMIT, 0) != LZMA_OK)
 		return kv_err_set(e, -ENOMEM, "%s: cannot start the XZ decoder", path);
 	s.next_in = in;
 	s.avail_in = in_len;
 	/* Start with what the trailer promises, if it is plausible. */
 	if (hint && hint <= UNPACK_MAX_SIZE) {
-		out->data = malloc(hint);
-		out->size = out->data ? hint : 0;
-		s.next_out = out->data;
-		s.avail_out = out->size;
+		buf.data = malloc(hint);
+		buf.cap = buf.data ? hint : 0;
+		s.next_out = buf.data;
+		s.avail_out = buf.cap;
 	}
 	for (;;) {
-		if (s.avail_out == 0 && (r = grow(out, &s)) != 0)
+		if (s.avail_out == 0 && (r = grow(&buf, &s)) != 0)
 			break;
 		ret = lzma_code(&s, LZMA_FINISH);
 		if (ret == LZMA_STREAM_END)
@@ -144,7 +151,6 @@ static int xz_decode(const char *path, const uint8_t *in, size_t in_len,
 			break;
 		}
 	}
-	out->size = s.total_out;
 	lzma_end(&s);
 	if (r == -EFBIG)
 		kv_err_set(e, r, "%s: payload unpacks to more than %llu MiB", path,
@@ -154,89 +160,29 @@ static int xz_decode(const char *path, const uint8_t *in, size_t in_len,
 	else if (r)
 		kv_err_set(e, r, "%s: XZ payload is corrupt (%s): boot it with --boot bzimage",
 			   path, lzma_problem(ret));
-	else if (hint && hint != out->size)
-		LOG_WARN("%s: payload unpacked to %zu bytes, its trailer says %u", path,
-			 out->size, hint);
-	if (r)
-		boot_file_free(out);
-	return r;
-}
-
-/* mkdir -p: creates each missing component of @dir. */
-static int mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	struct stat st;
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = dir[i];
+	else if (hint && hint != s.total_out)
+		LOG_WARN("%s: payload unpacked to %llu bytes, its trailer says %u", path,
+			 (unsigned long long)s.total_out, hint);
+	if (r) {
+		free(buf.data);
+		return r;
 	}
-	if (stat(dir, &st) < 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
+	boot_file_from_memory(out, path, buf.data, (size_t)s.total_out);
 	return 0;
 }
 
-/* Writes through a temp file and rename, so a reader never sees a
- * partial file; fsync first, so a crash cannot leave one either. */
-static int cache_store(const char *dir, const char *final, const struct boot_file *v)
+/* Opens cache entry @content as @out; a hit must be an ELF file of the
+ * size the payload announces. */
+static bool cache_open(const char *dir, const char *content, uint32_t hint,
+		       struct boot_file *out)
 {
-	char tmp[PATH_MAX];
-	int fd, r;
-
-	r = mkdir_p(dir);
-	if (r)
-		return r;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", final) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, v->data, v->size);
-	if (!r && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (!r && rename(tmp, final) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	return r;
-}
-
-/* A cache hit must be an ELF file of the size the payload announces. */
-static bool cache_load(const char *path, uint32_t hint, struct boot_file *out)
-{
+	char path[PATH_MAX];
 	struct kv_err ignored;
 
-	if (access(path, F_OK) < 0)
+	if (snprintf(path, sizeof(path), "%s/%s", dir, content) >= (int)sizeof(path) ||
+	    access(path, F_OK) < 0)
 		return false;
-	if (boot_file_read(path, out, &ignored) < 0)
+	if (boot_file_open(path, out, &ignored) < 0)
 		return false;
 	if (pvh_looks_like(out) && (!hint || out->size == hint))
 		return true;
@@ -245,32 +191,68 @@ static bool cache_load(const char *path, uint32_t hint, struct boot_file *out)
 	return false;
 }
 
-int boot_unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
-		   const char *cache_dir, struct boot_file *out, struct kv_err *e)
+/* Looks @bz_file up in the cache in @dir: through its key record
+ * (nothing of the file read), else through its content hash (the whole
+ * file read once; a key record is written for next time). Fills
+ * @content with the entry's name (empty when it cannot be named); true
+ * on a hit, with the entry open in @out. */
+static bool cache_find(struct boot_file *bz_file, const char *dir, uint32_t hint,
+		       char *content, struct boot_file *out)
 {
-	char cached[PATH_MAX] = "";
-	const uint8_t *payload = NULL;
-	size_t len = 0;
-	int r;
+	char key[KCACHE_NAME_MAX], tried[KCACHE_NAME_MAX] = "";
+	struct kv_err e;
+	uint64_t crc;
 
-	r = payload_locate(bz_file, bz, &payload, &len, e);
-	if (r)
-		return r;
-	if (cache_dir) {
-		/* Keyed by content: a rebuilt kernel at the same path misses. */
-		unsigned long long crc = (unsigned long long)lzma_crc64(bz_file->data,
-									 bz_file->size, 0);
-
-		if (snprintf(cached, sizeof(cached), "%s/vmlinux-%016llx-%zx", cache_dir, crc,
-			     bz_file->size) >= (int)sizeof(cached))
-			cached[0] = '\0';
-		if (cached[0] && cache_load(cached, payload_size_hint(payload, len), out)) {
-			out->path = bz_file->path; /* not the local buffer */
-			LOG_DEBUG("%s: using cached vmlinux %s", bz_file->path, cached);
-			return 0;
+	content[0] = '\0';
+	if (kcache_key_name(&bz_file->st, key, sizeof(key)))
+		key[0] = '\0';
+	if (key[0] && !kcache_key_read(dir, key, tried, sizeof(tried))) {
+		if (cache_open(dir, tried, hint, out)) {
+			snprintf(content, KCACHE_NAME_MAX, "%s", tried);
+			LOG_DEBUG("%s: cached vmlinux %s/%s (by file identity)", bz_file->path, dir,
+				  content);
+			return true;
 		}
 	}
-	r = xz_decode(bz_file->path, payload, len, out, e);
+	/* A new key (or its entry went away): name the content by its hash. */
+	if (kcache_hash(bz_file, &crc, &e) ||
+	    kcache_content_name(crc, bz_file->size, content, KCACHE_NAME_MAX)) {
+		content[0] = '\0';
+		return false;
+	}
+	if (!strcmp(content, tried) || !cache_open(dir, content, hint, out))
+		return false;
+	LOG_DEBUG("%s: cached vmlinux %s/%s (by content)", bz_file->path, dir, content);
+	if (key[0] && kcache_key_write(dir, key, content))
+		LOG_DEBUG("%s: cannot write the cache's key record", dir);
+	return true;
+}
+
+int boot_unpack_bzimage(struct boot_file *bz_file, const struct bz_info *bz,
+			const char *cache_dir, struct boot_file *out, struct kv_err *e)
+{
+	char content[KCACHE_NAME_MAX] = "", key[KCACHE_NAME_MAX];
+	uint8_t *payload;
+	uint64_t off;
+	uint32_t hint;
+	size_t len;
+	int r;
+
+	r = payload_locate(bz_file, bz, &off, &hint, e);
+	if (r)
+		return r;
+	if (cache_dir && cache_find(bz_file, cache_dir, hint, content, out)) {
+		out->path = bz_file->path; /* errors name the bzImage, not the cache */
+		return 0;
+	}
+	len = bz->payload_length - SIZE_TRAILER;
+	payload = malloc(len);
+	if (!payload)
+		return kv_err_set(e, -ENOMEM, "%s: no memory for the payload", bz_file->path);
+	r = boot_file_copy(bz_file, off, payload, len, "the payload", e);
+	if (!r)
+		r = xz_decode(bz_file->path, payload, len, hint, out, e);
+	free(payload);
 	if (r)
 		return r;
 	if (!pvh_looks_like(out)) {
@@ -278,8 +260,10 @@ int boot_unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *b
 		return kv_err_set(e, -EINVAL, "%s: unpacked payload is not an ELF vmlinux: boot it "
 				  "with --boot bzimage", bz_file->path);
 	}
-	if (cached[0]) {
-		r = cache_store(cache_dir, cached, out);
+	if (content[0]) {
+		r = kcache_content_write(cache_dir, content, out->data, out->size);
+		if (!r && !kcache_key_name(&bz_file->st, key, sizeof(key)))
+			r = kcache_key_write(cache_dir, key, content);
 		if (r)
 			LOG_WARN("cannot cache the unpacked kernel in %s: %s", cache_dir, strerror(-r));
 	}

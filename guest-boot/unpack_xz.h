@@ -16,9 +16,10 @@
 #define UNPACK_MAX_SIZE (1ULL << 30) /* refuse to inflate beyond 1 GiB */
 
 /* Extracts the XZ-compressed ELF vmlinux from a parsed bzImage into
- * @out (malloc'd; free with boot_file_free), through the cache in
- * @cache_dir when non-NULL. */
-int boot_unpack_bzimage(const struct boot_file *bz_file, const struct bz_info *bz,
-		   const char *cache_dir, struct boot_file *out, struct kv_err *e) KV_MUST_CHECK;
+ * @out (free with boot_file_free): the cached file from @cache_dir when
+ * there is one (kernel_cache.h), else unpacked into memory and cached.
+ * @cache_dir NULL: no cache. */
+int boot_unpack_bzimage(struct boot_file *bz_file, const struct bz_info *bz,
+			const char *cache_dir, struct boot_file *out, struct kv_err *e) KV_MUST_CHECK;
 
 #endif

@@ -5,7 +5,7 @@
 # (row 1, row 2, ..., row 1, row 2, ...), each under vmmstat, and prints one
 # line per start for tools/bootbench to collect:
 #
-#   BOOTBENCH-START <row> <i> <ok> <userspace_s> <exit_s> <status> <peak_rss_kb> <guest_uptime_s>
+#   BOOTBENCH-START <row> <i> <ok> <userspace_s> <exit_s> <status> <peak_rss_kb> <guest_uptime_s> <exits> <pages_2m> <overhead_kb>
 #
 # userspace_s: seconds from the start of the VMM / runtime process to the
 # first KVMINI-USERSPACE-UP on its stdout (the guest's /init prints it as its
@@ -13,8 +13,13 @@
 # exit_s: seconds to that process's exit; peak_rss_kb: ru_maxrss from wait4,
 # the largest peak RSS of that process and of any descendant it reaped (the
 # VMM for VMs; runc or unshare and the container's processes otherwise);
-# ok 1 when the start printed the marker and exited 0. "-" for a missing
-# value. Also BOOTBENCH-INFO <key> <text> and BOOTBENCH-SKIP <row> <reason>.
+# ok 1 when the start printed the marker and exited 0; exits: KVM's exit
+# counter for the VM (debugfs, read every 250 ms while it runs, so the
+# last 250 ms are missing); pages_2m: the most 2 MiB mappings of guest RAM
+# KVM had at once; overhead_kb: the most RSS the VMM process had outside
+# its guest RAM (mappings of 512 MiB or more), from /proc/PID/smaps. "-" for
+# a missing value. Also BOOTBENCH-INFO <key> <text>, BOOTBENCH-SKIP <row>
+# <reason> and, for kvmini rows, BOOTBENCH-REPORT <row> <i> <its --report json>.
 #
 # Rows:
 #   kvmini-bzimage  kvmini run --kernel BZIMAGE --initrd I --exec true
@@ -24,7 +29,12 @@
 #                   start that fills kvmini's unpacked-kernel cache
 #   qemu-pc         qemu-system-x86_64 -accel kvm (default machine), same
 #                   kernel and initrd, kvmini.bench=1 (marker, poweroff -f)
-#   qemu-microvm    the same with -M microvm
+#   qemu-pvh        QEMU -M pc with the ELF vmlinux (--vmlinux) through its
+#                   PVH note, same initrd and command line
+#   qemu-microvm    the same as qemu-pc with -M microvm
+#   lkvm            kvmtool (--lkvm PATH): lkvm run, the bzImage, same initrd;
+#                   kvmtool gives the guest no ACPI, so the guest ends with
+#                   kvmini.bench=reboot and reboot=k (the i8042 reset)
 #   runc            runc run of the bundle tools/mkoci.sh builds
 #   unshare         unshare --fork --pid --mount --uts --ipc --net chroot
 #                   ROOTFS /bin/sh -c 'echo KVMINI-USERSPACE-UP; exec /bin/true'
@@ -33,6 +43,7 @@
 # needs).
 #
 # usage: bootbench-l1.sh [-n N] [--rows "ROW ..."] [--mkoci PATH] [--busybox PATH]
+#                        [--vmlinux PATH] [--lkvm PATH]
 # environment: KVMINI, QEMU, VMMSTAT, GUEST_KERNEL, GUEST_INITRD (as L1 sets
 #   them), RUNC, UNSHARE (default: found in PATH).
 # Exit status: 0 when every start of every row was ok, 1 otherwise.
@@ -42,7 +53,7 @@ LIB_PROG=bootbench-l1
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
+n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-pvh qemu-microvm runc unshare"
 mkoci='' busybox=/bin/busybox
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -50,6 +61,8 @@ while [[ $# -gt 0 ]]; do
     --rows) [[ $# -ge 2 ]] || die "--rows needs a list"; rows=$2; shift ;;
     --mkoci) [[ $# -ge 2 ]] || die "--mkoci needs a path"; mkoci=$2; shift ;;
     --busybox) [[ $# -ge 2 ]] || die "--busybox needs a path"; busybox=$2; shift ;;
+    --vmlinux) [[ $# -ge 2 ]] || die "--vmlinux needs a path"; VMLINUX=$2; shift ;;
+    --lkvm) [[ $# -ge 2 ]] || die "--lkvm needs a path"; LKVM=$2; shift ;;
     *) die "unknown argument '$1'" ;;
     esac
     shift
@@ -78,6 +91,10 @@ row_missing() {
         [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
     qemu-*)
         [[ -x ${QEMU:-} ]] || { echo "no qemu-system-x86_64 (QEMU)"; return; }
+        [[ $1 != qemu-pvh || -s ${VMLINUX:-} ]] || { echo "no ELF vmlinux (--vmlinux)"; return; }
+        [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
+    lkvm)
+        [[ -x ${LKVM:-} ]] || { echo "no kvmtool binary (bootbench --lkvm PATH)"; return; }
         [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
     runc)
         [[ -x $RUNC ]] || { echo "no runc"; return; }
@@ -89,6 +106,10 @@ row_missing() {
     esac
 }
 
+# KVM's counters per VM (exits, 2 MiB mappings) are in debugfs.
+if [[ ! -d /sys/kernel/debug/kvm ]]; then
+    mount -t debugfs none /sys/kernel/debug 2>/dev/null || info note "could not mount debugfs: no exit counts"
+fi
 # runc needs a cgroup hierarchy; the L1's /init mounts none.
 if [[ -d /sys/fs/cgroup ]] && ! grep -q ' /sys/fs/cgroup ' /proc/mounts; then
     mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || info note "could not mount cgroup2"
@@ -131,6 +152,8 @@ row_cmd() {
         cmd=(sh -c "exec \"\$@\" 2>&1" sh "${cmd[@]}") ;;
     qemu-*)
         vmm_cmd "$row" --cmdline "$cmdline kvmini.bench=1" ;;
+    lkvm)
+        vmm_cmd lkvm --cmdline "$cmdline kvmini.bench=reboot reboot=k" ;;
     runc)
         limit=60
         cmd=("$RUNC" run ${runc_args[@]+"${runc_args[@]}"} --bundle "$bundle" "bootbench-$$-$i") ;;
@@ -156,12 +179,16 @@ for ((i = 1; i <= n; i++)); do
     for row in "${active[@]}"; do
         row_cmd "$row" "$i"
         out=$work/$row.$i.out err=$work/$row.$i.err
-        : | "$VMMSTAT" --marker "$marker" --timeout "$limit" --out "$out" -- "${cmd[@]}" 2> "$err"
+        : | "$VMMSTAT" --marker "$marker" --timeout "$limit" --out "$out" --sample 250 \
+            --guest-mem 512 -- "${cmd[@]}" 2> "$err"
         line=$(grep '^vmmstat: ' "$err" | tail -n 1)
         us=$(sed -n 's/.*marker_s=\([-0-9.]*\).*/\1/p' <<< "$line")
         ex=$(sed -n 's/.*exit_s=\([-0-9.]*\).*/\1/p' <<< "$line")
         st=$(sed -n 's/.*status=\([0-9]*\).*/\1/p' <<< "$line")
         rss=$(sed -n 's/.*maxrss_kb=\([0-9]*\).*/\1/p' <<< "$line")
+        exits=$(sed -n 's/.*kvm_exits=\([0-9]*\).*/\1/p' <<< "$line")
+        p2m=$(sed -n 's/.*kvm_pages_2m=\([0-9]*\).*/\1/p' <<< "$line")
+        ovh=$(sed -n 's/.*overhead_kb=\([0-9]*\).*/\1/p' <<< "$line")
         up=$(tr -d '\r' < "$out" | sed -n 's/^KVMINI-UPTIME=\([0-9.]*\).*/\1/p' | head -n 1)
         if [[ $row == kvmini-* ]]; then
             # Under --exec the guest console goes to kvmini's stderr, which
@@ -170,13 +197,13 @@ for ((i = 1; i <= n; i++)); do
             # control-port report, a few guest commands later) is logged,
             # and stands in only when the marker was not seen.
             [[ -n $us && $us != -* ]] || us=$(sed -n 's/.*"userspace_up":\([0-9.]*\).*/\1/p' "$work/$row.$i.json" 2>/dev/null)
-            [[ -f $work/$row.$i.json ]] && echo "bootbench-l1: $row #$i report $(cat "$work/$row.$i.json")"
+            [[ -f $work/$row.$i.json ]] && echo "BOOTBENCH-REPORT $row $i $(cat "$work/$row.$i.json")"
             rm -f "$work/$row.$i.json"
         fi
         ok=1
         [[ ${st:-x} == 0 && -n $us && $us != -* && -n $ex ]] || ok=0
         [[ $us == -* ]] && us=
-        echo "BOOTBENCH-START $row $i $ok ${us:--} ${ex:--} ${st:--} ${rss:--} ${up:--}"
+        echo "BOOTBENCH-START $row $i $ok ${us:--} ${ex:--} ${st:--} ${rss:--} ${up:--} ${exits:--} ${p2m:--} ${ovh:--}"
         if [[ $ok -eq 0 ]]; then
             status_all=1
             echo "bootbench-l1: $row #$i FAILED (${line:-no vmmstat line}); its stdout (last 15 lines) and stderr:"

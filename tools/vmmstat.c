@@ -3,7 +3,8 @@
  * vmmstat: run a VMM (or any command), time the first appearance of a marker
  * text in its standard output and its exit, and report its peak RSS.
  *
- *   vmmstat [--marker TEXT] [--out FILE] [--timeout SECS] -- CMD ARGS...
+ *   vmmstat [--marker TEXT] [--out FILE] [--timeout SECS]
+ *           [--sample MS [--guest-mem MIB]] -- CMD ARGS...
  *
  * CMD's stdout goes through a pipe and is copied to FILE (or to our stdout);
  * its stderr and stdin are passed through. When CMD has exited and its stdout
@@ -18,7 +19,19 @@
  * counting CMD's children. With --timeout, CMD is killed (SIGKILL) after
  * SECS seconds and the line says timeout=1. vmmstat exits with CMD's status,
  * or 125 if it cannot run CMD.
+ *
+ * With --sample MS, every MS milliseconds while CMD runs vmmstat also reads
+ * (the line then ends with these fields, -1 when never seen):
+ *   - KVM's counters for CMD's VM from debugfs, /sys/kernel/debug/kvm/PID-FD/
+ *     (mounted by the caller): kvm_exits, kvm_io_exits, kvm_pf_taken (the
+ *     last values read, so the last MS of the run are missing) and
+ *     kvm_pages_2m (the most 2 MiB mappings seen at once);
+ *   - /proc/PID/smaps: overhead_kb, the most RSS seen outside guest RAM
+ *     (mappings of at least --guest-mem MiB, default 512, count as guest
+ *     RAM: the VMM's one big anonymous mapping), and guest_kb, the most RSS
+ *     seen in guest RAM.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -46,7 +59,99 @@ static double now_s(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmmstat [--marker TEXT] [--out FILE] [--timeout SECS] -- CMD ARGS...\n");
+	fprintf(f, "usage: vmmstat [--marker TEXT] [--out FILE] [--timeout SECS] "
+		"[--sample MS [--guest-mem MIB]] -- CMD ARGS...\n");
+}
+
+/* What --sample gathers about the VMM process. */
+struct sample {
+	long long exits, io_exits, pf_taken, pages_2m_max;
+	long long overhead_kb, guest_kb;  /* the most seen of each */
+	char kvm_dir[300];                /* debugfs dir of the VM, once found */
+};
+
+/* A number from a debugfs file; -1 when it cannot be read. */
+static long long read_count(const char *dir, const char *name)
+{
+	char path[400], buf[64];
+	long long v = -1;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		v = strtoll(buf, NULL, 10);
+	}
+	return v;
+}
+
+static void sample_kvm(struct sample *s, pid_t pid)
+{
+	long long v;
+
+	if (!s->kvm_dir[0]) {
+		char prefix[32];
+		struct dirent *de;
+		DIR *d = opendir("/sys/kernel/debug/kvm");
+
+		if (!d)
+			return;
+		snprintf(prefix, sizeof(prefix), "%d-", (int)pid);
+		while ((de = readdir(d)) != NULL)
+			if (!strncmp(de->d_name, prefix, strlen(prefix)))
+				snprintf(s->kvm_dir, sizeof(s->kvm_dir), "/sys/kernel/debug/kvm/%s",
+					 de->d_name);
+		closedir(d);
+		if (!s->kvm_dir[0])
+			return;
+	}
+	/* The folder goes away with the VM: keep the last values read. */
+	if ((v = read_count(s->kvm_dir, "exits")) >= 0)
+		s->exits = v;
+	if ((v = read_count(s->kvm_dir, "io_exits")) >= 0)
+		s->io_exits = v;
+	if ((v = read_count(s->kvm_dir, "pf_taken")) >= 0)
+		s->pf_taken = v;
+	if ((v = read_count(s->kvm_dir, "pages_2m")) > s->pages_2m_max)
+		s->pages_2m_max = v;
+}
+
+/* RSS in and outside guest RAM, from /proc/PID/smaps. */
+static void sample_smaps(struct sample *s, pid_t pid, unsigned long long guest_min)
+{
+	char path[64], line[512];
+	unsigned long long start, end, size = 0;
+	long long rss, total = 0, guest = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		size_t tok = strcspn(line, " ");
+
+		/* A mapping's first line starts "START-END perms ..."; its fields
+		 * start "Name:". */
+		if (tok && line[tok - 1] != ':' && sscanf(line, "%llx-%llx", &start, &end) == 2)
+			size = end - start;
+		else if (sscanf(line, "Rss: %lld kB", &rss) == 1) {
+			total += rss;
+			if (size >= guest_min)
+				guest += rss;
+		}
+	}
+	fclose(f);
+	if (total > 0 && total - guest > s->overhead_kb)
+		s->overhead_kb = total - guest;
+	if (total > 0 && guest > s->guest_kb)
+		s->guest_kb = guest;
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -100,13 +205,18 @@ int main(int argc, char **argv)
 		{ "marker", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "sample", required_argument, NULL, 's' },
+		{ "guest-mem", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum { CHUNK = 65536 };
 	const char *marker = "KVMINI-USERSPACE-UP";
 	const char *out_path = NULL;
-	double timeout_s = 0, t0, marker_s = -1, exit_s;
+	double timeout_s = 0, t0, marker_s = -1, exit_s, next_sample = 0;
+	long sample_ms = 0;
+	unsigned long long guest_min = 512ULL << 20;
+	struct sample smp = { -1, -1, -1, -1, -1, -1, "" };
 	struct scanner sc = { 0 };
 	struct rusage ru = { 0 };
 	char buf[CHUNK];
@@ -114,7 +224,7 @@ int main(int argc, char **argv)
 	bool timed_out = false, eof = false, write_failed = false;
 	pid_t pid;
 
-	while ((c = getopt_long(argc, argv, "+m:o:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+m:o:t:s:g:h", opts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -132,6 +242,21 @@ int main(int argc, char **argv)
 				return VMMSTAT_FAIL;
 			}
 			break;
+		case 's':
+		case 'g': {
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || v <= 0) {
+				fprintf(stderr, "vmmstat: bad --%s '%s'\n", c == 's' ? "sample" : "guest-mem",
+					optarg);
+				return VMMSTAT_FAIL;
+			}
+			if (c == 's')
+				sample_ms = v;
+			else
+				guest_min = (unsigned long long)v << 20;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -196,6 +321,17 @@ int main(int argc, char **argv)
 			}
 			wait_ms = (int)(left * 1000) + 1;
 		}
+		if (sample_ms) {
+			double now = now_s();
+
+			if (now >= next_sample) {
+				sample_kvm(&smp, pid);
+				sample_smaps(&smp, pid, guest_min);
+				next_sample = now + (double)sample_ms / 1000.0;
+			}
+			if (wait_ms < 0 || wait_ms > (int)((next_sample - now) * 1000) + 1)
+				wait_ms = (int)((next_sample - now) * 1000) + 1;
+		}
 		if (poll(&pfd, 1, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -238,8 +374,13 @@ int main(int argc, char **argv)
 	if (out_fd != STDOUT_FILENO)
 		close(out_fd);
 
-	fprintf(stderr, "vmmstat: marker_s=%.3f exit_s=%.3f status=%d maxrss_kb=%ld%s\n",
+	fprintf(stderr, "vmmstat: marker_s=%.3f exit_s=%.3f status=%d maxrss_kb=%ld%s",
 		marker_s, exit_s, status, ru.ru_maxrss, timed_out ? " timeout=1" : "");
+	if (sample_ms)
+		fprintf(stderr, " kvm_exits=%lld kvm_io_exits=%lld kvm_pf_taken=%lld kvm_pages_2m=%lld "
+			"overhead_kb=%lld guest_kb=%lld", smp.exits, smp.io_exits, smp.pf_taken,
+			smp.pages_2m_max, smp.overhead_kb, smp.guest_kb);
+	fputc('\n', stderr);
 	free(sc.window);
 	return status;
 }

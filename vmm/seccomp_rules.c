@@ -74,7 +74,9 @@ static const struct sc_call calls[] = {
 	{ MAIN, SCMP_SYS(getrusage) },
 	{ MAIN, SCMP_SYS(fstat) },      /* stdio's first write to a stream */
 	{ MAIN, SCMP_SYS(newfstatat) },
-	{ MAIN, SCMP_SYS(lseek) },
+	{ MAIN, SCMP_SYS(lseek) },      /* also --report: /proc/self/statm, opened before, read again at the end */
+	{ MAIN, SCMP_SYS(pread64) },    /* --report: KVM's statistics fds (KVM_GET_STATS_FD) */
+	{ MAIN, SCMP_SYS(mincore) },    /* --report: which guest RAM pages are resident (gm_resident_bytes) */
 #ifdef SC_ASAN
 	/* AddressSanitizer's runtime: the alternate signal stack of an
 	 * exiting thread, its allocator's per-thread setup. */
@@ -100,6 +102,7 @@ static const struct sc_ioctl ioctls[] = {
 	{ VCPU | IO, TUNSETOFFLOAD },    /* virtio-net feature negotiation and reset */
 	{ ALL,  TCSETSF },               /* terminal_restore, also from the SIGSYS handler */
 	{ MAIN, TCGETS },                /* isatty */
+	{ MAIN, KVM_GET_STATS_FD },      /* --report: KVM's statistics, read once the VM stopped */
 };
 
 /* madvise advice glibc and kvmini give after setup: freeing pages (a

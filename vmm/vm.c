@@ -21,6 +21,7 @@
 #include "kvmini/log.h"
 #include "kvmini/vm.h"
 #include "vm_run.h"
+#include "vm_stats.h"
 #include "vm_virtio.h"
 
 static int init_kvm(struct vm *vm, struct kv_err *e)
@@ -91,12 +92,19 @@ static int init_memory(struct vm *vm, struct kv_err *e)
 		memset(vm->cfg.premade_mem, 0, sizeof(*vm->cfg.premade_mem));
 		vm->cfg.premade_mem = NULL;
 	} else {
-		r = gm_create(&vm->mem, vm->cfg.memory, e);
+		r = gm_create(&vm->mem, vm->cfg.memory, &vm->cfg.mem_opts, e);
 	}
 	if (r)
 		return r;
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		const struct gm_region *g = &vm->mem.regions[i];
+		/* KVM maps a 2 MiB guest page with one 2 MiB host page only when
+		 * both addresses agree modulo 2 MiB: gm_create guarantees it;
+		 * memory made elsewhere (tests) may not. */
+		if (!gm_region_congruent(g, GM_HUGE_2M))
+			LOG_WARN("memory slot %u: host address %p and guest address 0x%llx differ "
+				 "modulo 2 MiB: KVM will map it with 4 KiB pages only", i,
+				 (void *)g->host, (unsigned long long)g->gpa);
 		struct kvm_userspace_memory_region region = {
 			.slot = i,
 			.guest_phys_addr = g->gpa,
@@ -310,6 +318,7 @@ static const struct init_step init_steps[] = {
 	{ "devices", init_devices, fini_devices },
 	{ "virtio transports", vm_virtio_attach, vm_virtio_detach },
 	{ "vcpus",   init_vcpus,   fini_vcpus },
+	{ "stats",   vm_stats_init, vm_stats_fini },
 };
 #define NR_INIT_STEPS (sizeof(init_steps) / sizeof(init_steps[0]))
 
@@ -332,6 +341,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct kv_err *e)
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	for (unsigned i = 0; i < NR_INIT_STEPS; i++) {
 		r = init_steps[i].init(vm, e);
+		LOG_DEBUG("%.3f s: VM step %s %s", log_uptime(), init_steps[i].name, r ? "failed" : "done");
 		if (r) {
 			vm_unwind(vm, i + 1);
 			pthread_mutex_destroy(&vm->stop_lock);

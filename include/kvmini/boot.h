@@ -64,7 +64,8 @@ int boot_build_e820(const struct guest_mem *gm, struct e820_entry *map, unsigned
  * cfg->mode, writes the boot data structures (zero page or PVH start
  * info, ACPI tables for cfg->ncpus CPUs) and describes the entry. Every
  * malformed input fails before the VM starts, with a message naming the
- * file and the problem. */
+ * file and the problem. @gm must be zero-filled, as gm_create leaves it:
+ * the zeros of a kernel image are not copied. */
 int boot_load(const struct guest_mem *gm, const struct boot_cfg *cfg,
 	      struct boot_entry *entry, struct kv_err *e) KV_MUST_CHECK;
 

@@ -30,6 +30,8 @@ struct kv_config {
 	const char *initrd;
 	const char *cmdline;   /* as the user gave it, NULL if not */
 	uint64_t memory;       /* bytes */
+	bool mem_hugetlb;      /* --memory SIZE,hugetlb: 2 MiB hugetlbfs pages */
+	bool mem_prefault;     /* --memory SIZE,prefault: allocate all guest RAM at start */
 	unsigned cpus;
 	enum boot_mode boot;
 	bool quiet;
@@ -39,6 +41,7 @@ struct kv_config {
 	bool report_json;       /* --report json[:PATH] */
 	const char *report_path; /* NULL: the report goes to stderr */
 	bool seccomp;          /* --seccomp=on|off: per-thread system call filters (default on) */
+	bool cmdline_defaults; /* --cmdline-defaults=on|off: config_cmdline_defaults (default on) */
 	struct config_devices dev; /* --disk, --net, --console */
 	struct config_init init;   /* --modules, --workdir, --overlay, --rootfs */
 };
@@ -48,6 +51,10 @@ struct kv_config {
 int config_parse(int argc, char *const argv[], struct kv_config *cfg,
 		 struct kv_err *e) KV_MUST_CHECK;
 
+/* --memory's value: "SIZE[,hugetlb][,prefault]". Returns 0 or -EINVAL
+ * with a message naming the part that is wrong. */
+int config_parse_memory(const char *arg, struct kv_config *cfg, struct kv_err *e) KV_MUST_CHECK;
+
 /* "512M", "2G", "1048576", "64K", "1T" -> bytes; rejects 0, junk and overflow. */
 int config_parse_size(const char *s, uint64_t *out) KV_MUST_CHECK;
 
@@ -55,10 +62,22 @@ int config_parse_size(const char *s, uint64_t *out) KV_MUST_CHECK;
  * rejects 0, junk, fractions and overflow. */
 int config_parse_duration(const char *s, uint64_t *ms) KV_MUST_CHECK;
 
+/* The kernel parameters kvmini adds for a faster boot, each unless the
+ * user's command line names the same parameter (README: "Kernel command
+ * line defaults"): @name is the parameter, @param what is added. */
+struct cmdline_default {
+	const char *name;
+	const char *param;
+};
+extern const struct cmdline_default config_cmdline_defaults[];
+extern const unsigned config_nr_cmdline_defaults;
+
 /* The guest command line: the user's, plus console=ttyS0 when it names no
  * console, plus panic=-1 under --exec when it names no panic= (a guest
  * without the pvpanic driver then resets rather than hanging until
- * --timeout). Returns 0, or -ENAMETOOLONG if it does not fit @len. */
+ * --timeout), plus, with cmdline_defaults, each of
+ * config_cmdline_defaults whose parameter it does not name. Returns 0,
+ * or -ENAMETOOLONG if it does not fit @len. */
 int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len) KV_MUST_CHECK;
 
 void config_print_usage(FILE *f);

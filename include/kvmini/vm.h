@@ -23,13 +23,14 @@ struct config_devices;
 struct evloop;
 struct irq_routing;
 struct vm_virtio_dev;
+struct vm_stats;
 
 struct vm;
 
 
-
 struct vm_config {
 	uint64_t memory;      /* bytes */
+	struct gm_opts mem_opts; /* hugetlb, prefault (when the VM maps memory itself) */
 	unsigned cpus;
 	bool irqchip;         /* in-kernel LAPIC/IOAPIC/PIC + PIT (always, but for tiny tests) */
 	bool pc_devices;      /* UART, i8042, RTC, PCI root, ACPI PM */
@@ -44,6 +45,7 @@ struct vm_config {
 	int exec_out_fd;
 	int exec_err_fd;
 	struct report *report;  /* milestones are marked here; NULL: none */
+	bool kvm_stats;         /* open KVM's statistics for vm_stats_collect (--report) */
 	/* --disk, --net, --console: virtio devices (NULL: none). */
 	const struct config_devices *devices;
 };
@@ -82,6 +84,7 @@ struct vm {
 	enum vm_stop_cause stop_cause;
 	unsigned halted_vcpus;
 	int stop_signal;            /* for STOP_SIGNAL */
+	struct vm_stats *stats;     /* KVM's statistics (NULL: none; vmm/vm_stats.c) */
 	unsigned init_done;         /* how many init steps to unwind */
 };
 
@@ -114,6 +117,13 @@ struct console_input vm_console_input(struct vm *vm);
 /* Process exit status for the way @vm stopped (and, under --exec, the
  * command's status from the control port). */
 int vm_exit_status(const struct vm *vm);
+/* Puts KVM's statistics for @vm, read now (after vm_wait: its stats
+ * fds are opened, read with pread and closed here), into @r, valid until
+ * vm_destroy. -ENOTSUP without vm_config.kvm_stats, another -errno when
+ * this KVM has no binary statistics (before Linux 5.14). Every call it
+ * makes is allowed by the main thread's filter. */
+int vm_stats_collect(struct vm *vm, struct report *r) KV_MUST_CHECK;
+
 /* A short name for the stop cause, for --report ("poweroff", ...). */
 const char *vm_stop_name(enum vm_stop_cause cause);
 

@@ -1,10 +1,12 @@
 #!/bin/bash
 # bootbench-smoke.sh: CI smoke test of tools/bootbench. Runs it with N=2
 # (in one nested L1 on machines without hardware virtualization) and checks
-# that EVERY row (kvmini bzImage and PVH, QEMU pc and microvm, runc,
-# unshare) gave numbers for both starts: time to userspace, time to exit and
-# peak RSS, read back from the CSV; and that the plot was drawn. How big the
-# numbers are is not checked. Prints the table, and for each failure why.
+# that EVERY row (kvmini bzImage and PVH, QEMU pc, PVH and microvm, runc,
+# unshare, and the TCG floor from the bzImage and through PVH) gave numbers
+# for both starts: time to userspace, time to exit and peak RSS, and for
+# the VMs in L1 KVM's exits per boot, read back from the CSV; and that the
+# plot was drawn. How big the numbers are is not checked. Prints the table,
+# and for each failure why.
 #
 # usage: tests/e2e/bootbench-smoke.sh [KVMINI [VMMSTAT]]
 #        tests/e2e/bootbench-smoke.sh --check DIR   (only check an earlier
@@ -19,7 +21,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 n=2
-rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-microvm runc unshare"
+rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-pvh qemu-microvm runc unshare floor-bzimage floor-pvh"
 
 fail() { echo "BOOTBENCH SMOKE FAILED: $*"; echo "BOOTBENCH SMOKE FAILED: $*" >&2; }
 
@@ -66,13 +68,14 @@ if [[ ! -s $csv ]]; then
 fi
 for r in $rows; do
     # summary,<row>,"<label>",n,ok,us,us_min,us_max,ex,ex_min,ex_max,rss_kb,
+    #   guest_uptime_s,kvm_exits,pages_2m,vmm_overhead_kb
     line=$(grep "^summary,$r," "$csv" | sed 's/"[^"]*"/L/')
     if [[ -z $line ]]; then
         fail "row $r: no summary line in the CSV"
         problems=1
         continue
     fi
-    IFS=, read -r _ _ _ want ok us _ _ ex _ _ rss _ <<< "$line"
+    IFS=, read -r _ _ _ want ok us _ _ ex _ _ rss _ exits _ <<< "$line"
     why=$(grep -m1 "^BOOTBENCH-SKIP $r " "$out/run.log" 2>/dev/null | cut -d' ' -f3-)
     num='^[0-9]+([.][0-9]+)?$'
     if [[ ! $want =~ $num || ! $ok =~ $num ]]; then
@@ -88,6 +91,9 @@ for r in $rows; do
     [[ $us =~ $num ]] || { fail "row $r: no time to userspace ('$us')"; problems=1; }
     [[ $ex =~ $num ]] || { fail "row $r: no time to exit ('$ex')"; problems=1; }
     [[ $rss =~ $num ]] || { fail "row $r: no peak RSS ('$rss')"; problems=1; }
+    if [[ $r == kvmini-* || $r == qemu-* ]]; then
+        [[ $exits =~ $num ]] || { fail "row $r: no KVM exit count ('$exits')"; problems=1; }
+    fi
 done
 if [[ ! -s $out/bootbench.png && ! -s $out/bootbench.svg ]]; then
     fail "no plot in $out (gnuplot missing or failed)"

@@ -77,11 +77,13 @@ static void mmio_write(void *opaque, uint64_t off, const void *data, unsigned le
 static const struct bus_ops pio_ops = { pio_read, pio_write };
 static const struct bus_ops mmio_ops = { mmio_read, mmio_write };
 
-static struct vm *make_vm(struct testdev *d, unsigned cpus, bool irqchip)
+static struct vm *make_vm_with(struct testdev *d, unsigned cpus, bool irqchip,
+				struct report *rep)
 {
 	struct vm_config cfg = {
 		.memory = 16 * MiB, .cpus = cpus, .irqchip = irqchip,
 		.pc_devices = false, .console_out_fd = -1,
+		.report = rep, .kvm_stats = rep != NULL,
 	};
 	struct kv_err e = { 0 };
 	struct vm *vm = NULL;
@@ -94,6 +96,11 @@ static struct vm *make_vm(struct testdev *d, unsigned cpus, bool irqchip)
 	ck_assert_int_eq(bus_register(&vm->pio, TEST_PORT, 16, &pio_ops, d, "testdev", &e), 0);
 	ck_assert_int_eq(bus_register(&vm->mmio, TEST_MMIO, 0x1000, &mmio_ops, d, "testdev", &e), 0);
 	return vm;
+}
+
+static struct vm *make_vm(struct testdev *d, unsigned cpus, bool irqchip)
+{
+	return make_vm_with(d, cpus, irqchip, NULL);
 }
 
 static void load(struct vm *vm, uint64_t gpa, const uint8_t *start, const uint8_t *end)
@@ -194,6 +201,62 @@ START_TEST(stop_kicks_all_vcpus)
 }
 END_TEST
 
+static uint64_t stat_of(const struct report *r, const char *name)
+{
+	for (unsigned i = 0; i < r->nr_kvm_stats; i++)
+		if (!strcmp(r->kvm_stats[i].name, name))
+			return r->kvm_stats[i].value;
+	ck_abort_msg("KVM reports no statistic '%s'", name);
+	return 0;
+}
+
+/* True when this host backs anonymous memory with transparent huge
+ * pages (always, or on MADV_HUGEPAGE request as kvmini makes). */
+static bool thp_on(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strstr(buf, "[always]") || strstr(buf, "[madvise]");
+}
+
+/* The --report profile through the real KVM_GET_STATS_FD: the guest's
+ * seven port writes are seven of KVM's io_exits, and, where the host has
+ * transparent huge pages, the guest page it ran from is one 2 MiB
+ * mapping (guest RAM is aligned for it). */
+START_TEST(kvm_stats_and_huge_pages)
+{
+	struct testdev d;
+	struct report rep;
+	struct vm *vm;
+	struct boot_entry entry = { .kind = ENTRY_REAL16, .rip = 0x1000 };
+
+	report_init(&rep);
+	vm = make_vm_with(&d, 1, false, &rep);
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++)
+		ck_assert(gm_region_congruent(&vm->mem.regions[i], GM_HUGE_2M));
+	load(vm, 0x1000, guest_real_start, guest_real_end);
+	ck_assert_int_eq(run_vm(vm, &entry), STOP_HALTED);
+	ck_assert_msg(vm_stats_collect(vm, &rep) == 0, "no KVM statistics (KVM_GET_STATS_FD)");
+	ck_assert_uint_ge(stat_of(&rep, "exits"), 8);     /* 7 port accesses and the HLT */
+	ck_assert_uint_ge(stat_of(&rep, "io_exits"), 7);
+	ck_assert_uint_ge(stat_of(&rep, "halt_exits"), 1);
+	if (thp_on())
+		ck_assert_uint_ge(stat_of(&rep, "pages_2m"), 1);
+	printf("tiny guest: %llu exits, %llu io_exits, %llu 2 MiB mappings (THP %s)\n",
+	       (unsigned long long)stat_of(&rep, "exits"),
+	       (unsigned long long)stat_of(&rep, "io_exits"),
+	       (unsigned long long)stat_of(&rep, "pages_2m"), thp_on() ? "on" : "off");
+	vm_destroy(vm);
+	report_fini(&rep);
+}
+END_TEST
+
 static Suite *tiny_suite(void)
 {
 	Suite *s = suite_create("tiny-guests");
@@ -204,6 +267,7 @@ static Suite *tiny_suite(void)
 	tcase_add_test(tc, long_mode_mmio);
 	tcase_add_test(tc, triple_fault_is_a_crash);
 	tcase_add_test(tc, stop_kicks_all_vcpus);
+	tcase_add_test(tc, kvm_stats_and_huge_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,6 @@
 /* kvmini: argv -> config -> run. The only place that prints errors and exits. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,7 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		.cache_dir = cache_dir(cache, sizeof(cache)),
 		.nr_virtio_mmio = config_nr_mmio(&cfg->dev),
 	};
+	const struct gm_opts mopts = { .hugetlb = cfg->mem_hugetlb, .prefault = cfg->mem_prefault };
 	size_t len;
 
 	if (config_build_cmdline(cfg, cmdline, sizeof(cmdline))) {
@@ -162,8 +164,9 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		}
 	}
 	check_memory_fits(cfg->memory);
-	if (gm_create(gm, cfg->memory, &e))
+	if (gm_create(gm, cfg->memory, &mopts, &e))
 		fail(&e);
+	LOG_DEBUG("%.3f s: guest memory mapped", log_uptime());
 	if (boot_load(gm, &bcfg, entry, &e))
 		fail(&e);
 	free((void *)bcfg.initrd_extra);
@@ -265,13 +268,48 @@ static void timeout_stop(struct timeout *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
+/* Resident KiB from /proc/self/statm, opened before the filters as
+ * @statm_fd and read again with lseek and read; -1 when unknown. */
+static long rss_now_kib(int statm_fd)
+{
+	char buf[128];
+	unsigned long size, resident;
+	ssize_t n;
+
+	if (statm_fd < 0 || lseek(statm_fd, 0, SEEK_SET) < 0)
+		return -1;
+	n = read(statm_fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return -1;
+	return (long)(resident * (unsigned long)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The boot profile: KVM's statistics, and kvmini's memory apart from
+ * guest RAM (resident guest pages counted with mincore). */
+static void report_profile(struct report *rep, struct vm *vm, int statm_fd)
+{
+	uint64_t guest = gm_resident_bytes(&vm->mem);
+
+	if (vm_stats_collect(vm, rep))
+		LOG_DEBUG("--report: no KVM statistics");
+	rep->rss_kib = rss_now_kib(statm_fd);
+	/* hugetlbfs pages are not in the RSS: none of the RSS is guest RAM. */
+	rep->guest_resident_kib = vm->mem.hugetlb ? 0 : (long)(guest >> 10);
+	rep->guest_hugetlb_kib = vm->mem.hugetlb ? (long)(guest >> 10) : 0;
+}
+
 /* Writes the report to @f (stderr, or the --report file opened before
  * the system call filters went on) and closes a file. */
-static void report_finish(const struct kv_config *cfg, struct report *rep, const struct vm *vm,
-			  int status, FILE *f)
+static void report_finish(const struct kv_config *cfg, struct report *rep, struct vm *vm,
+			  int status, FILE *f, int statm_fd)
 {
 	struct rusage ru;
 
+	if (cfg->report_json)
+		report_profile(rep, vm, statm_fd);
 	rep->exit_status = status;
 	rep->stop_reason = vm_stop_name(vm->stop_cause);
 	rep->has_command_status = vm->control && control_port_status(vm->control, &rep->command_status);
@@ -294,7 +332,7 @@ static void terminal_stop(void *ctx, enum vm_stop_cause cause, int signo)
 		vm_request_stop(ctx, cause);
 }
 
-static int run(const struct kv_config *cfg)
+static int run(const struct kv_config *cfg, double before_main)
 {
 	/* Under --exec stdout carries only the command's output: the kernel
 	 * console goes to stderr, or nowhere with --quiet. */
@@ -302,13 +340,15 @@ static int run(const struct kv_config *cfg)
 		.memory = cfg->memory, .cpus = cfg->cpus, .irqchip = true, .pc_devices = true,
 		.console_out_fd = !cfg->exec ? STDOUT_FILENO : cfg->quiet ? -1 : STDERR_FILENO,
 		.exec = cfg->exec != NULL, .exec_out_fd = STDOUT_FILENO, .exec_err_fd = STDERR_FILENO,
-		.devices = &cfg->dev,
+		.devices = &cfg->dev, .kvm_stats = cfg->report_json,
+		.mem_opts = { .hugetlb = cfg->mem_hugetlb, .prefault = cfg->mem_prefault },
 	};
 	struct timeout timeout;
 	struct report rep;
 	FILE *report_file = stderr;
 	/* --exec reads no input: a CI job's stdin may be anything. */
 	int in_fd = cfg->exec ? -1 : STDIN_FILENO;
+	int statm_fd = -1;
 	struct kv_err e = { 0 };
 	struct boot_entry entry;
 	struct guest_mem gm;
@@ -318,6 +358,7 @@ static int run(const struct kv_config *cfg)
 	int status;
 
 	report_init(&rep);
+	rep.before_main_s = before_main;
 	vcfg.report = &rep;
 	/* Opened now: a path that cannot be written fails before the VM
 	 * runs, and no file is opened once the filters are on. */
@@ -328,8 +369,11 @@ static int run(const struct kv_config *cfg)
 			fail(&e);
 		}
 	}
+	if (cfg->report_json)
+		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	load_guest(cfg, &gm, &entry);
 	check_host();
+	LOG_DEBUG("%.3f s: host checked", log_uptime());
 	/* Builds the filters; each thread installs its own as it starts. */
 	if (cfg->seccomp && seccomp_enable(&e)) {
 		gm_destroy(&gm);
@@ -341,6 +385,7 @@ static int run(const struct kv_config *cfg)
 	terminal_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	LOG_DEBUG("%.3f s: system call filters built", log_uptime());
 	seccomp_set_fatal_hook(terminal_restore);
 	vcfg.premade_mem = &gm;
 	if (vm_create(&vm, &vcfg, &e)) {
@@ -379,7 +424,9 @@ static int run(const struct kv_config *cfg)
 		timeout_stop(&timeout);
 	status = vm_exit_status(vm);
 	LOG_DEBUG("%.3f s: guest stopped (exit status %d)", log_uptime(), status);
-	report_finish(cfg, &rep, vm, status, report_file);
+	report_finish(cfg, &rep, vm, status, report_file, statm_fd);
+	if (statm_fd >= 0)
+		close(statm_fd);
 	terminal_restore();
 	vm_destroy(vm);
 	LOG_DEBUG("%.3f s: VM destroyed", log_uptime());
@@ -394,8 +441,11 @@ int main(int argc, char *argv[])
 
 	/* A console reader that goes away must not kill the VMM: the UART
 	 * then sees EPIPE and drops output. */
+	double before_main;
+
 	signal(SIGPIPE, SIG_IGN);
 	log_init();
+	before_main = report_process_age();
 	/* KVMINI_LOG=debug shows boot milestones with timestamps. */
 	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "debug"))
 		log_set_level(LOG_LEVEL_DEBUG);
@@ -414,5 +464,5 @@ int main(int argc, char *argv[])
 	if (cfg.quiet)
 		log_set_level(LOG_LEVEL_ERR);
 	LOG_DEBUG("%.3f s: kvmini started", log_uptime());
-	return run(&cfg);
+	return run(&cfg, before_main);
 }

@@ -4,8 +4,10 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvmini/boot.h"
 #include "kvmini/layout.h"
@@ -141,6 +143,49 @@ static const struct bad_elf bad_elfs[] = {
 	{ "entry outside", { .entry = 32 * MiB }, "PVH entry 0x2000000", "no loaded segment" },
 };
 
+/* Issue 9 item 3: guest RAM must own a copy of the kernel. Loaded into
+ * memory from gm_create (what kvmini runs with), then the file is
+ * rewritten in place and truncated, as `cp new vmlinux` and a failed
+ * build would do under a running guest: guest memory must keep the
+ * bytes that were loaded, and reading it must not fault (a mapping of
+ * the file would show the new bytes, then SIGBUS past the new end). */
+START_TEST(guest_owns_its_kernel)
+{
+	struct test_elf_opts o = { 0 };
+	struct guest_mem gm;
+	struct test_boot c;
+	struct kv_err e;
+	uint8_t *seg, *junk;
+	size_t len;
+	int fd;
+
+	case_init(&c, &o, 16 * MiB);
+	ck_assert_int_eq(gm_create(&gm, 64 * MiB, NULL, &e), 0);
+	ck_assert_int_eq(boot_load(&gm, &c.cfg, &c.entry, &c.err), 0);
+	seg = gm_ptr(&gm, 16 * MiB, 0x2000);
+	ck_assert_ptr_nonnull(seg);
+	for (size_t i = 0; i < 0x2000; i++)
+		ck_assert_uint_eq(seg[i], (uint8_t)(0x11 + TEST_ELF_SEG_OFF + i));
+
+	fd = open(c.kernel, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	len = TEST_ELF_SEG_OFF + 0x2000;
+	junk = malloc(len);
+	ck_assert_ptr_nonnull(junk);
+	memset(junk, 0xa5, len);
+	ck_assert_int_eq(pwrite(fd, junk, len, 0), (ssize_t)len); /* rewritten in place */
+	for (size_t i = 0; i < 0x2000; i++)
+		ck_assert_uint_eq(seg[i], (uint8_t)(0x11 + TEST_ELF_SEG_OFF + i));
+	ck_assert_int_eq(ftruncate(fd, 0), 0);                   /* and truncated */
+	for (size_t i = 0; i < 0x2000; i++)
+		ck_assert_uint_eq(seg[i], (uint8_t)(0x11 + TEST_ELF_SEG_OFF + i));
+	close(fd);
+	free(junk);
+	gm_destroy(&gm);
+	test_boot_fini(&c);
+}
+END_TEST
+
 START_TEST(malformed_elf)
 {
 	const struct bad_elf *b = &bad_elfs[_i];
@@ -183,6 +228,7 @@ int main(void)
 	tcase_add_test(ok, valid_elf64);
 	tcase_add_test(ok, valid_elf32_no_initrd);
 	tcase_add_test(ok, initrd_avoids_segments);
+	tcase_add_test(ok, guest_owns_its_kernel);
 	tcase_add_loop_test(bad, malformed_elf, 0, sizeof(bad_elfs) / sizeof(bad_elfs[0]));
 	tcase_add_test(bad, truncated_headers);
 	suite_add_tcase(s, ok);

@@ -68,6 +68,28 @@ START_TEST(run_defaults_and_values)
 	ck_assert_uint_eq(c.cpus, 4);
 	ck_assert_str_eq(c.cmdline, "quiet");
 	ck_assert_int_eq(c.boot, BOOT_PVH);
+	ck_assert(!c.mem_hugetlb && !c.mem_prefault);
+}
+END_TEST
+
+START_TEST(memory_options)
+{
+	struct kv_config c;
+	struct kv_err e;
+	const char *huge[] = { "run", "--kernel", "k", "--memory", "1G,hugetlb", NULL };
+	const char *both[] = { "run", "--kernel", "k", "--memory", "64M,prefault,hugetlb", NULL };
+	const char *pre[] = { "run", "--kernel", "k", "--memory", "17M,prefault", NULL };
+
+	ck_assert_int_eq(parse(&c, &e, huge), 0);
+	ck_assert_uint_eq(c.memory, 1ULL << 30);
+	ck_assert(c.mem_hugetlb && !c.mem_prefault);
+	ck_assert_int_eq(parse(&c, &e, both), 0);
+	ck_assert_uint_eq(c.memory, 64ULL << 20);
+	ck_assert(c.mem_hugetlb && c.mem_prefault);
+	/* prefault alone needs no 2 MiB multiple */
+	ck_assert_int_eq(parse(&c, &e, pre), 0);
+	ck_assert_uint_eq(c.memory, 17ULL << 20);
+	ck_assert(!c.mem_hugetlb && c.mem_prefault);
 }
 END_TEST
 
@@ -85,6 +107,10 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--kernel", "k", "--memory", "0", NULL }, "--memory '0'" },
 	{ { "run", "--kernel", "k", "--memory", "lots", NULL }, "--memory 'lots'" },
 	{ { "run", "--kernel", "k", "--memory", "1M", NULL }, "too small" },
+	{ { "run", "--kernel", "k", "--memory", "512M,huge", NULL }, "unknown option 'huge'" },
+	{ { "run", "--kernel", "k", "--memory", "512M,", NULL }, "unknown option ''" },
+	{ { "run", "--kernel", "k", "--memory", ",hugetlb", NULL }, "not a size" },
+	{ { "run", "--kernel", "k", "--memory", "17M,hugetlb", NULL }, "multiple of 2M" },
 	{ { "run", "--kernel", "k", "--cpus", "0", NULL }, "--cpus '0'" },
 	{ { "run", "--kernel", "k", "--cpus", "256", NULL }, "--cpus '256'" },
 	{ { "run", "--kernel", "k", "--cpus", "two", NULL }, "--cpus 'two'" },
@@ -153,6 +179,45 @@ START_TEST(cmdline_console_default)
 	ck_assert_str_eq(buf, "console=ttyS0 netconsole=x");
 	c.cmdline = "0123456789012345678901234567890123456789012345678901234567890123456789";
 	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), -ENAMETOOLONG);
+}
+END_TEST
+
+/* The defaults: added in order, each dropped when the user's command
+ * line names its parameter, all dropped with --cmdline-defaults=off. */
+START_TEST(cmdline_defaults)
+{
+	struct kv_config c;
+	struct kv_err e;
+	const char *on[] = { "run", "--kernel", "k", "--cmdline", "quiet", NULL };
+	const char *off[] = { "run", "--kernel", "k", "--cmdline-defaults=off", NULL };
+	const char *bad[] = { "run", "--kernel", "k", "--cmdline-defaults", "maybe", NULL };
+	char buf[256];
+
+	ck_assert_int_eq(parse(&c, &e, on), 0);
+	ck_assert(c.cmdline_defaults);
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture quiet");
+	/* The user's own parameter wins, whatever its value. */
+	c.cmdline = "pci=nomsi quiet iommu=pt";
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=nomsi quiet iommu=pt");
+	c.cmdline = "quiet pci=conf1"; /* only pci= named: iommu=noaperture stays */
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 iommu=noaperture quiet pci=conf1");
+	c.cmdline = "xpci=1 iommu.strict=1"; /* other parameters: no effect */
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture xpci=1 iommu.strict=1");
+	c.cmdline = NULL;
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 pci=noearly iommu=noaperture");
+	ck_assert_int_eq(config_build_cmdline(&c, buf, 30), -ENAMETOOLONG);
+
+	ck_assert_int_eq(parse(&c, &e, off), 0);
+	ck_assert(!c.cmdline_defaults);
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0");
+	ck_assert_int_eq(parse(&c, &e, bad), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "--cmdline-defaults 'maybe'"));
 }
 END_TEST
 
@@ -251,9 +316,11 @@ static Suite *config_suite(void)
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, run_defaults_and_values);
+	tcase_add_test(tc, memory_options);
 	tcase_add_loop_test(tc, bad_invocations, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, cmdline_console_default);
+	tcase_add_test(tc, cmdline_defaults);
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, reparse_after_early_return);

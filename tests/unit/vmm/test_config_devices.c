@@ -122,7 +122,8 @@ START_TEST(slot_limits)
 END_TEST
 
 /* Through the whole command line: options land in cfg.dev, the
- * console default follows --console. */
+ * console default follows --console (and the kernel parameter defaults
+ * follow it). */
 START_TEST(via_config_parse)
 {
 	char *argv[] = { "kvmini", "run", "--kernel", "k", "--disk", "a.img,ro", "--console", "virtio",
@@ -134,7 +135,7 @@ START_TEST(via_config_parse)
 	ck_assert_uint_eq(cfg.dev.nr_disks, 1);
 	ck_assert_uint_eq(cfg.dev.nr_nets, 1);
 	ck_assert_int_eq(config_build_cmdline(&cfg, line, sizeof(line)), 0);
-	ck_assert_str_eq(line, "console=hvc0");
+	ck_assert_str_eq(line, "console=hvc0 pci=noearly iommu=noaperture");
 }
 END_TEST
 

@@ -69,7 +69,10 @@ START_TEST(report_object)
 		"{\"exit_status\":42,\"stop_reason\":\"po\\\"weroff\",\"command_status\":42,"
 		"\"milestones\":{\"process_start\":0.000000,\"first_vcpu_entry\":0.250000,"
 		"\"first_serial_byte\":null,\"userspace_up\":null,\"command_started\":null,"
-		"\"command_done\":null,\"vm_exit\":1.500000},\"peak_rss_kib\":1234}\n");
+		"\"command_done\":null,\"vm_exit\":1.500000},\"peak_rss_kib\":1234,"
+		"\"before_main_s\":null,\"to_first_guest_instruction_s\":null,\"rss_kib\":null,"
+		"\"guest_resident_kib\":null,\"guest_hugetlb_kib\":null,\"vmm_overhead_kib\":null,"
+		"\"kvm_exits\":null,\"kvm_stats\":null}\n");
 	if (system("command -v python3 >/dev/null 2>&1") == 0) {
 		char cmd[2048];
 
@@ -85,6 +88,48 @@ START_TEST(report_object)
 }
 END_TEST
 
+/* The boot profile: exits broken down by the statistics that count
+ * them (the rest is "other"), every statistic listed, memory apart from
+ * guest RAM, and the time to the first guest instruction. */
+START_TEST(profile)
+{
+	static const struct report_stat stats[] = {
+		{ "exits", 1000 }, { "io_exits", 300 }, { "mmio_exits", 20 }, { "halt_exits", 5 },
+		{ "pf_taken", 100 }, { "irq_exits", 70 }, { "pages_2m", 59 },
+	};
+	struct report r;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	report_init(&r);
+	r.at[MS_FIRST_VCPU_ENTRY] = 0.125;
+	r.before_main_s = 0.5;
+	r.kvm_stats = stats;
+	r.nr_kvm_stats = sizeof(stats) / sizeof(stats[0]);
+	r.rss_kib = 100000;
+	r.guest_resident_kib = 80000;
+	r.guest_hugetlb_kib = 0;
+	f = open_memstream(&out, &len);
+	ck_assert_int_eq(report_write_json(&r, f), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, ",\"before_main_s\":0.500000,"
+		"\"to_first_guest_instruction_s\":0.625000,\"rss_kib\":100000,"
+		"\"guest_resident_kib\":80000,\"guest_hugetlb_kib\":0,\"vmm_overhead_kib\":20000,"
+		"\"kvm_exits\":{\"total\":1000,\"io\":300,\"mmio\":20,\"halt\":5,"
+		"\"nested_page_fault\":100,\"host_interrupt\":70,\"irq_window\":0,"
+		"\"nmi_window\":0,\"signal\":0,\"request_irq\":0,\"other\":505},"
+		"\"kvm_stats\":{\"exits\":1000,\"io_exits\":300,\"mmio_exits\":20,"
+		"\"halt_exits\":5,\"pf_taken\":100,\"irq_exits\":70,\"pages_2m\":59}}\n"));
+	free(out);
+	report_fini(&r);
+
+	/* This process's age: positive, and not absurd for a unit test. */
+	ck_assert(report_process_age() > 0);
+	ck_assert(report_process_age() < 3600);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -92,6 +137,7 @@ int main(void)
 
 	tcase_add_test(tc, escapes);
 	tcase_add_test(tc, report_object);
+	tcase_add_test(tc, profile);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

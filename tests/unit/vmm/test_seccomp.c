@@ -22,6 +22,8 @@
 #include "kvmini/bus.h"
 #include "kvmini/config.h"
 #include "kvmini/cmos_rtc.h"
+#include "kvmini/guest_mem.h"
+#include "kvmini/kvm_stats.h"
 #include "kvmini/seccomp.h"
 #include "../check_main.h"
 
@@ -178,6 +180,56 @@ START_TEST(main_execve_kills)
 
 	snprintf(want, sizeof(want), "thread main made forbidden system call %d (execve)", SYS_execve);
 	expect_killed(&o, want);
+}
+END_TEST
+
+/* What --report does on the main thread once the VM has stopped (issue
+ * 11): KVM's statistics fds (KVM_GET_STATS_FD, then pread), the resident
+ * guest pages (mincore) and /proc/self/statm opened before the filter
+ * (lseek, read). EBADF answers here: the calls run, nothing is killed. */
+static int report_statm_fd = -1;
+static struct guest_mem report_gm;
+
+static void do_report_profile(void)
+{
+	struct kvm_stats_src src;
+	char buf[64];
+
+	if (kvm_stats_open(&src, -1, NULL) != -EBADF)
+		_exit(96);
+	if (pread(report_statm_fd, buf, sizeof(buf), 0) <= 0)
+		_exit(95);
+	if (lseek(report_statm_fd, 0, SEEK_SET) != 0 || read(report_statm_fd, buf, sizeof(buf)) <= 0)
+		_exit(94);
+	if (gm_write(&report_gm, 0, "x", 1) || gm_resident_bytes(&report_gm) == 0)
+		_exit(93);
+}
+
+static void do_stats_fd(void)
+{
+	ioctl(-1, KVM_GET_STATS_FD, NULL);
+}
+
+START_TEST(main_reads_the_profile)
+{
+	struct kv_err e = { 0 };
+	struct outcome o;
+	char want[128];
+
+	report_statm_fd = open("/proc/self/statm", O_RDONLY);
+	ck_assert_int_ge(report_statm_fd, 0);
+	ck_assert_int_eq(gm_create(&report_gm, 16 << 20, NULL, &e), 0);
+	o = run_filtered(SECCOMP_MAIN, do_report_profile);
+	ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
+		      "main: status 0x%x, stderr '%s'", o.status, o.err);
+	/* Only the main thread reads them. */
+	snprintf(want, sizeof(want), "(ioctl request 0x%lx)", (unsigned long)KVM_GET_STATS_FD);
+	o = run_filtered(SECCOMP_VCPU, do_stats_fd);
+	expect_killed(&o, want);
+	o = run_filtered(SECCOMP_IO, do_stats_fd);
+	expect_killed(&o, want);
+	gm_destroy(&report_gm);
+	close(report_statm_fd);
 }
 END_TEST
 
@@ -459,6 +511,7 @@ int main(void)
 	tcase_add_test(tc, io_open_kills);
 	tcase_add_test(tc, main_execve_kills);
 	tcase_add_test(tc, ioctl_filtered_by_request);
+	tcase_add_test(tc, main_reads_the_profile);
 	tcase_add_test(tc, no_executable_memory);
 	tcase_add_test(tc, allowed_calls_run);
 	tcase_add_test(tc, enable_is_opt_in);

@@ -1,7 +1,10 @@
 /* The checked guest-memory accessor: both ends, overflow, region splits. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kvmini/guest_mem.h"
@@ -39,14 +42,14 @@ START_TEST(layout_around_hole)
 	struct guest_mem gm;
 	struct kv_err e;
 
-	ck_assert_int_eq(gm_create(&gm, 512 * MiB, &e), 0);
+	ck_assert_int_eq(gm_create(&gm, 512 * MiB, NULL, &e), 0);
 	ck_assert_uint_eq(gm.nr_regions, 1);
 	ck_assert_uint_eq(gm_low_top(&gm), 512 * MiB);
 	gm_destroy(&gm);
 
 	/* 4 GiB of RAM: 3 GiB below the hole, 1 GiB from 4 GiB up (MAP_NORESERVE:
 	 * nothing is touched, so this costs no memory). */
-	ck_assert_int_eq(gm_create(&gm, 4 * GiB, &e), 0);
+	ck_assert_int_eq(gm_create(&gm, 4 * GiB, NULL, &e), 0);
 	ck_assert_uint_eq(gm.nr_regions, 2);
 	ck_assert_uint_eq(gm.regions[0].size, LAYOUT_MMIO_HOLE_START);
 	ck_assert_uint_eq(gm.regions[1].gpa, LAYOUT_MMIO_HOLE_END);
@@ -57,42 +60,145 @@ START_TEST(layout_around_hole)
 	ck_assert_uint_eq(gm_low_top(&gm), LAYOUT_MMIO_HOLE_START);
 	gm_destroy(&gm);
 
-	ck_assert_int_eq(gm_create(&gm, 1 * MiB, &e), -EINVAL);
+	ck_assert_int_eq(gm_create(&gm, 1 * MiB, NULL, &e), -EINVAL);
 }
 END_TEST
 
-/* File pages mapped copy-on-write into guest RAM: visible to the guest,
- * guest writes never reach the file. */
-START_TEST(map_file_cow)
+/* The VmFlags line of the mapping that starts at @addr in /proc/self/smaps. */
+static bool vma_flags(const void *addr, char flags[512], size_t len)
 {
-	char path[] = "/tmp/kvmini-gm-XXXXXX";
-	static uint8_t page[8192], small[4096];
-	struct guest_mem gm, test_mem = { 0 };
+	char line[512], start[32];
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, start, strlen(start)))
+			in = true;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, len, "%s", line + 8);
+			fclose(f);
+			return true;
+		}
+	}
+	fclose(f);
+	return false;
+}
+
+/* KVM can map guest RAM with 2 MiB pages only when every slot's host
+ * and guest addresses agree modulo 2 MiB (1 GiB for 1 GiB pages) and the
+ * host backs it with huge pages: check both for sizes around each
+ * boundary, and that THP was asked for (VmFlags "hg", MADV_HUGEPAGE). */
+START_TEST(aligned_for_huge_pages)
+{
+	static const uint64_t sizes[] = { 16 * MiB, 18 * MiB + 4096, 512 * MiB, 1 * GiB - 4096,
+					  1 * GiB, 3 * GiB, 4 * GiB, 5 * GiB + 2 * MiB };
+	struct guest_mem gm;
 	struct kv_err e;
-	uint8_t *g, back[8192];
-	int fd = mkstemp(path);
+	char flags[512];
 
-	ck_assert_int_ge(fd, 0);
-	for (size_t i = 0; i < sizeof(page); i++)
-		page[i] = (uint8_t)(i * 7);
-	ck_assert_int_eq(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
-	ck_assert_int_eq(gm_create(&gm, 16 * MiB, &e), 0);
+	ck_assert_uint_eq(gm_host_align(512 * MiB), 2 * MiB);
+	ck_assert_uint_eq(gm_host_align(1 * GiB - 1), 2 * MiB);
+	ck_assert_uint_eq(gm_host_align(1 * GiB), 1 * GiB);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t align = gm_host_align(sizes[i]);
 
-	ck_assert_int_eq(gm_map_file(&gm, 0x200000, fd, 0, 8192), 0);
-	g = gm_ptr(&gm, 0x200000, 8192);
-	ck_assert_mem_eq(g, page, sizeof(page));
-	g[0] ^= 0xff;                         /* private to the guest */
-	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
-	ck_assert_mem_eq(back, page, sizeof(page));
+		ck_assert_int_eq(gm_create(&gm, sizes[i], NULL, &e), 0);
+		ck_assert_msg((uintptr_t)gm.mapping % align == 0, "size %llu: mapping %p not aligned to 0x%llx",
+			      (unsigned long long)sizes[i], gm.mapping, (unsigned long long)align);
+		for (unsigned r = 0; r < gm.nr_regions; r++) {
+			ck_assert(gm_region_congruent(&gm.regions[r], 2 * MiB));
+			ck_assert(gm_region_congruent(&gm.regions[r], align));
+		}
+		ck_assert(vma_flags(gm.mapping, flags, sizeof(flags)));
+		ck_assert_msg(strstr(flags, " hg"), "no MADV_HUGEPAGE: VmFlags%s", flags);
+		gm_destroy(&gm);
+	}
+}
+END_TEST
 
-	ck_assert_int_eq(gm_map_file(&gm, 0x200001, fd, 0, 4096), -EINVAL); /* unaligned */
-	ck_assert_int_eq(gm_map_file(&gm, 0x200000, fd, 1, 4096), -EINVAL);
-	ck_assert_int_eq(gm_map_file(&gm, 16 * MiB - 4096, fd, 0, 8192), -EINVAL); /* past RAM */
-	ck_assert_int_eq(gm_add_region(&test_mem, 0, sizeof(small), small), 0);
-	ck_assert_int_eq(gm_map_file(&test_mem, 0, fd, 0, 4096), -ENOTSUP); /* not ours to remap */
+START_TEST(congruence)
+{
+	static uint8_t buf[8192] __attribute__((aligned(4096)));
+	struct gm_region r = { .gpa = 0x200000, .size = 4096, .host = buf };
+
+	/* a static buffer is 4 KiB-aligned, not 2 MiB-aligned (unless by luck) */
+	ck_assert(gm_region_congruent(&r, 4096));
+	r.gpa = (uintptr_t)buf & (2 * MiB - 1);
+	ck_assert(gm_region_congruent(&r, 2 * MiB));
+	r.gpa += 4096;
+	ck_assert(!gm_region_congruent(&r, 2 * MiB));
+	ck_assert(gm_region_congruent(&r, 4096));
+}
+END_TEST
+
+/* prefault allocates every page at start; by default nothing is resident
+ * until touched. */
+START_TEST(prefault_and_resident)
+{
+	struct gm_opts pre = { .prefault = true };
+	struct guest_mem gm;
+	struct kv_err e;
+
+	ck_assert_int_eq(gm_create(&gm, 16 * MiB, NULL, &e), 0);
+	ck_assert_uint_eq(gm_resident_bytes(&gm), 0);
+	ck_assert_int_eq(gm_write(&gm, 5 * MiB, "x", 1), 0);
+	ck_assert_uint_ge(gm_resident_bytes(&gm), 4096);
+	ck_assert_uint_le(gm_resident_bytes(&gm), 2 * MiB);
 	gm_destroy(&gm);
-	close(fd);
-	unlink(path);
+
+	ck_assert_int_eq(gm_create(&gm, 16 * MiB, &pre, &e), 0);
+	ck_assert_uint_eq(gm_resident_bytes(&gm), 16 * MiB);
+	gm_destroy(&gm);
+
+	struct guest_mem test_mem = { 0 };
+	static uint8_t small[4096];
+	ck_assert_int_eq(gm_add_region(&test_mem, 0, sizeof(small), small), 0);
+	ck_assert_uint_eq(gm_resident_bytes(&test_mem), 0); /* not ours to count */
+}
+END_TEST
+
+static long meminfo(const char *key)
+{
+	char line[128];
+	long v = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* hugetlb: with enough free huge pages the guest gets them (and they are
+ * not counted as resident RSS-style memory); without, a clear error that
+ * says how to reserve them, not a SIGBUS later. */
+START_TEST(hugetlb)
+{
+	struct gm_opts huge = { .hugetlb = true };
+	struct guest_mem gm;
+	struct kv_err e = { 0 };
+	long free_pages = meminfo("HugePages_Free");
+	int r;
+
+	ck_assert_int_eq(gm_create(&gm, 17 * MiB, &huge, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "multiple of 2 MiB"));
+	r = gm_create(&gm, 16 * MiB, &huge, &e);
+	if (free_pages >= 8 && meminfo("Hugepagesize") == 2048) {
+		ck_assert_int_eq(r, 0);
+		ck_assert(gm.hugetlb);
+		ck_assert(gm_region_congruent(&gm.regions[0], 2 * MiB));
+		ck_assert_int_eq(gm_write(&gm, 15 * MiB, "x", 1), 0);
+		gm_destroy(&gm);
+	} else {
+		ck_assert_int_eq(r, -ENOMEM);
+		ck_assert_msg(strstr(e.msg, "needs 8 free 2 MiB huge pages") &&
+			      strstr(e.msg, "/proc/sys/vm/nr_hugepages"), "message: %s", e.msg);
+	}
 }
 END_TEST
 
@@ -103,7 +209,10 @@ static Suite *gm_suite(void)
 
 	tcase_add_test(tc, bounds);
 	tcase_add_test(tc, layout_around_hole);
-	tcase_add_test(tc, map_file_cow);
+	tcase_add_test(tc, aligned_for_huge_pages);
+	tcase_add_test(tc, congruence);
+	tcase_add_test(tc, prefault_and_resident);
+	tcase_add_test(tc, hugetlb);
 	suite_add_tcase(s, tc);
 	return s;
 }
