@@ -155,7 +155,8 @@ void bdrv_post(struct bdrv *b, uint16_t head, uint32_t type, uint64_t sector,
 	desc[head] = (struct vring_desc){ base, (uint32_t)(k * sizeof(*table)),
 					  VRING_DESC_F_INDIRECT, 0 };
 	*rq = (struct bdrv_req){ .busy = true, .type = type, .sector = sector, .nr_segs = n };
-	memcpy(rq->segs, segs, n * sizeof(*segs));
+	if (n)
+		memcpy(rq->segs, segs, n * sizeof(*segs));
 	b->busy++;
 	avail[2 + b->avail_idx % b->qsize] = head;
 	__atomic_store_n(&avail[1], ++b->avail_idx, __ATOMIC_RELEASE);

@@ -81,8 +81,10 @@ static struct posted post(unsigned q, uint32_t op, uint64_t nodeid, const void *
 	memcpy(drv_host(&drv, s[n++].gpa), &h, sizeof(h));
 	if (alen + tlen) {
 		s[n] = (struct drv_seg){ drv_alloc(&drv, alen + tlen), (uint32_t)(alen + tlen), false };
-		memcpy(drv_host(&drv, s[n].gpa), arg, alen);
-		memcpy((uint8_t *)drv_host(&drv, s[n].gpa) + alen, tail, tlen);
+		if (alen)
+			memcpy(drv_host(&drv, s[n].gpa), arg, alen);
+		if (tlen)
+			memcpy((uint8_t *)drv_host(&drv, s[n].gpa) + alen, tail, tlen);
 		n++;
 	}
 	if (op != FUSE_FORGET) {
