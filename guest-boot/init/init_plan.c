@@ -105,6 +105,13 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+
+	return n >= t && !strcmp(s + n - t, tail);
+}
+
 int plan_check_overlay(const char *p, char *err, size_t errlen)
 {
 	const char *why = NULL;
@@ -117,8 +124,8 @@ int plan_check_overlay(const char *p, char *err, size_t errlen)
 		why = "too long";
 	else if (strpbrk(p, ",:\\\n"))
 		why = "',', ':', '\\' and newlines cannot appear in an overlayfs folder";
-	else if (strstr(p, "//") || p[strlen(p) - 1] == '/' || strstr(p, "/./") || strstr(p, "/../") ||
-		 !strcmp(p + strlen(p) - 2, "/.") || !strcmp(p + strlen(p) - 3, "/.."))
+	else if (strstr(p, "//") || ends_with(p, "/") || strstr(p, "/./") || strstr(p, "/../") ||
+		 ends_with(p, "/.") || ends_with(p, "/.."))
 		why = "not a normalized path (no '//', '.', '..' or trailing '/')";
 	for (size_t i = 0; !why && i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++)
 		if (under(p, kernel_fs[i]))

@@ -146,6 +146,10 @@ START_TEST(bad_input)
 		ck_assert_int_eq(plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err)), -EINVAL);
 	}
 	ck_assert_int_eq(plan_check_overlay("/var/lib/x", err, sizeof(err)), 0);
+	/* Short paths: the trailing "/." and "/.." checks read no byte
+	 * before the string (fuzz_config found "/-"). */
+	ck_assert_int_eq(plan_check_overlay("/-", err, sizeof(err)), 0);
+	ck_assert_int_eq(plan_check_overlay("/.", err, sizeof(err)), -EINVAL);
 	in.nr_overlays = 0;
 	in.root = "UUID=abcd";
 	ck_assert_int_eq(plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err)), -EINVAL);
