@@ -14,8 +14,9 @@
 if want reset-storm; then
     dir=$work/reset-storm
     mkdir -p "$dir"
-    head -c 8M /dev/urandom > "$dir/disk.img"
-    want_sum=$(head -c 4M "$dir/disk.img" | sha256sum | cut -d' ' -f1)
+    # L1 is busybox: its head takes no size suffix
+    dd if=/dev/urandom of="$dir/disk.img" bs=1M count=8 2>/dev/null
+    want_sum=$(dd if="$dir/disk.img" bs=1M count=4 2>/dev/null | sha256sum | cut -d' ' -f1)
     # shellcheck disable=SC2016  # expanded by the guest's shell
     storm='n=$(nproc); drv=/sys/bus/virtio/drivers/virtio_blk
 dev=$(basename "$(readlink /sys/block/vda/device)")
