@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "kvmini/boot.h"
@@ -244,10 +245,19 @@ START_TEST(kvm_stats_and_huge_pages)
 	ck_assert_int_eq(run_vm(vm, &entry), STOP_HALTED);
 	ck_assert_msg(vm_stats_collect(vm, &rep) == 0, "no KVM statistics (KVM_GET_STATS_FD)");
 	ck_assert_uint_ge(stat_of(&rep, "exits"), 8);     /* 7 port accesses and the HLT */
-	ck_assert_uint_ge(stat_of(&rep, "io_exits"), 7);
+	/* kvm_pvm (a paravirtual KVM with no VT-x/AMD-V, as on some of our
+	 * CI machines) emulates the guest: it counts exits but leaves
+	 * io_exits and pages_2m at 0. Hardware KVM (the nested L1, where
+	 * this test runs when the host has no /dev/kvm) counts both. */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0) {
+		printf("tiny guest: this host's KVM is kvm_pvm, which counts neither io_exits "
+		       "nor pages_2m: only 'exits' and 'halt_exits' are checked here\n");
+	} else {
+		ck_assert_uint_ge(stat_of(&rep, "io_exits"), 7);
+		if (thp_on())
+			ck_assert_uint_ge(stat_of(&rep, "pages_2m"), 1);
+	}
 	ck_assert_uint_ge(stat_of(&rep, "halt_exits"), 1);
-	if (thp_on())
-		ck_assert_uint_ge(stat_of(&rep, "pages_2m"), 1);
 	printf("tiny guest: %llu exits, %llu io_exits, %llu 2 MiB mappings (THP %s)\n",
 	       (unsigned long long)stat_of(&rep, "exits"),
 	       (unsigned long long)stat_of(&rep, "io_exits"),
