@@ -37,6 +37,8 @@ static unsigned wanted(const struct initramfs_cfg *c, const struct kcmdline *k,
 		w[n++] = (struct kmod_want){ "virtio_blk", true, "the driver of --disk" };
 	if (c->nets)
 		w[n++] = (struct kmod_want){ "virtio_net", true, "the driver of --net" };
+	if (c->shares && strcmp(k->fstype, "virtiofs"))
+		w[n++] = (struct kmod_want){ "virtiofs", true, "the driver of --share" };
 	/* The root's file system: ext4 also mounts ext2 and ext3. */
 	if (!k->fstype[0] || !strcmp(k->fstype, "ext2") || !strcmp(k->fstype, "ext3"))
 		snprintf(fsmod, fsmod_len, "ext4");

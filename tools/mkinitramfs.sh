@@ -12,8 +12,10 @@
 #   - loads the virtio drivers from the kernel package's modules when the
 #     machine has virtio devices (virtio-pci vendor 0x1af4, or virtio-mmio
 #     LNRO0005 in ACPI): the transports first, then only the drivers for the
-#     device types present (block also brings ext4); with console=hvc0 the
-#     shell then runs on hvc0;
+#     device types present (block also brings ext4, a virtio-fs device
+#     fuse and virtiofs); with console=hvc0 the shell then runs on hvc0;
+#   - mounts each folder kvmini shares (--share: kvmini.shares=TAG[:ro],...
+#     on the command line) at /mnt/TAG;
 #   - reports "userspace up" on kvmini's control port, loads the pvpanic
 #     driver (kvmini then sees a kernel panic), and when kvmini's
 #     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
@@ -99,8 +101,9 @@ declare -A mod_groups=(
     [blk]="virtio_blk crc32c_generic ext4"
     [net]="virtio_net"
     [console]="virtio_console"
+    [fs]="virtiofs"
 )
-for group in base blk net console; do
+for group in base blk net console fs; do
     seen=
     [[ $group != base ]] && seen=$(cat lib/modules/kvmini/base.order)
     # shellcheck disable=SC2086  # word splitting wanted
@@ -144,12 +147,24 @@ if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor || ls /sys/bus/acpi/devices 2>/
         0x0001) want="$want net" ;;
         0x0002) want="$want blk" ;;
         0x0003) want="$want console" ;;
+        0x001a) want="$want fs" ;;
         esac
     done
-    for g in net blk console; do
+    for g in net blk console fs; do
         case " $want " in *" $g "*) load_group "$g" ;; esac
     done
 fi
+# kvmini --share: kvmini.shares=TAG[:ro],... on the command line; each
+# share is mounted at /mnt/TAG (read-only for :ro).
+for arg in $(cat /proc/cmdline); do
+    case $arg in kvmini.shares=*) ;; *) continue ;; esac
+    for s in $(echo "${arg#kvmini.shares=}" | tr , ' '); do
+        t=${s%:ro}; o=rw
+        [ "$t" != "$s" ] && o=ro
+        mkdir -p "/mnt/$t"
+        mount -t virtiofs -o "$o" "$t" "/mnt/$t" || echo "init: cannot mount share $t"
+    done
+done
 # With console=hvc0 the kernel had no console to give /init: take hvc0 now.
 case " $(cat /proc/cmdline) " in
 *" console=hvc0 "*)

@@ -186,6 +186,11 @@ void config_print_usage(FILE *f)
 "  --net tap=NAME[,mac=MAC][,transport=...]\n"
 "                   a NIC on host tap device NAME (created when missing and\n"
 "                   kvmini has CAP_NET_ADMIN); a random local MAC by default\n"
+"  --share HOSTDIR[:TAG][,ro][,cache=auto|always|never][,transport=...]\n"
+"                   host folder HOSTDIR over virtio-fs (repeatable, up to %d);\n"
+"                   the guest mounts it with 'mount -t virtiofs TAG DIR' (TAG:\n"
+"                   the folder's name by default); confined to HOSTDIR, files\n"
+"                   created belong to the user running kvmini; ro refuses writes\n"
 "  --console serial|virtio[,transport=...]\n"
 "                   where the guest's console and this terminal's input go:\n"
 "                   serial (default, ttyS0) or virtio (hvc0; console=hvc0 is\n"
@@ -209,13 +214,14 @@ void config_print_usage(FILE *f)
 "A command may itself exit with 121-125 or 128+N: kvmini passes its status\n"
 "through, so a script that must tell them apart should use --report json\n"
 "(its command_status is a number only when the command's status came back).\n",
-		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, CONFIG_MAX_DISKS, KVMINI_EXIT_GUEST_PANIC,
+		CONFIG_MAX_CPUS, KVMINI_EXIT_TIMEOUT, CONFIG_MAX_DISKS, CONFIG_MAX_SHARES,
+		KVMINI_EXIT_GUEST_PANIC,
 		KVMINI_EXIT_GUEST_CRASH, KVMINI_EXIT_NO_STATUS, KVMINI_EXIT_TIMEOUT,
 		KVMINI_EXIT_FAILURE);
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP,
+       OPT_DISK, OPT_NET, OPT_SHARE, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP,
        OPT_CMDLINE_DEFAULTS, OPT_INIT /* kvmini's own initramfs: config_init.c */ };
 
 /* --exec, --timeout, --report. */
@@ -260,6 +266,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "quiet",   no_argument,       NULL, 'q' },
 		{ "disk",    required_argument, NULL, OPT_DISK },
 		{ "net",     required_argument, NULL, OPT_NET },
+		{ "share",   required_argument, NULL, OPT_SHARE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "exec",    required_argument, NULL, OPT_EXEC },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -312,6 +319,10 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 			break;
 		case OPT_NET:
 			if (config_add_net(&cfg->dev, optarg, e))
+				return -EINVAL;
+			break;
+		case OPT_SHARE:
+			if (config_add_share(&cfg->dev, optarg, e))
 				return -EINVAL;
 			break;
 		case OPT_CONSOLE:
@@ -416,6 +427,23 @@ const struct cmdline_default config_cmdline_defaults[] = {
 const unsigned config_nr_cmdline_defaults =
 	sizeof(config_cmdline_defaults) / sizeof(config_cmdline_defaults[0]);
 
+/* "kvmini.shares=TAG[:ro],... ": the tags of --share, for the guest's
+ * init to mount at /mnt/TAG (Linux 6.1 does not show a virtio-fs tag in
+ * sysfs). Tags hold no ',', ':' or space (config_add_share_dir). */
+static int append_shares(const struct config_devices *d, char *buf, size_t len, size_t *n)
+{
+	for (unsigned i = 0; i < d->nr_shares; i++) {
+		int w = snprintf(buf + *n, len - *n, "%s%s%s%s", i ? "," : "kvmini.shares=",
+				 d->shares[i].fs.tag, d->shares[i].fs.readonly ? ":ro" : "",
+				 i + 1 == d->nr_shares ? " " : "");
+
+		if (w < 0 || (size_t)w >= len - *n)
+			return -ENAMETOOLONG;
+		*n += (size_t)w;
+	}
+	return 0;
+}
+
 int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
@@ -438,6 +466,8 @@ int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 			return -ENAMETOOLONG;
 		n += (size_t)w;
 	}
+	if (append_shares(&cfg->dev, buf, len, &n))
+		return -ENAMETOOLONG;
 	w = snprintf(buf + n, len - n, "%s", user);
 	if (w < 0 || (size_t)w >= len - n)
 		return -ENAMETOOLONG;

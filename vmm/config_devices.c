@@ -1,7 +1,8 @@
-/* --disk, --net, --console -> struct config_devices. Pure: no I/O (files
+/* --disk, --net, --share, --console -> struct config_devices. Pure: no I/O (files
  * and taps are opened, and their errors reported, when the VM is built). */
 #include <errno.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,6 +131,129 @@ int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e)
 	return 0;
 }
 
+/* A tag the guest mounts and the initramfs turns into /mnt/TAG: 1 to 36
+ * bytes of letters, digits, '.', '_' and '-', not starting with '.'. */
+static bool tag_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (!n || n > VIRTIO_FS_TAG_MAX || t[0] == '.')
+		return false;
+	for (; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+		      *t == '.' || *t == '_' || *t == '-'))
+			return false;
+	return true;
+}
+
+int config_add_share_dir(struct config_devices *d, const char *dir, const char *tag, bool ro,
+			 struct kv_err *e)
+{
+	unsigned i = d->nr_shares;
+	struct vm_share *sh;
+
+	if (i == CONFIG_MAX_SHARES)
+		return kv_err_set(e, -E2BIG, "--share: at most %d shared folders", CONFIG_MAX_SHARES);
+	if (!*dir)
+		return kv_err_set(e, -EINVAL, "--share: the host folder is empty");
+	if (strlen(dir) >= sizeof(d->share_paths[0]))
+		return kv_err_set(e, -ENAMETOOLONG, "--share: path longer than %zu bytes",
+				  sizeof(d->share_paths[0]) - 1);
+	if (!tag_ok(tag))
+		return kv_err_set(e, -EINVAL, "--share %s: tag '%s': use 1 to %d letters, digits, '.', '_' "
+				  "or '-' (not starting with '.'), e.g. --share %s:data", dir, tag,
+				  VIRTIO_FS_TAG_MAX, dir);
+	for (unsigned j = 0; j < i; j++)
+		if (!strcmp(d->share_tags[j], tag))
+			return kv_err_set(e, -EINVAL, "--share %s: tag '%s' is already %s's: give each "
+					  "share its own tag (--share %s:OTHER)", dir, tag,
+					  d->share_paths[j], dir);
+	sh = &d->shares[i];
+	memset(sh, 0, sizeof(*sh));
+	strcpy(d->share_paths[i], dir);
+	strcpy(d->share_tags[i], tag);
+	sh->fs.path = d->share_paths[i];
+	sh->fs.tag = d->share_tags[i];
+	sh->fs.readonly = ro;
+	sh->fs.index = i;
+	d->nr_shares++;
+	return 0;
+}
+
+/* The default tag: the folder's last name ("./src/" -> "src"). */
+static void default_tag(const char *dir, char *tag, size_t len)
+{
+	size_t n = strlen(dir);
+	const char *base;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	base = dir + n;
+	while (base > dir && base[-1] != '/')
+		base--;
+	snprintf(tag, len, "%.*s", (int)(dir + n - base), base);
+	if (!strcmp(tag, "/") || !strcmp(tag, ".") || !strcmp(tag, ".."))
+		tag[0] = '\0';
+}
+
+static int share_option(struct vm_share *sh, const char *arg, const char *o, struct kv_err *e)
+{
+	static const char *const caches[] = { "auto", "always", "never" };
+
+	if (!strcmp(o, "ro")) {
+		sh->fs.readonly = true;
+		return 0;
+	}
+	if (!strcmp(o, "rw"))
+		return 0;
+	if (!strncmp(o, "transport=", 10))
+		return parse_transport("--share", o + 10, &sh->transport, e);
+	if (!strncmp(o, "cache=", 6)) {
+		for (unsigned c = 0; c < 3; c++) {
+			if (!strcmp(o + 6, caches[c])) {
+				sh->fs.cache = (enum fuse_cache)c;
+				return 0;
+			}
+		}
+		return kv_err_set(e, -EINVAL, "--share '%s': %s: use cache=auto, always or never", arg, o);
+	}
+	return kv_err_set(e, -EINVAL, "--share '%s': unknown option '%s' (use ro, cache=auto|always|never, "
+			  "transport=pci|mmio)", arg, o);
+}
+
+int config_add_share(struct config_devices *d, const char *arg, struct kv_err *e)
+{
+	char buf[4200], tag[VIRTIO_FS_TAG_MAX + 8], *parts[8], *colon;
+	int n = split_commas(arg, buf, sizeof(buf), parts, 8);
+	unsigned i = d->nr_shares;
+
+	if (n <= 0 || arg[0] == ',' || arg[0] == ':')
+		return kv_err_set(e, -EINVAL, "--share '%s': expected HOSTDIR[:TAG][,ro][,cache=auto|always|never]"
+				  "[,transport=pci|mmio]", arg);
+	/* The last ':' starts the tag: a folder whose name has one needs :TAG. */
+	colon = strrchr(parts[0], ':');
+	if (colon) {
+		*colon = '\0';
+		snprintf(tag, sizeof(tag), "%s", colon + 1);
+	} else {
+		default_tag(parts[0], tag, sizeof(tag));
+		if (!tag_ok(tag))
+			return kv_err_set(e, -EINVAL, "--share %s: no usable tag from the folder's name: "
+					  "name one, e.g. --share %s:data", parts[0], parts[0]);
+	}
+	int r = config_add_share_dir(d, parts[0], tag, false, e);
+
+	if (r)
+		return r;
+	for (int k = 1; k < n; k++) {
+		if (share_option(&d->shares[i], arg, parts[k], e)) {
+			d->nr_shares--;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int config_set_console(struct config_devices *d, const char *arg, struct kv_err *e)
 {
 	if (!strcmp(arg, "serial")) {
@@ -156,12 +280,14 @@ unsigned config_nr_mmio(const struct config_devices *d)
 		n += d->disks[i].transport == VIRTIO_TRANSPORT_MMIO;
 	for (unsigned i = 0; i < d->nr_nets; i++)
 		n += d->nets[i].transport == VIRTIO_TRANSPORT_MMIO;
+	for (unsigned i = 0; i < d->nr_shares; i++)
+		n += d->shares[i].transport == VIRTIO_TRANSPORT_MMIO;
 	return n;
 }
 
 int config_check_devices(const struct config_devices *d, struct kv_err *e)
 {
-	unsigned total = d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO);
+	unsigned total = d->nr_disks + d->nr_nets + d->nr_shares + (d->console == CONSOLE_VIRTIO);
 	unsigned mmio = config_nr_mmio(d);
 
 	if (mmio > LAYOUT_VIRTIO_MMIO_MAX)

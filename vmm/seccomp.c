@@ -58,7 +58,7 @@ static void (*fatal_hook)(void);
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {
-	static const char *const n[] = { "vcpu", "io", "main" };
+	static const char *const n[] = { "vcpu", "io", "main", "fs" };
 
 	return (unsigned)kind < SECCOMP_NR_THREADS ? n[kind] : "?";
 }
@@ -289,7 +289,7 @@ int seccomp_thread_start(enum seccomp_thread kind, struct kv_err *e)
 }
 
 static const enum seccomp_thread policy_kinds[SECCOMP_NR_THREADS] = {
-	SECCOMP_VCPU, SECCOMP_IO, SECCOMP_MAIN,
+	SECCOMP_VCPU, SECCOMP_IO, SECCOMP_MAIN, SECCOMP_FS,
 };
 
 static int policy_enter(const void *ctx, struct kv_err *e)

@@ -5,7 +5,8 @@
  * Threads: VCPU runs KVM_RUN and the device emulation an exit dispatches
  * to (register writes: virtio queue setup and reset, MSI-X routing); IO
  * is the event loop (virtqueues, disk and tap I/O); MAIN reads the
- * console, takes signals, then tears down. No thread opens a file,
+ * console, takes signals, then tears down; FS are the virtio-fs workers
+ * (their file-system calls: vmm/seccomp_rules_fs.c). No thread opens a file,
  * creates a socket or a thread, or executes anything once filtered. */
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -24,7 +25,9 @@
 #define VCPU (1u << SECCOMP_VCPU)
 #define IO   (1u << SECCOMP_IO)
 #define MAIN (1u << SECCOMP_MAIN)
+#define FS   (1u << SECCOMP_FS)
 #define ALL  (VCPU | IO | MAIN)
+#define ANY  (ALL | FS)
 
 struct sc_call {
 	unsigned kinds;
@@ -35,23 +38,23 @@ struct sc_call {
  * job needs (reads and writes on fds kvmini opened, waiting, time). */
 static const struct sc_call calls[] = {
 	{ ALL,  SCMP_SYS(read) },       /* eventfds, stdin, signalfd, libaio's eventfd */
-	{ ALL,  SCMP_SYS(write) },      /* console out, stderr, eventfds (irqfd, kicks, stop) */
+	{ ANY,  SCMP_SYS(write) },      /* console out, stderr, eventfds (irqfd, kicks, stop) */
 	{ ALL,  SCMP_SYS(writev) },     /* virtio-console output */
-	{ ALL,  SCMP_SYS(futex) },
-	{ ALL,  SCMP_SYS(clock_gettime) }, /* when the vDSO falls back (no stable TSC) */
-	{ ALL,  SCMP_SYS(gettimeofday) },
-	{ ALL,  SCMP_SYS(munmap) },
-	{ ALL,  SCMP_SYS(brk) },        /* malloc: one arena, grown and trimmed with brk */
+	{ ANY,  SCMP_SYS(futex) },
+	{ ANY,  SCMP_SYS(clock_gettime) }, /* when the vDSO falls back (no stable TSC) */
+	{ ANY,  SCMP_SYS(gettimeofday) },
+	{ ANY,  SCMP_SYS(munmap) },
+	{ ANY,  SCMP_SYS(brk) },        /* malloc: one arena, grown and trimmed with brk */
 	{ ALL,  SCMP_SYS(epoll_ctl) },  /* evloop_add/mod/del: queue setup and reset from a vCPU */
 	{ ALL,  SCMP_SYS(io_getevents) }, /* virtio-blk drains in-flight requests on reset */
-	{ ALL,  SCMP_SYS(rt_sigprocmask) }, /* pthread_kill, abort */
-	{ ALL,  SCMP_SYS(rt_sigreturn) },
-	{ ALL,  SCMP_SYS(restart_syscall) },
-	{ ALL,  SCMP_SYS(getpid) },
-	{ ALL,  SCMP_SYS(gettid) },
-	{ ALL,  SCMP_SYS(sched_yield) },
-	{ ALL,  SCMP_SYS(exit) },
-	{ ALL,  SCMP_SYS(exit_group) },
+	{ ANY,  SCMP_SYS(rt_sigprocmask) }, /* pthread_kill, abort */
+	{ ANY,  SCMP_SYS(rt_sigreturn) },
+	{ ANY,  SCMP_SYS(restart_syscall) },
+	{ ANY,  SCMP_SYS(getpid) },
+	{ ANY,  SCMP_SYS(gettid) },
+	{ ANY,  SCMP_SYS(sched_yield) },
+	{ ANY,  SCMP_SYS(exit) },
+	{ ANY,  SCMP_SYS(exit_group) },
 	/* The event loop: virtqueue work, disks (libaio or plain), taps. */
 	{ IO,   SCMP_SYS(epoll_wait) },
 	{ IO,   SCMP_SYS(epoll_pwait) },
@@ -80,8 +83,8 @@ static const struct sc_call calls[] = {
 #ifdef SC_ASAN
 	/* AddressSanitizer's runtime: the alternate signal stack of an
 	 * exiting thread, its allocator's per-thread setup. */
-	{ ALL,  SCMP_SYS(sigaltstack) },
-	{ ALL,  SCMP_SYS(sched_getaffinity) },
+	{ ANY,  SCMP_SYS(sigaltstack) },
+	{ ANY,  SCMP_SYS(sched_getaffinity) },
 #endif
 };
 
@@ -95,12 +98,12 @@ static const struct sc_ioctl ioctls[] = {
 	{ VCPU, KVM_RUN },
 	{ VCPU | MAIN, KVM_GET_REGS },   /* register dump on a crash, KVMINI_DUMP_ON_EXIT */
 	{ VCPU | MAIN, KVM_GET_SREGS },
-	{ ALL,  KVM_IRQ_LINE },          /* INTx and the UART: from any thread */
+	{ ANY,  KVM_IRQ_LINE },          /* INTx, the UART, a virtio-fs completion: any thread */
 	{ VCPU | MAIN, KVM_IRQFD },      /* MSI-X vectors routed by the guest / torn down */
 	{ VCPU | MAIN, KVM_SET_GSI_ROUTING },
 	{ VCPU | MAIN, KVM_IOEVENTFD },
 	{ VCPU | IO, TUNSETOFFLOAD },    /* virtio-net feature negotiation and reset */
-	{ ALL,  TCSETSF },               /* terminal_restore, also from the SIGSYS handler */
+	{ ANY,  TCSETSF },               /* terminal_restore, also from the SIGSYS handler */
 	{ MAIN, TCGETS },                /* isatty */
 	{ MAIN, KVM_GET_STATS_FD },      /* --report: KVM's statistics, read once the VM stopped */
 };
@@ -188,6 +191,8 @@ int seccomp_rules_add(scmp_filter_ctx ctx, unsigned kind, pid_t pid)
 	if (!r && (bit & IO))
 		for (size_t i = 0; i < N(falloc_modes) && !r; i++)
 			r = ALLOW(ctx, fallocate, 1, arg_eq(1, (scmp_datum_t)falloc_modes[i]));
+	if (!r && (bit & FS))
+		r = seccomp_rules_add_fs(ctx);
 	if (!r)
 		r = add_memory_rules(ctx);
 	if (!r)

@@ -20,4 +20,7 @@
  * a negative errno from libseccomp. */
 int seccomp_rules_add(scmp_filter_ctx ctx, unsigned kind, pid_t pid);
 
+/* The file-system calls of the virtio-fs workers (vmm/seccomp_rules_fs.c). */
+int seccomp_rules_add_fs(scmp_filter_ctx ctx);
+
 #endif

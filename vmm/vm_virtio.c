@@ -1,4 +1,4 @@
-/* The VM's virtio devices: console, disks, NICs (in that order, which is
+/* The VM's virtio devices: console, disks, NICs, shares (in that order, which is
  * also the order virtio-mmio devices take their windows in, as the
  * command line and the DSDT were told by vmm/main.c), each on its
  * transport, all served by one event-loop thread. */
@@ -14,6 +14,7 @@
 #include "kvmini/seccomp.h"
 #include "kvmini/virtio_blk.h"
 #include "kvmini/virtio_console.h"
+#include "kvmini/virtio_fs.h"
 #include "kvmini/virtio_mmio.h"
 #include "kvmini/virtio_net.h"
 #include "kvmini/virtio_pci.h"
@@ -42,12 +43,20 @@ static int attach(struct vm *vm, struct vm_virtio_dev *v, unsigned *mmio_next, s
 
 static unsigned count_devices(const struct config_devices *d)
 {
-	return d ? d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO) : 0;
+	return d ? d->nr_disks + d->nr_nets + d->nr_shares + (d->console == CONSOLE_VIRTIO) : 0;
+}
+
+/* The virtio-fs workers' first step: their own filter (vmm/seccomp_rules_fs.c). */
+static int fs_thread_enter(void *ctx, struct kv_err *e)
+{
+	(void)ctx;
+	return seccomp_thread_start(SECCOMP_FS, e);
 }
 
 /* Creates every device in the order virtio-mmio slots are handed out
- * (console, disks, NICs): files and taps are opened here, before KVM is
- * touched, so a bad --disk or --net fails the same on any host. */
+ * (console, disks, NICs, shares): files, taps and shared folders are
+ * opened here, before KVM is touched, so a bad --disk, --net or --share
+ * fails the same on any host. */
 int vm_virtio_open(struct vm *vm, struct kv_err *e)
 {
 	const struct config_devices *d = vm->cfg.devices;
@@ -89,6 +98,17 @@ int vm_virtio_open(struct vm *vm, struct kv_err *e)
 		r = virtio_net_create(&d->nets[i].net, &vm->mem, vm->loop, &v->dev, e);
 		if (r)
 			return kv_err_prefix(e, "--net tap=%s", d->nets[i].net.tap);
+		v->dev_made = true;
+	}
+	for (unsigned i = 0; i < d->nr_shares; i++) {
+		struct virtio_fs_cfg fcfg = d->shares[i].fs;
+
+		fcfg.thread_enter = fs_thread_enter;
+		v = &vm->virtio[vm->nr_virtio++];
+		v->transport = d->shares[i].transport;
+		r = virtio_fs_create(&fcfg, &vm->mem, vm->loop, &v->dev, e);
+		if (r)
+			return kv_err_prefix(e, "--share %s", fcfg.path);
 		v->dev_made = true;
 	}
 	return 0;

@@ -1,10 +1,11 @@
-/* Parsing of the device options --disk, --net and --console: pure
+/* Parsing of the device options --disk, --net, --share and --console: pure
  * functions, unit-tested (tests/unit/vmm/test_config_devices.c). */
 #ifndef KVMINI_CONFIG_DEVICES_H
 #define KVMINI_CONFIG_DEVICES_H
 
 #include "kvmini/err.h"
 #include "kvmini/virtio_blk.h"
+#include "kvmini/virtio_fs.h"
 #include "kvmini/virtio_net.h"
 
 /* How a device reaches the guest: virtio-pci (default: Debian's stock
@@ -21,29 +22,44 @@ struct vm_net {
 	struct virtio_net_cfg net;
 	enum virtio_transport transport;
 };
+struct vm_share {
+	struct virtio_fs_cfg fs;
+	enum virtio_transport transport;
+};
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #define CONFIG_MAX_DISKS 8
 #define CONFIG_MAX_NETS  4
+#define CONFIG_MAX_SHARES 8
 
 /* The virtio devices of a run, in the order the VM creates them
- * (console, disks, nets): virtio-mmio devices get their slots in that
- * order. */
+ * (console, disks, nets, shares): virtio-mmio devices get their slots in
+ * that order. */
 struct config_devices {
 	struct vm_disk disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 	struct vm_net nets[CONFIG_MAX_NETS];
 	unsigned nr_nets;
+	struct vm_share shares[CONFIG_MAX_SHARES];
+	unsigned nr_shares;
 	enum console_kind console;
 	enum virtio_transport console_transport;
 	char paths[CONFIG_MAX_DISKS][4096]; /* disk paths, cut at the first comma */
 	char taps[CONFIG_MAX_NETS][16];     /* tap names (IFNAMSIZ) */
+	char share_paths[CONFIG_MAX_SHARES][4096];
+	char share_tags[CONFIG_MAX_SHARES][VIRTIO_FS_TAG_MAX + 1];
 };
 
 /* "PATH[,ro][,snapshot][,transport=pci|mmio]" appended to @d. */
 int config_add_disk(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
 /* "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,transport=pci|mmio]" appended to @d. */
 int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
+/* "HOSTDIR[:TAG][,ro][,cache=auto|always|never][,transport=pci|mmio]"
+ * appended to @d; TAG defaults to the folder's last name. */
+int config_add_share(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
+/* The same, from its parts (--rootfs: the root's share). */
+int config_add_share_dir(struct config_devices *d, const char *dir, const char *tag, bool ro,
+			 struct kv_err *e) KV_MUST_CHECK;
 /* "serial" or "virtio[,transport=pci|mmio]". */
 int config_set_console(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
 /* Checks the totals against the PCI slots and virtio-mmio windows. */

@@ -30,6 +30,7 @@ struct initramfs_cfg {
 	/* The machine's virtio devices (their drivers are loaded). */
 	bool virtio_pci, virtio_mmio;
 	bool disks, nets, console;
+	bool shares;               /* virtio-fs: the init can mount them */
 };
 
 /* Builds the archive into a malloc'd buffer (*out, *len; a multiple of 4

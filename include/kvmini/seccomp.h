@@ -18,10 +18,11 @@ enum seccomp_thread {
 	SECCOMP_VCPU,   /* KVM_RUN loop and the device emulation it dispatches to */
 	SECCOMP_IO,     /* the event loop: virtqueues, disk and tap I/O */
 	SECCOMP_MAIN,   /* console input, signals, then teardown */
+	SECCOMP_FS,     /* virtio-fs workers: file-system calls on the share's fds */
 	SECCOMP_NR_THREADS
 };
 
-/* "vcpu", "io", "main": the <kind> of the message above. */
+/* "vcpu", "io", "main", "fs": the <kind> of the message above. */
 const char *seccomp_thread_name(enum seccomp_thread kind);
 
 /* Builds the filters of every kind of thread and installs the SIGSYS

@@ -81,7 +81,7 @@ static void *exec_archive(const char *cmd, size_t *len)
 static void *own_initramfs(const struct kv_config *cfg, const char *cmdline, size_t *len)
 {
 	const struct config_devices *d = &cfg->dev;
-	unsigned nr_virtio = d->nr_disks + d->nr_nets + (d->console == CONSOLE_VIRTIO);
+	unsigned nr_virtio = d->nr_disks + d->nr_nets + d->nr_shares + (d->console == CONSOLE_VIRTIO);
 	const char *term = getenv("TERM");
 	static char cwd[4096];
 	struct kv_err e = { 0 };
@@ -94,6 +94,7 @@ static void *own_initramfs(const struct kv_config *cfg, const char *cmdline, siz
 		.overlays = cfg->init.overlays, .nr_overlays = cfg->init.nr_overlays,
 		.virtio_pci = nr_virtio > config_nr_mmio(d), .virtio_mmio = config_nr_mmio(d) > 0,
 		.disks = d->nr_disks > 0, .nets = d->nr_nets > 0, .console = d->console == CONSOLE_VIRTIO,
+		.shares = d->nr_shares > 0,
 	};
 	void *buf;
 
@@ -171,6 +172,21 @@ static void load_guest(const struct kv_config *cfg, struct guest_mem *gm, struct
 		fail(&e);
 	free((void *)bcfg.initrd_extra);
 	LOG_DEBUG("%.3f s: kernel loaded; guest command line: %s", log_uptime(), cmdline);
+}
+
+/* A share holds an O_PATH fd for every inode the guest has looked up
+ * (up to the server's limit): let kvmini use the hard limit of open
+ * files, not the usual soft 1024. */
+static void raise_nofile(const struct config_devices *d)
+{
+	struct rlimit rl;
+
+	if (!d->nr_shares || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		LOG_WARN("--share: cannot raise the open-file limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 static void check_host(void)
@@ -373,6 +389,7 @@ static int run(const struct kv_config *cfg, double before_main)
 		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	load_guest(cfg, &gm, &entry);
 	check_host();
+	raise_nofile(&cfg->dev);
 	LOG_DEBUG("%.3f s: host checked", log_uptime());
 	/* Builds the filters; each thread installs its own as it starts. */
 	if (cfg->seccomp && seccomp_enable(&e)) {

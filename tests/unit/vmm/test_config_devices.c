@@ -1,6 +1,7 @@
-/* --disk, --net, --console parsing and the device limits. */
+/* --disk, --net, --share, --console parsing and the device limits. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kvmini/config.h"
@@ -92,6 +93,71 @@ START_TEST(net_errors)
 }
 END_TEST
 
+START_TEST(share_options)
+{
+	ck_assert_int_eq(config_add_share(&dev, "./src/", &err), 0);
+	ck_assert_int_eq(config_add_share(&dev, "/srv/data:d-1,ro,cache=never,transport=mmio", &err), 0);
+	ck_assert_int_eq(config_add_share(&dev, "/a:b:out,cache=always", &err), 0);
+	ck_assert_int_eq(config_add_share_dir(&dev, "/", "root", true, &err), 0);
+	ck_assert_uint_eq(dev.nr_shares, 4);
+	ck_assert_str_eq(dev.shares[0].fs.path, "./src/");
+	ck_assert_str_eq(dev.shares[0].fs.tag, "src");
+	ck_assert(!dev.shares[0].fs.readonly);
+	ck_assert_int_eq(dev.shares[0].fs.cache, FUSE_CACHE_AUTO);
+	ck_assert_str_eq(dev.shares[1].fs.path, "/srv/data");
+	ck_assert_str_eq(dev.shares[1].fs.tag, "d-1");
+	ck_assert(dev.shares[1].fs.readonly);
+	ck_assert_int_eq(dev.shares[1].fs.cache, FUSE_CACHE_NEVER);
+	ck_assert_int_eq(dev.shares[1].transport, VIRTIO_TRANSPORT_MMIO);
+	/* The last ':' starts the tag. */
+	ck_assert_str_eq(dev.shares[2].fs.path, "/a:b");
+	ck_assert_str_eq(dev.shares[2].fs.tag, "out");
+	ck_assert_int_eq(dev.shares[2].fs.cache, FUSE_CACHE_ALWAYS);
+	ck_assert(dev.shares[3].fs.readonly);
+	ck_assert_uint_eq(dev.shares[3].fs.index, 3);
+	ck_assert_uint_eq(config_nr_mmio(&dev), 1);
+}
+END_TEST
+
+static const char *const bad_shares[][2] = {
+	{ "", "expected HOSTDIR" },
+	{ ",ro", "expected HOSTDIR" },
+	{ ":tag", "expected HOSTDIR" },
+	{ "/", "no usable tag" },
+	{ "/x/..", "no usable tag" },
+	{ "/tmp:", "tag ''" },
+	{ "/tmp:a/b", "tag 'a/b'" },
+	{ "/tmp:.hidden", "tag '.hidden'" },
+	{ "/tmp:0123456789012345678901234567890123456", "1 to 36" },
+	{ "/tmp,rx", "unknown option 'rx'" },
+	{ "/tmp,cache=sometimes", "use cache=auto" },
+	{ "/tmp,transport=usb", "transport 'usb'" },
+};
+
+START_TEST(share_errors)
+{
+	ck_assert_int_eq(config_add_share(&dev, bad_shares[_i][0], &err), -EINVAL);
+	ck_assert_msg(strstr(err.msg, bad_shares[_i][1]), "'%s' -> '%s'", bad_shares[_i][0], err.msg);
+	ck_assert_uint_eq(dev.nr_shares, 0);
+}
+END_TEST
+
+START_TEST(share_tags_unique_and_bounded)
+{
+	char arg[64];
+
+	ck_assert_int_eq(config_add_share(&dev, "/srv/a:t", &err), 0);
+	ck_assert_int_eq(config_add_share(&dev, "/srv/b:t", &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "already /srv/a's"));
+	for (unsigned i = 1; i < CONFIG_MAX_SHARES; i++) {
+		snprintf(arg, sizeof(arg), "/srv/%u", i);
+		ck_assert_int_eq(config_add_share(&dev, arg, &err), 0);
+	}
+	ck_assert_int_eq(config_add_share(&dev, "/srv/last", &err), -E2BIG);
+	ck_assert_uint_eq(dev.nr_shares, CONFIG_MAX_SHARES);
+}
+END_TEST
+
 START_TEST(console_kinds)
 {
 	ck_assert_int_eq(config_set_console(&dev, "virtio", &err), 0);
@@ -150,6 +216,9 @@ int main(void)
 	tcase_add_test(tc, too_many_disks);
 	tcase_add_test(tc, net_options);
 	tcase_add_loop_test(tc, net_errors, 0, sizeof(bad_nets) / sizeof(bad_nets[0]));
+	tcase_add_test(tc, share_options);
+	tcase_add_loop_test(tc, share_errors, 0, sizeof(bad_shares) / sizeof(bad_shares[0]));
+	tcase_add_test(tc, share_tags_unique_and_bounded);
 	tcase_add_test(tc, console_kinds);
 	tcase_add_test(tc, slot_limits);
 	tcase_add_test(tc, via_config_parse);
