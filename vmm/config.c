@@ -174,8 +174,9 @@ void config_print_usage(FILE *f)
 "                   directory when the root has it, else /root)\n"
 "  --overlay PATH   make guest folder PATH writable, the writes kept in memory\n"
 "                   and dropped at exit (repeatable)\n"
-"  --rootfs DIR[,rw]  host folder as the root over virtio-fs (not yet: needs\n"
-"                   the virtio-fs device)\n"
+"  --rootfs DIR[,rw]  boot from host folder DIR as the root, over virtio-fs\n"
+"                   (read-only unless rw; no --initrd, no root= needed), e.g.\n"
+"                   --rootfs / --exec 'make check' runs the host's own tools\n"
 "\n"
 "Devices (virtio; transport=pci by default, transport=mmio for virtio-mmio):\n"
 "  --disk PATH[,ro][,snapshot][,transport=...]\n"
@@ -361,6 +362,8 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		return kv_err_set(e, -EINVAL, "unexpected argument '%s' (see kvmini --help)", argv[optind]);
 	if (!cfg->kernel)
 		return kv_err_set(e, -EINVAL, "run: --kernel PATH is required");
+	if (config_init_rootfs(&cfg->init, &cfg->dev, &cfg->cmdline, cfg->initrd, e))
+		return -EINVAL;
 	if (config_init_check(&cfg->init, cfg->initrd, cfg->cmdline, cfg->exec != NULL, e))
 		return -EINVAL;
 	if (cfg->memory < (16ULL << 20))

@@ -1,7 +1,10 @@
 /* --modules, --workdir, --overlay, --rootfs (include/kvmini/config_init.h).
- * Pure: no I/O. */
+ * Pure: no I/O (the root's folder is opened with the other shares). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "kvmini/config_devices.h"
 
 #include "kvmini/config_init.h"
 #include "kvmini/init_conf.h"
@@ -27,7 +30,16 @@ int config_init_option(struct config_init *ci, const char *opt, const char *arg,
 			return kv_err_set(e, -EINVAL, "--%s", err);
 		ci->overlays[ci->nr_overlays++] = arg;
 	} else if (!strcmp(opt, "rootfs")) {
-		ci->rootfs = arg;
+		const char *comma = strchr(arg, ',');
+		size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+
+		if (comma && strcmp(comma, ",rw") && strcmp(comma, ",ro"))
+			return kv_err_set(e, -EINVAL, "--rootfs '%s': expected DIR[,rw] (read-only by default)", arg);
+		if (!n || n >= sizeof(ci->rootfs))
+			return kv_err_set(e, -EINVAL, "--rootfs '%s': give the host folder to boot from", arg);
+		memcpy(ci->rootfs, arg, n);
+		ci->rootfs[n] = '\0';
+		ci->rootfs_rw = comma && !strcmp(comma, ",rw");
 	} else {
 		return kv_err_set(e, -EINVAL, "internal: option --%s", opt);
 	}
@@ -43,6 +55,32 @@ bool config_init_own(const char *initrd, const char *user_cmdline)
 	return !kcmdline_parse(user_cmdline, &k, NULL, 0) && k.root[0];
 }
 
+int config_init_rootfs(struct config_init *ci, struct config_devices *dev, const char **cmdline,
+		       const char *initrd, struct kv_err *e)
+{
+	const char *user = *cmdline ? *cmdline : "";
+	struct kcmdline k;
+	int n, r;
+
+	if (!ci->rootfs[0])
+		return 0;
+	if (initrd)
+		return kv_err_set(e, -EINVAL, "--rootfs %s boots with kvmini's own initramfs and init: "
+				  "drop --initrd", ci->rootfs);
+	if (!kcmdline_parse(user, &k, NULL, 0) && k.root[0])
+		return kv_err_set(e, -EINVAL, "--rootfs %s names the root itself: drop root=%s from --cmdline",
+				  ci->rootfs, k.root);
+	r = config_add_share_dir(dev, ci->rootfs, CONFIG_ROOTFS_TAG, !ci->rootfs_rw, e);
+	if (r)
+		return kv_err_prefix(e, "--rootfs");
+	n = snprintf(ci->cmdline, sizeof(ci->cmdline), "%s%sroot=" CONFIG_ROOTFS_TAG
+		     " rootfstype=virtiofs %s", user, *user ? " " : "", ci->rootfs_rw ? "rw" : "ro");
+	if (n < 0 || (size_t)n >= sizeof(ci->cmdline))
+		return kv_err_set(e, -ENAMETOOLONG, "--cmdline: too long with --rootfs's root=");
+	*cmdline = ci->cmdline;
+	return 0;
+}
+
 int config_init_check(const struct config_init *ci, const char *initrd, const char *user_cmdline,
 		      bool exec, struct kv_err *e)
 {
@@ -51,11 +89,6 @@ int config_init_check(const struct config_init *ci, const char *initrd, const ch
 	const char *opt = ci->modules_dir ? "--modules" : ci->workdir ? "--workdir" :
 			  ci->nr_overlays ? "--overlay" : NULL;
 
-	if (ci->rootfs)
-		return kv_err_set(e, -ENOTSUP,
-				  "--rootfs %s: needs the virtio-fs device, which this kvmini does not have "
-				  "yet; boot a disk image instead (--disk root.img --cmdline root=/dev/vda)",
-				  ci->rootfs);
 	if (user_cmdline && kcmdline_parse(user_cmdline, &k, err, sizeof(err)))
 		return kv_err_set(e, -EINVAL, "--cmdline: %s", err);
 	if (opt && initrd)

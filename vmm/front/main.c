@@ -74,6 +74,31 @@ static void *exec_archive(const char *cmd, size_t *len)
 	return buf;
 }
 
+/* This directory as the guest sees it: itself on a disk root (the init
+ * falls back when the root lacks it); under --rootfs DIR, its path below
+ * DIR, or NULL when it lies outside DIR. */
+static const char *guest_cwd(const struct kv_config *cfg, char *buf, size_t len)
+{
+	char root[4096];
+	size_t n;
+
+	if (!getcwd(buf, len))
+		return NULL;
+	if (!cfg->init.rootfs[0])
+		return buf;
+	if (!realpath(cfg->init.rootfs, root))
+		return NULL;
+	n = strlen(root);
+	if (!strcmp(root, "/"))
+		return buf;
+	if (strncmp(buf, root, n) || (buf[n] != '/' && buf[n] != '\0'))
+		return NULL;
+	memmove(buf, buf + n, strlen(buf + n) + 1);
+	if (!buf[0])
+		strcpy(buf, "/");
+	return buf;
+}
+
 /* No --initrd and root= named: kvmini's own initramfs, with its init and
  * the modules the machine needs (guest-boot/initramfs.c). The command
  * runs in --workdir, else in this directory when the guest's root has
@@ -88,7 +113,7 @@ static void *own_initramfs(const struct kv_config *cfg, const char *cmdline, siz
 	struct initramfs_cfg ic = {
 		.kernel_path = cfg->kernel, .modules_dir = cfg->init.modules_dir,
 		.cmdline = cmdline, .exec = cfg->exec,
-		.cwd = cfg->init.workdir ? cfg->init.workdir : getcwd(cwd, sizeof(cwd)),
+		.cwd = cfg->init.workdir ? cfg->init.workdir : guest_cwd(cfg, cwd, sizeof(cwd)),
 		.cwd_strict = cfg->init.workdir != NULL,
 		.term = term && *term && !strchr(term, '\n') ? term : NULL,
 		.overlays = cfg->init.overlays, .nr_overlays = cfg->init.nr_overlays,

@@ -118,7 +118,11 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--kernel", "k", "extra", NULL }, "unexpected argument 'extra'" },
 	{ { "run", "--kernel", "k", "--exec", "true", NULL }, "--exec needs a root for the command: root= on --cmdline" },
 	{ { "run", "--kernel", "k", "--exec", "true", "--cmdline", "quiet", NULL }, "or --initrd" },
-	{ { "run", "--kernel", "k", "--rootfs", "/", NULL }, "--rootfs /: needs the virtio-fs device" },
+	{ { "run", "--kernel", "k", "--rootfs", "/", "--initrd", "i", NULL }, "--rootfs / boots with kvmini's own initramfs and init: drop --initrd" },
+	{ { "run", "--kernel", "k", "--rootfs", "/", "--cmdline", "root=/dev/vda", NULL }, "drop root=/dev/vda" },
+	{ { "run", "--kernel", "k", "--rootfs", "/,rx", NULL }, "--rootfs '/,rx': expected DIR[,rw]" },
+	{ { "run", "--kernel", "k", "--rootfs", ",rw", NULL }, "give the host folder" },
+	{ { "run", "--kernel", "k", "--rootfs", "/", "--share", "/tmp:kvmini-root", NULL }, "--rootfs: --share /: tag 'kvmini-root' is already /tmp's" },
 	{ { "run", "--kernel", "k", "--initrd", "i", "--cmdline", "root=/dev/vda", "--overlay", "/etc", NULL },
 	  "--overlay works only with kvmini's own initramfs" },
 	{ { "run", "--kernel", "k", "--modules", "/m", NULL }, "--modules needs root= on --cmdline" },
@@ -286,6 +290,37 @@ START_TEST(exec_options)
 }
 END_TEST
 
+START_TEST(rootfs_and_shares)
+{
+	static struct kv_config c;
+	struct kv_err e;
+	const char *a[] = { "run", "--kernel", "k", "--rootfs", "/srv/tree,rw", "--cmdline", "quiet",
+			    "--share", "/tmp/out:out,ro", "--exec", "true", NULL };
+	const char *b[] = { "run", "--kernel", "k", "--rootfs", "/", NULL };
+	char buf[512];
+
+	ck_assert_int_eq(parse(&c, &e, a), 0);
+	ck_assert_str_eq(c.cmdline, "quiet root=kvmini-root rootfstype=virtiofs rw");
+	ck_assert_uint_eq(c.dev.nr_shares, 2);
+	ck_assert_str_eq(c.dev.shares[0].fs.tag, "out");
+	ck_assert(c.dev.shares[0].fs.readonly);
+	ck_assert_str_eq(c.dev.shares[1].fs.tag, "kvmini-root");
+	ck_assert_str_eq(c.dev.shares[1].fs.path, "/srv/tree");
+	ck_assert(!c.dev.shares[1].fs.readonly);
+	ck_assert(config_init_own(c.initrd, c.cmdline));
+	/* The init's mounts are told on the command line. */
+	c.cmdline_defaults = false;
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 panic=-1 kvmini.shares=out:ro,kvmini-root "
+			      "quiet root=kvmini-root rootfstype=virtiofs rw");
+
+	/* Read-only by default, enforced by the share. */
+	ck_assert_int_eq(parse(&c, &e, b), 0);
+	ck_assert_str_eq(c.cmdline, "root=kvmini-root rootfstype=virtiofs ro");
+	ck_assert(c.dev.shares[0].fs.readonly);
+}
+END_TEST
+
 /* Found while fuzzing (tests/fuzz/fuzz_config.c frees each argv): "-hq"
  * returns at -h with getopt still pointing at the 'q' inside that argv;
  * resetting with optind = 1 made the next parse resume there, reading a
@@ -323,6 +358,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, cmdline_defaults);
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
+	tcase_add_test(tc, rootfs_and_shares);
 	tcase_add_test(tc, reparse_after_early_return);
 	suite_add_tcase(s, tc);
 	return s;
