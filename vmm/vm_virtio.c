@@ -108,7 +108,7 @@ int vm_virtio_open(struct vm *vm, struct kv_err *e)
 		v->transport = d->shares[i].transport;
 		r = virtio_fs_create(&fcfg, &vm->mem, vm->loop, &v->dev, e);
 		if (r)
-			return kv_err_prefix(e, "--share %s", fcfg.path);
+			return kv_err_prefix(e, "--share");
 		v->dev_made = true;
 	}
 	return 0;

@@ -273,7 +273,7 @@ int virtio_fs_create(const struct virtio_fs_cfg *cfg, const struct guest_mem *me
 	};
 	r = fuse_server_create(&sc, &fs->srv, e);
 	if (r < 0) {
-		kv_err_prefix(e, "%s: share %s", name, cfg->path);
+		kv_err_prefix(e, "%s", name);
 		pthread_cond_destroy(&fs->idle);
 		pthread_mutex_destroy(&fs->mu);
 		free(fs->slots);

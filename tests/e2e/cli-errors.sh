@@ -15,8 +15,10 @@
 #   tap-name-too-long (16 characters; Linux allows 15); kvmini's own
 #   initramfs: modules-no-tree, modules-lacking (a tree without the
 #   modules the machine needs), root-uuid (the init takes root=/dev/NAME),
-#   rootfs-needs-virtiofs, overlay-bad.
-# Disk and tap problems are found when the VM's devices are built: before
+#   rootfs-with-initrd, rootfs-with-root, overlay-bad; --share:
+#   share-bad-tag, share-dup-tag, share-bad-option, share-missing,
+#   share-is-file.
+# Disk, tap and shared-folder problems are found when the VM's devices are built: before
 # KVM is opened (so on any host), but after the host check, so those cases
 # set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
 # (on hosts without VT-x/AMD-V, like this one, the check would answer first).
@@ -132,7 +134,19 @@ if [[ -n $kernel ]]; then
         --disk "$work/in/disk.img" --cmdline root=/dev/vda --modules "$work/in/a-directory" --exec true
     expect root-uuid 'UUID=' -- run --kernel "$real_kernel" --disk "$work/in/disk.img" \
         --cmdline root=UUID=1234 --modules "$work/in/a-directory" --exec true
-    expect rootfs-needs-virtiofs 'virtio-fs' -- run --kernel "$real_kernel" --rootfs / --exec true
+    expect rootfs-with-initrd 'drop --initrd' -- run --kernel "$real_kernel" --rootfs / \
+        --initrd "$work/cpio-magic" --exec true
+    expect rootfs-with-root 'drop root=/dev/vda' -- run --kernel "$real_kernel" --rootfs / \
+        --cmdline root=/dev/vda --exec true
+    # --share: options at parse time, the folder when the device is built.
+    expect share-bad-tag "tag 'a/b'" -- run --kernel "$real_kernel" --share "$work/in/a-directory:a/b"
+    expect share-dup-tag "already" -- run --kernel "$real_kernel" --share "$work/in:x" \
+        --share "$work/in/a-directory:x"
+    expect share-bad-option "unknown option 'rx'" -- run --kernel "$real_kernel" --share "$work/in,rx"
+    KVMINI_ALLOW_NO_HW_VIRT=1 expect share-missing 'no-such-dir.*No such file' -- run --quiet \
+        --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --share "$work/in/no-such-dir"
+    KVMINI_ALLOW_NO_HW_VIRT=1 expect share-is-file 'Not a directory' -- run --quiet \
+        --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --share "$work/in/random-4k.bin:r"
     expect overlay-bad 'overlay' -- run --kernel "$real_kernel" --cmdline root=/dev/vda --overlay /tmp
 else
     fail initrd-not-cpio "no Debian kernel (tools/fetch-debian.sh failed)"
