@@ -20,4 +20,9 @@
 int acpi_write_tables(const struct guest_mem *gm, unsigned ncpus, unsigned nr_virtio_mmio,
 		      struct kv_err *e) KV_MUST_CHECK;
 
+struct aml;
+/* The DSDT body into @out (guest-boot/acpi_dsdt.c): 0, -ENOMEM, or
+ * -ENOSPC when it does not fit. */
+int dsdt_build(struct aml *out, unsigned nr_virtio_mmio);
+
 #endif

@@ -276,13 +276,19 @@ START_TEST(dsdt_pci_host_bridge)
 	ck_assert_int_eq(acpi_write_tables(&vm.gm, 2, 0, NULL), 0);
 	t = walk(&vm);
 	len = test_get32(t.dsdt + 4);
-	/* COM1; COM2, COM3 and the pvpanic device (PEVT) for --exec; PCI0. */
-	ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 5);
+	/* COM1; COM2, COM3 and the pvpanic device (PEVT) for --exec; PCI0;
+	 * the CMOS clock. */
+	ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 6);
 	ck_assert_str_eq(names[0], "COM1");
 	ck_assert_str_eq(names[1], "COM2");
 	ck_assert_str_eq(names[2], "COM3");
 	ck_assert_str_eq(names[3], "PEVT");
 	ck_assert_str_eq(names[4], "PCI0");
+	ck_assert_str_eq(names[5], "RTC_");
+	/* The RTC as Linux's rtc_cmos PNP driver wants it: PNP0B00, I/O
+	 * 0x70-0x71, ISA IRQ 8 (IRQNoFlags bit 8). */
+	find(t.dsdt, len, "RTC_\x08_HID\x0c\x41\xd0\x0b\x00", 12);
+	find(t.dsdt, len, "\x47\x01\x70\x00\x70\x00\x01\x02\x22\x00\x01\x79\x00", 13);
 	find(t.dsdt, len, "PCI0\x08_HID\x0c\x41\xd0\x0a\x08\x08_CID\x0c\x41\xd0\x0a\x03", 20);
 	find(t.dsdt, len, "\x08_SEG\x00\x08_BBN\x00\x08_UID\x00", 18);
 	/* Name (_CRS, Buffer (PkgLength 2 bytes, ByteConst size)) */
@@ -314,7 +320,7 @@ START_TEST(dsdt_virtio_mmio_devices)
 		memset(vm.mem + LAYOUT_BIOS_START, 0, LAYOUT_BIOS_END - LAYOUT_BIOS_START);
 		ck_assert_int_eq(acpi_write_tables(&vm.gm, 1, n, NULL), 0);
 		t = walk(&vm);
-		ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 5 + n);
+		ck_assert_uint_eq(dsdt_devices(t.dsdt, names, 16), 6 + n);
 		for (unsigned i = 0; i < n; i++) {
 			uint32_t len = test_get32(t.dsdt + 4);
 			char want[5];
@@ -326,7 +332,7 @@ START_TEST(dsdt_virtio_mmio_devices)
 			uint32_t base = (uint32_t)LAYOUT_VIRTIO_MMIO(i);
 
 			snprintf(want, sizeof(want), "VR%02X", i);
-			ck_assert_str_eq(names[5 + i], want);
+			ck_assert_str_eq(names[6 + i], want);
 			memcpy(res + 4, &base, 4);
 			const uint8_t *d = find(t.dsdt, len, want, 4);
 			find(d, len - (size_t)(d - t.dsdt), "\x08_HID\x0dLNRO0005\x00", 15);
