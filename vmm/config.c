@@ -142,6 +142,9 @@ void config_print_usage(FILE *f)
 "                   (/proc/sys/vm/nr_hugepages); prefault: allocate it all\n"
 "                   at start rather than as the guest first touches it\n"
 "  --cpus N         number of vCPUs (default 1, at most %d)\n"
+"  --cpu default|host  the CPU the guest sees: default hides 5-level paging\n"
+"                   and VMX/SVM (unreliable or unusable nested); host passes\n"
+"                   every feature KVM supports through\n"
 "  --boot MODE      auto (default: by content), bzimage, or pvh (a bzImage is\n"
 "                   then unpacked in the host, cached under\n"
 "                   $XDG_CACHE_HOME/kvmini, and entered through PVH)\n"
@@ -222,7 +225,7 @@ void config_print_usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_BOOT,
-       OPT_DISK, OPT_NET, OPT_SHARE, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP,
+       OPT_CPU, OPT_DISK, OPT_NET, OPT_SHARE, OPT_CONSOLE, OPT_EXEC, OPT_TIMEOUT, OPT_REPORT, OPT_SECCOMP,
        OPT_CMDLINE_DEFAULTS, OPT_INIT /* kvmini's own initramfs: config_init.c */ };
 
 /* --exec, --timeout, --report. */
@@ -263,6 +266,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 		{ "memory",  required_argument, NULL, OPT_MEMORY },
 		{ "cpus",    required_argument, NULL, OPT_CPUS },
+		{ "cpu",     required_argument, NULL, OPT_CPU },
 		{ "boot",    required_argument, NULL, OPT_BOOT },
 		{ "quiet",   no_argument,       NULL, 'q' },
 		{ "disk",    required_argument, NULL, OPT_DISK },
@@ -302,6 +306,11 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 			if (parse_uint(optarg, CONFIG_MAX_CPUS, &cfg->cpus) || cfg->cpus == 0)
 				return kv_err_set(e, -EINVAL, "--cpus '%s': must be a number from 1 to %d",
 						  optarg, CONFIG_MAX_CPUS);
+			break;
+		case OPT_CPU:
+			if (strcmp(optarg, "default") && strcmp(optarg, "host"))
+				return kv_err_set(e, -EINVAL, "--cpu '%s': use default or host", optarg);
+			cfg->cpu_host = !strcmp(optarg, "host");
 			break;
 		case OPT_BOOT:
 			if (!strcmp(optarg, "auto"))

@@ -6,6 +6,7 @@
 #include <asm/kvm.h>
 
 #include "kvmini/cpu_x86.h"
+#include "kvmini/log.h"
 #include "kvmini/layout.h"
 
 #define CPUID_MAX_ENTRIES 256
@@ -39,9 +40,21 @@ static unsigned bits_for(unsigned n)
 
 /* One package, @ncpus cores, one thread per core; APIC ID = vCPU index,
  * matching the ACPI MADT. */
-static void fixup_entry(struct kvm_cpuid_entry2 *en, unsigned id, unsigned ncpus)
+static void fixup_entry(struct kvm_cpuid_entry2 *en, unsigned id, unsigned ncpus,
+			enum cpu_model model)
 {
 	unsigned core_bits = bits_for(ncpus);
+
+	if (model == CPU_MODEL_DEFAULT) {
+		if (en->function == 1)
+			en->ecx &= ~(1u << 5);          /* VMX */
+		if (en->function == 7 && en->index == 0)
+			en->ecx &= ~(1u << 16);         /* LA57: 5-level paging */
+		if (en->function == 0x80000001)
+			en->ecx &= ~(1u << 2);          /* SVM */
+	}
+	if (en->function == 1)
+		en->edx |= 1u << 12;                    /* MTRR: kvmini sets them up */
 
 	switch (en->function) {
 	case 1:
@@ -85,11 +98,31 @@ static void fixup_entry(struct kvm_cpuid_entry2 *en, unsigned id, unsigned ncpus
 }
 
 void cpu_fixup_cpuid(const struct kvm_cpuid2 *base, struct kvm_cpuid2 *out,
-		     unsigned id, unsigned ncpus)
+		     unsigned id, unsigned ncpus, enum cpu_model model)
 {
 	memcpy(out, base, sizeof(*base) + base->nent * sizeof(base->entries[0]));
 	for (unsigned i = 0; i < out->nent; i++)
-		fixup_entry(&out->entries[i], id, ncpus);
+		fixup_entry(&out->entries[i], id, ncpus, model);
+}
+
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MTRR_DEF_ENABLE   (1u << 11)
+#define MTRR_TYPE_WB      6
+
+/* All of RAM write-back, as firmware leaves it; the fixed ranges
+ * (all zero: uncached) are left off. */
+static void set_mtrrs(int vcpu_fd)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = {
+		.hdr.nmsrs = 1,
+		.entry = { .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_ENABLE | MTRR_TYPE_WB },
+	};
+	/* A KVM without the MTRR MSRs (kvm_pvm) only costs the guest PAT. */
+	if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != 1)
+		LOG_DEBUG("KVM did not take the MTRR default type: the guest runs without PAT");
 }
 
 #define APIC_LVT0 0x350
@@ -112,6 +145,7 @@ int cpu_init_vcpu(int vcpu_fd, const struct kvm_cpuid2 *cpuid, bool irqchip, str
 
 	if (ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
 		return kv_err_set(e, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
+	set_mtrrs(vcpu_fd);
 	if (!irqchip)
 		return 0;
 	/* Like a PC firmware: LINT0 carries the 8259's ExtINT, LINT1 NMI. */

@@ -280,7 +280,7 @@ static int init_vcpus(struct vm *vm, struct kv_err *e)
 		vm->nr_vcpus++; /* vcpu_close copes with a half-open one */
 		if (r)
 			break;
-		cpu_fixup_cpuid(vm->cpuid, percpu, i, vm->cfg.cpus);
+		cpu_fixup_cpuid(vm->cpuid, percpu, i, vm->cfg.cpus, vm->cfg.cpu_model);
 		r = cpu_init_vcpu(v->fd, percpu, vm->cfg.irqchip, e);
 		if (r) {
 			kv_err_prefix(e, "vCPU %u", i);

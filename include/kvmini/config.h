@@ -33,6 +33,7 @@ struct kv_config {
 	bool mem_hugetlb;      /* --memory SIZE,hugetlb: 2 MiB hugetlbfs pages */
 	bool mem_prefault;     /* --memory SIZE,prefault: allocate all guest RAM at start */
 	unsigned cpus;
+	bool cpu_host;           /* --cpu host: the host CPU's features unmasked */
 	enum boot_mode boot;
 	bool quiet;
 	/* Disposable VMs (--exec, --timeout, --report). */

@@ -11,6 +11,7 @@
 #include "kvmini/boot.h"
 #include "kvmini/bus.h"
 #include "kvmini/console_input.h"
+#include "kvmini/cpu_x86.h"
 #include "kvmini/err.h"
 #include "kvmini/guest_mem.h"
 #include "kvmini/irq.h"
@@ -33,6 +34,7 @@ struct vm_config {
 	struct gm_opts mem_opts; /* hugetlb, prefault (when the VM maps memory itself) */
 	unsigned cpus;
 	bool irqchip;         /* in-kernel LAPIC/IOAPIC/PIC + PIT (always, but for tiny tests) */
+	enum cpu_model cpu_model; /* --cpu: what the guest sees of the host CPU */
 	bool pc_devices;      /* UART, i8042, RTC, PCI root, ACPI PM */
 	int console_out_fd;   /* where the UART writes */
 	/* Guest memory already created (and loaded) by the caller; the VM

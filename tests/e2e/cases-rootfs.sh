@@ -15,12 +15,14 @@ if want rootfs-exec; then
         echo "l1-marker-$$" > /srv/kvmini-proj/l1-marker
         rm -f /rootfs-probe /srv/kvmini-proj/tmp-probe
         # shellcheck disable=SC2016  # expanded by the guest's shell
-        (cd /srv/kvmini-proj && init_run rootfs-exec -- "${rootfs_args[@]}" --rootfs / --exec \
+        cd /srv/kvmini-proj || exit 1
+        init_run rootfs-exec -- "${rootfs_args[@]}" --rootfs / --exec \
             'echo "PWD=$(pwd)"; echo "MARK=$(cat l1-marker)"
 echo x > /rootfs-probe 2>/dev/null && echo ROOT-WRITABLE
 echo t > /tmp/tmp-probe && echo "TMP=$(cat /tmp/tmp-probe)"
 echo "ROOTFS=$(awk '"'"'$2 == "/" { t = $3 " " substr($4, 1, 2) } END { print t }'"'"' /proc/mounts)"
-exit 7')
+exit 7'
+        cd - >/dev/null || exit 1
         dir=$work/rootfs-exec
         out=$(tr '\n' '|' < "$dir/out")
         want_out="PWD=/srv/kvmini-proj|MARK=l1-marker-$$|TMP=t|ROOTFS=virtiofs ro|"

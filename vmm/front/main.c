@@ -379,6 +379,7 @@ static int run(const struct kv_config *cfg, double before_main)
 	 * console goes to stderr, or nowhere with --quiet. */
 	struct vm_config vcfg = {
 		.memory = cfg->memory, .cpus = cfg->cpus, .irqchip = true, .pc_devices = true,
+		.cpu_model = cfg->cpu_host ? CPU_MODEL_HOST : CPU_MODEL_DEFAULT,
 		.console_out_fd = !cfg->exec ? STDOUT_FILENO : cfg->quiet ? -1 : STDERR_FILENO,
 		.exec = cfg->exec != NULL, .exec_out_fd = STDOUT_FILENO, .exec_err_fd = STDERR_FILENO,
 		.devices = &cfg->dev, .kvm_stats = cfg->report_json,
