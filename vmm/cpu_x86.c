@@ -113,13 +113,17 @@ void cpu_fixup_cpuid(const struct kvm_cpuid2 *base, struct kvm_cpuid2 *out,
  * (all zero: uncached) are left off. */
 static void set_mtrrs(int vcpu_fd)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: lay the one entry out
+	 * behind it by hand rather than nest the struct (a GNU extension). */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} msrs = {
-		.hdr.nmsrs = 1,
-		.entry = { .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_ENABLE | MTRR_TYPE_WB },
-	};
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} msrs;
+
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 1;
+	msrs.hdr.entries[0].index = MSR_MTRR_DEF_TYPE;
+	msrs.hdr.entries[0].data = MTRR_DEF_ENABLE | MTRR_TYPE_WB;
 	/* A KVM without the MTRR MSRs (kvm_pvm) only costs the guest PAT. */
 	if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != 1)
 		LOG_DEBUG("KVM did not take the MTRR default type: the guest runs without PAT");
