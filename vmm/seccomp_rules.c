@@ -105,6 +105,7 @@ static const struct sc_ioctl ioctls[] = {
 	{ VCPU | IO, TUNSETOFFLOAD },    /* virtio-net feature negotiation and reset */
 	{ ANY,  TCSETSF },               /* terminal_restore, also from the SIGSYS handler */
 	{ MAIN, TCGETS },                /* isatty */
+	{ MAIN, TIOCGWINSZ },            /* the terminal's size, on SIGWINCH */
 	{ MAIN, KVM_GET_STATS_FD },      /* --report: KVM's statistics, read once the VM stopped */
 };
 

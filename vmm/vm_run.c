@@ -163,6 +163,12 @@ static bool none_ready(void *ctx)
 	return false;
 }
 
+void vm_console_resize(struct vm *vm, unsigned cols, unsigned rows)
+{
+	if (vm->console_dev)
+		virtio_console_set_size(vm->console_dev, cols, rows);
+}
+
 struct console_input vm_console_input(struct vm *vm)
 {
 	if (vm->console_dev)

@@ -1,5 +1,7 @@
-/* virtio-console (virtio 1.x §5.3), one port (hvc0), no MULTIPORT and no
- * F_SIZE: queue 0 receives (host -> guest), queue 1 transmits.
+/* virtio-console (virtio 1.x §5.3), one port (hvc0), no MULTIPORT:
+ * queue 0 receives (host -> guest), queue 1 transmits. F_SIZE carries the
+ * user's terminal size (cols, rows in the config space; a config-change
+ * interrupt when it changes), so the guest's tty gets it.
  *
  * Transmit runs on the event-loop thread (queue_notify, lock held) and
  * writes the guest's bytes to out_fd. Receive is pushed from the
@@ -25,14 +27,16 @@
 #define TXQ 1
 #define CONSOLE_QUEUE_SIZE 128
 
-/* cols, rows, max_nr_ports: all 0, nothing offered that uses them. */
+/* cols (le16), rows (le16), max_nr_ports (le32, 0: no MULTIPORT). */
 #define CONSOLE_CONFIG_LEN 8
+#define VIRTIO_CONSOLE_F_SIZE 0
 
 struct vcon {
 	int out_fd;
 	int rx_wakeup_fd;       /* -1: none */
 	struct iovec iov[VIRTQ_MAX_SIZE];
 	unsigned long tx_dropped;
+	uint16_t cols, rows;    /* 0: unknown (not a terminal) */
 };
 
 static struct vcon *to_vcon(struct virtio_dev *d)
@@ -206,7 +210,31 @@ void virtio_console_set_rx_wakeup(struct virtio_dev *dev, int fd)
 
 static void con_config_read(struct virtio_dev *dev, uint32_t off, void *data, unsigned len)
 {
-	memset(data, 0, len);
+	struct vcon *c = to_vcon(dev);
+	uint8_t img[CONSOLE_CONFIG_LEN] = {
+		(uint8_t)c->cols, (uint8_t)(c->cols >> 8), (uint8_t)c->rows, (uint8_t)(c->rows >> 8),
+	};
+
+	/* The transport keeps off + len within CONSOLE_CONFIG_LEN. */
+	memcpy(data, img + off, len);
+}
+
+void virtio_console_set_size(struct virtio_dev *dev, unsigned cols, unsigned rows)
+{
+	struct vcon *c = to_vcon(dev);
+
+	cols = cols > UINT16_MAX ? UINT16_MAX : cols;
+	rows = rows > UINT16_MAX ? UINT16_MAX : rows;
+	pthread_mutex_lock(&dev->lock);
+	if (c->cols != cols || c->rows != rows) {
+		c->cols = (uint16_t)cols;
+		c->rows = (uint16_t)rows;
+		/* A driver that took F_SIZE reads it again on the interrupt;
+		 * before DRIVER_OK it reads it at probe anyway. */
+		if (virtio_dev_live(dev) && (dev->driver_features & (1ull << VIRTIO_CONSOLE_F_SIZE)))
+			virtio_dev_config_changed(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
 }
 
 static void con_config_write(struct virtio_dev *dev, uint32_t off, const void *data,
@@ -217,8 +245,13 @@ static void con_config_write(struct virtio_dev *dev, uint32_t off, const void *d
 
 static int con_activate(struct virtio_dev *dev)
 {
+	struct vcon *c = to_vcon(dev);
+
 	/* Buffers posted before DRIVER_OK became usable just now. */
-	con_wake_reader(to_vcon(dev));
+	con_wake_reader(c);
+	/* Linux reads the size on a config change only: tell it now. */
+	if ((c->cols || c->rows) && (dev->driver_features & (1ull << VIRTIO_CONSOLE_F_SIZE)))
+		virtio_dev_config_changed(dev);
 	return 0;
 }
 
@@ -251,7 +284,8 @@ int virtio_console_create(const struct virtio_console_cfg *cfg, const struct gue
 		return kv_err_set(e, -ENOMEM, "virtio-console: out of memory");
 	c->out_fd = cfg->out_fd;
 	c->rx_wakeup_fd = -1;
-	virtio_dev_init(dev, "virtio-console0", VIRTIO_ID_CONSOLE, 0, 2, CONSOLE_QUEUE_SIZE,
+	virtio_dev_init(dev, "virtio-console0", VIRTIO_ID_CONSOLE, 1ull << VIRTIO_CONSOLE_F_SIZE, 2,
+			CONSOLE_QUEUE_SIZE,
 			CONSOLE_CONFIG_LEN, &con_ops, c, mem, loop);
 	return 0;
 }

@@ -174,6 +174,13 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 		d->tops->notify_config(d->transport);
 }
 
+void virtio_dev_config_changed(struct virtio_dev *d)
+{
+	d->config_generation++;
+	if (d->tops && d->tops->notify_config)
+		d->tops->notify_config(d->transport);
+}
+
 void virtio_dev_used(struct virtio_dev *d, unsigned q)
 {
 	if (q >= d->nr_queues)

@@ -27,7 +27,8 @@ struct escape_state {
 size_t terminal_escape_filter(struct escape_state *st, const uint8_t *in, size_t n,
 		     uint8_t *out, bool *quit);
 
-/* The signals that stop the VM (SIGINT, SIGTERM, SIGHUP, SIGQUIT). Block
+/* The signals terminal_run takes: those that stop the VM (SIGINT,
+ * SIGTERM, SIGHUP, SIGQUIT) and SIGWINCH (the terminal's new size). Block
  * them in every thread before any starts; terminal_run receives them. */
 void terminal_stop_signals(sigset_t *set);
 
@@ -40,6 +41,9 @@ struct terminal_cfg {
 	/* Ends the VM: Ctrl-A x (STOP_USER, @signo 0) or a termination
 	 * signal (STOP_SIGNAL, @signo the signal). */
 	void (*request_stop)(void *ctx, enum vm_stop_cause cause, int signo);
+	/* The size of the terminal on in_fd, at start and on each SIGWINCH
+	 * (NULL: not wanted; not called when in_fd is no terminal). */
+	void (*resize)(void *ctx, unsigned cols, unsigned rows);
 	void *ctx;
 };
 

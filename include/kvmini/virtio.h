@@ -123,6 +123,10 @@ void virtio_dev_stop_queue(struct virtio_dev *d, unsigned q);
 void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The device's configuration changed (not a guest error): bump the
+ * generation and interrupt the driver for a config change. Lock held. */
+void virtio_dev_config_changed(struct virtio_dev *d);
+
 /* After vq_push()es on queue @q: interrupt the driver if the ring asks. */
 void virtio_dev_used(struct virtio_dev *d, unsigned q);
 

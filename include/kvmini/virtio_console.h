@@ -28,5 +28,9 @@ bool virtio_console_rx_ready(struct virtio_dev *dev);
  * guest posts receive buffers or the driver goes live, so a reader
  * holding input can retry. Any thread. */
 void virtio_console_set_rx_wakeup(struct virtio_dev *dev, int fd);
+/* The user's terminal is @cols x @rows (0 x 0: unknown). The guest's
+ * driver is told at once when live (config change), else at probe.
+ * Any thread. */
+void virtio_console_set_size(struct virtio_dev *dev, unsigned cols, unsigned rows);
 
 #endif

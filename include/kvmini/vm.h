@@ -115,6 +115,9 @@ int vm_stop_fd(const struct vm *vm);
 /* The guest's console input (the serial port, or hvc0 with --console
  * virtio), for the terminal. Its functions are safe from any thread. */
 struct console_input vm_console_input(struct vm *vm);
+/* The user's terminal size, for a console that carries it (virtio-console
+ * F_SIZE; the UART has no way to). Any thread. */
+void vm_console_resize(struct vm *vm, unsigned cols, unsigned rows);
 
 /* Process exit status for the way @vm stopped (and, under --exec, the
  * command's status from the control port). */

@@ -114,7 +114,7 @@ static void *own_initramfs(const struct kv_config *cfg, const char *cmdline, siz
 		.kernel_path = cfg->kernel, .modules_dir = cfg->init.modules_dir,
 		.cmdline = cmdline, .exec = cfg->exec,
 		.cwd = cfg->init.workdir ? cfg->init.workdir : guest_cwd(cfg, cwd, sizeof(cwd)),
-		.cwd_strict = cfg->init.workdir != NULL,
+		.cwd_strict = cfg->init.workdir != NULL, .exec_boot = cfg->init.exec_boot,
 		.term = term && *term && !strchr(term, '\n') ? term : NULL,
 		.overlays = cfg->init.overlays, .nr_overlays = cfg->init.nr_overlays,
 		.virtio_pci = nr_virtio > config_nr_mmio(d), .virtio_mmio = config_nr_mmio(d) > 0,
@@ -373,6 +373,11 @@ static void terminal_stop(void *ctx, enum vm_stop_cause cause, int signo)
 		vm_request_stop(ctx, cause);
 }
 
+static void terminal_resize(void *ctx, unsigned cols, unsigned rows)
+{
+	vm_console_resize(ctx, cols, rows);
+}
+
 static int run(const struct kv_config *cfg, double before_main)
 {
 	/* Under --exec stdout carries only the command's output: the kernel
@@ -439,7 +444,7 @@ static int run(const struct kv_config *cfg, double before_main)
 	tcfg = (struct terminal_cfg){
 		.in_fd = in_fd, .use_escape = in_fd >= 0 && isatty(in_fd),
 		.stop_fd = vm_stop_fd(vm), .input = vm_console_input(vm),
-		.request_stop = terminal_stop, .ctx = vm,
+		.request_stop = terminal_stop, .resize = terminal_resize, .ctx = vm,
 	};
 	if (vm_set_entry(vm, &entry, &e) || (in_fd >= 0 && terminal_raw(in_fd, &e)) ||
 	    vm_start(vm, &e)) {

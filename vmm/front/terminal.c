@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
@@ -139,6 +140,15 @@ void terminal_stop_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGWINCH);
+}
+
+static void report_size(const struct terminal_cfg *cfg)
+{
+	struct winsize ws;
+
+	if (cfg->resize && cfg->in_fd >= 0 && !ioctl(cfg->in_fd, TIOCGWINSZ, &ws))
+		cfg->resize(cfg->ctx, ws.ws_col, ws.ws_row);
 }
 
 int terminal_run(const struct terminal_cfg *cfg, struct kv_err *e)
@@ -158,6 +168,7 @@ int terminal_run(const struct terminal_cfg *cfg, struct kv_err *e)
 	}
 	if (cfg->in_fd < 0)
 		in->eof = true;
+	report_size(cfg);
 
 	for (;;) {
 		struct pollfd pfd[3] = {
@@ -177,7 +188,11 @@ int terminal_run(const struct terminal_cfg *cfg, struct kv_err *e)
 		if (pfd[1].revents) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
+				/* nothing */
+			} else if (si.ssi_signo == SIGWINCH) {
+				report_size(cfg);
+			} else {
 				LOG_INFO("signal %u: stopping the VM", si.ssi_signo);
 				cfg->request_stop(cfg->ctx, STOP_SIGNAL, (int)si.ssi_signo);
 			}

@@ -60,8 +60,53 @@ START_TEST(config_space)
 	dev.ops->config_read(&dev, 0, cfg, dev.config_len);
 	for (unsigned i = 0; i < dev.config_len; i++)
 		ck_assert_uint_eq(cfg[i], 0);
-	/* no MULTIPORT, SIZE or EMERG_WRITE offered */
-	ck_assert_uint_eq(dev.features & 0x7, 0);
+	/* SIZE offered; no MULTIPORT or EMERG_WRITE */
+	ck_assert_uint_eq(dev.features & 0x7, 1);
+}
+END_TEST
+
+/* The terminal's size: in the config space (le16 cols, le16 rows) before
+ * the driver is up, and a config-change interrupt with a new generation
+ * once it is live and took F_SIZE; the same size twice interrupts once. */
+START_TEST(terminal_size)
+{
+	uint8_t cfg[8];
+	uint32_t gen;
+
+	virtio_console_set_size(&dev, 132, 43);
+	dev.ops->config_read(&dev, 0, cfg, 8);
+	ck_assert_uint_eq(cfg[0] | cfg[1] << 8, 132);
+	ck_assert_uint_eq(cfg[2] | cfg[3] << 8, 43);
+	ck_assert_uint_eq(cfg[4] | cfg[5] | cfg[6] | cfg[7], 0);
+	dev.ops->config_read(&dev, 2, cfg, 2); /* a partial read at an offset */
+	ck_assert_uint_eq(cfg[0] | cfg[1] << 8, 43);
+	ck_assert_uint_eq(drv.config_irqs, 0);
+
+	drv_attach(&drv, &dev, 1); /* F_SIZE: told at DRIVER_OK */
+	ck_assert_uint_eq(drv.config_irqs, 1);
+	drv.config_irqs = 0;
+	gen = dev.config_generation;
+	virtio_console_set_size(&dev, 80, 24);
+	ck_assert_uint_eq(drv.config_irqs, 1);
+	ck_assert_uint_ne(dev.config_generation, gen);
+	virtio_console_set_size(&dev, 80, 24);
+	ck_assert_uint_eq(drv.config_irqs, 1);
+	dev.ops->config_read(&dev, 0, cfg, 4);
+	ck_assert_uint_eq(cfg[0] | cfg[1] << 8, 80);
+	ck_assert_uint_eq(cfg[2] | cfg[3] << 8, 24);
+	/* Clamped, never wrapped. */
+	virtio_console_set_size(&dev, 70000, 5);
+	dev.ops->config_read(&dev, 0, cfg, 2);
+	ck_assert_uint_eq(cfg[0] | cfg[1] << 8, 65535);
+}
+END_TEST
+
+/* A driver that did not take F_SIZE gets no config interrupt. */
+START_TEST(terminal_size_not_negotiated)
+{
+	drv_attach(&drv, &dev, 0);
+	virtio_console_set_size(&dev, 100, 30);
+	ck_assert_uint_eq(drv.config_irqs, 0);
 }
 END_TEST
 
@@ -337,6 +382,8 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, config_space);
+	tcase_add_test(tc, terminal_size);
+	tcase_add_test(tc, terminal_size_not_negotiated);
 	tcase_add_test(tc, tx_exact_bytes);
 	tcase_add_test(tc, tx_writable_chain_dropped);
 	tcase_add_test(tc, tx_full_and_closed_pipe);
