@@ -105,7 +105,7 @@ static int make_conf(const struct initramfs_cfg *c, const struct kmods *mods, ch
 {
 	struct init_conf conf = {
 		.nr_modules = mods->n, .nr_overlays = c->nr_overlays, .exec = c->exec != NULL,
-		.cwd = c->cwd, .cwd_strict = c->cwd_strict, .home = c->home, .path = c->path,
+		.exec_boot = c->exec_boot, .cwd = c->cwd, .cwd_strict = c->cwd_strict, .home = c->home, .path = c->path,
 		.term = c->term, .hostname = c->hostname,
 	};
 	char err[512];

@@ -175,6 +175,11 @@ void config_print_usage(FILE *f)
 "                   RELEASE read from the kernel image)\n"
 "  --workdir DIR    --exec's working directory in the guest (default: this\n"
 "                   directory when the root has it, else /root)\n"
+"  --exec-boot auto|direct|system  how --exec's command runs: direct, as\n"
+"                   soon as the root is mounted; system, after the root's own\n"
+"                   init (systemd) has booted, as a service, then a clean\n"
+"                   shutdown; auto (default): system for a disk root whose\n"
+"                   /sbin/init is systemd, else direct\n"
 "  --overlay PATH   make guest folder PATH writable, the writes kept in memory\n"
 "                   and dropped at exit (repeatable)\n"
 "  --rootfs DIR[,rw]  boot from host folder DIR as the root, over virtio-fs\n"
@@ -279,6 +284,7 @@ static int parse_run(int argc, char *const argv[], struct kv_config *cfg, struct
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "modules", required_argument, NULL, OPT_INIT },
 		{ "workdir", required_argument, NULL, OPT_INIT },
+		{ "exec-boot", required_argument, NULL, OPT_INIT },
 		{ "overlay", required_argument, NULL, OPT_INIT },
 		{ "rootfs",  required_argument, NULL, OPT_INIT },
 		{ "cmdline-defaults", required_argument, NULL, OPT_CMDLINE_DEFAULTS },

@@ -23,6 +23,13 @@ int config_init_option(struct config_init *ci, const char *opt, const char *arg,
 			return kv_err_set(e, -EINVAL, "--workdir '%s': give an absolute path in the guest, "
 					  "without newlines", arg);
 		ci->workdir = arg;
+	} else if (!strcmp(opt, "exec-boot")) {
+		int b = exec_boot_parse(arg);
+
+		if (b < 0)
+			return kv_err_set(e, -EINVAL, "--exec-boot '%s': expected auto, direct or system", arg);
+		ci->exec_boot = b;
+		ci->exec_boot_set = true;
 	} else if (!strcmp(opt, "overlay")) {
 		if (ci->nr_overlays == CONFIG_MAX_OVERLAYS)
 			return kv_err_set(e, -EINVAL, "--overlay: at most %d folders", CONFIG_MAX_OVERLAYS);
@@ -87,7 +94,7 @@ int config_init_check(const struct config_init *ci, const char *initrd, const ch
 	struct kcmdline k;
 	char err[512];
 	const char *opt = ci->modules_dir ? "--modules" : ci->workdir ? "--workdir" :
-			  ci->nr_overlays ? "--overlay" : NULL;
+			  ci->nr_overlays ? "--overlay" : ci->exec_boot_set ? "--exec-boot" : NULL;
 
 	if (user_cmdline && kcmdline_parse(user_cmdline, &k, err, sizeof(err)))
 		return kv_err_set(e, -EINVAL, "--cmdline: %s", err);
@@ -102,5 +109,10 @@ int config_init_check(const struct config_init *ci, const char *initrd, const ch
 				  "--exec needs a root for the command: root= on --cmdline (e.g. --disk "
 				  "root.img --cmdline root=/dev/vda; kvmini brings its own init), or --initrd "
 				  "with an /init that knows kvmini's protocol (tools/mkinitramfs.sh)");
+	if (ci->exec_boot_set && !exec)
+		return kv_err_set(e, -EINVAL, "--exec-boot says how --exec's command runs: give --exec CMD");
+	if (ci->exec_boot == EXEC_BOOT_SYSTEM && ci->rootfs[0])
+		return kv_err_set(e, -EINVAL, "--exec-boot system boots the root's own init: not with "
+				  "--rootfs (the host's system is not booted; use direct)");
 	return 0;
 }

@@ -25,167 +25,12 @@
 
 #include "kvmini/init_conf.h"
 #include "kvmini/init_plan.h"
-
-/* The control port (include/kvmini/layout.h, devices/control_port.c). */
-#define CTL_PORT        0x5a0
-#define CTL_EVENT       0
-#define CTL_STATUS      1
-#define CTL_EV_UP       1
-#define CTL_EV_STARTED  2
+#include "init_util.h"
 
 #define CONF_PATH   "/kvmini/init.conf"
 #define EXEC_PATH   "/kvmini/exec"
 #define MODULES_DIR "/kvmini/modules"
 #define ROOT_WAIT_S 30
-
-static bool exec_mode;
-static int exec_err_fd = -1; /* ttyS2 under --exec: the user sees it even with --quiet */
-static bool have_ports;
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	if (write(2, "kvmini-init: ", 13) >= 0 && write(2, line, (size_t)n) >= 0) {
-		/* the console is best effort */
-	}
-	if (exec_err_fd >= 0 && write(exec_err_fd, "kvmini-init: ", 13) >= 0 &&
-	    write(exec_err_fd, line, (size_t)n) >= 0)
-		tcdrain(exec_err_fd);
-}
-
-static void ctl(unsigned reg, unsigned char v)
-{
-	if (have_ports)
-		outb(v, CTL_PORT + reg);
-}
-
-static void __attribute__((noreturn)) power_off(void)
-{
-	sync();
-	kill(-1, SIGKILL);
-	/* A disk root mounted rw goes back to read-only: clean at power-off. */
-	mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
-	sync();
-	reboot(RB_POWER_OFF);
-	for (;;)
-		pause();
-}
-
-/* Under --exec kvmini then exits 123 (no status) with the message on its
- * stderr; otherwise PID 1 exits, the kernel panics, and kvmini sees the
- * panic through pvpanic (121). */
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	say("fatal: %s", msg);
-	if (exec_mode)
-		power_off();
-	exit(1);
-}
-
-/* Reads a whole small file into a malloc'd, NUL-terminated buffer. */
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0, cap = 4096;
-	char *buf;
-
-	if (fd < 0)
-		return NULL;
-	buf = malloc(cap + 1);
-	while (buf) {
-		ssize_t r;
-
-		if (n == cap) {
-			char *nb = cap < max ? realloc(buf, (cap *= 2) + 1) : NULL;
-
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				errno = EFBIG;
-				break;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		if (r == 0) {
-			buf[n] = '\0';
-			*len = n;
-			break;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	return buf;
-}
-
-static int write_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	const char *p = data;
-
-	if (fd < 0)
-		return -errno;
-	while (len) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			close(fd);
-			return e;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return close(fd) ? -errno : 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PLAN_PATH_MAX];
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) && errno != EEXIST)
-		return -errno;
-	chmod(buf, mode); /* past the umask */
-	return 0;
-}
 
 /* The root with no rootfstype=: ext4 (which kvmini loads then), else
  * each block file system the kernel has. */
@@ -359,88 +204,6 @@ static void switch_root(void)
 		die("chroot into the root: %s", strerror(errno));
 }
 
-static void set_env(const struct init_conf *c)
-{
-	clearenv();
-	setenv("HOME", c->home ? c->home : "/root", 1);
-	setenv("PATH", c->path ? c->path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	setenv("TERM", c->term ? c->term : "linux", 1);
-	setenv("USER", "root", 1);
-	setenv("LOGNAME", "root", 1);
-}
-
-static int open_raw_tty(const char *path)
-{
-	struct termios t;
-	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (!tcgetattr(fd, &t)) {
-		cfmakeraw(&t);
-		tcsetattr(fd, TCSANOW, &t);
-	}
-	return fd;
-}
-
-/* --exec: the command with stdin /dev/null, stdout COM2, stderr COM3,
- * its status on the control port, then power off. */
-static void __attribute__((noreturn)) run_command(const struct init_conf *c, const char *cmd, size_t len)
-{
-	int out = open_raw_tty("/dev/ttyS1"), err = exec_err_fd, r, status = 0;
-	pid_t pid;
-
-	if (out < 0)
-		die("cannot open /dev/ttyS1 (the command's stdout): %s", strerror(errno));
-	r = mkdir_p("/run/kvmini", 0755);
-	if (!r)
-		r = write_file("/run/kvmini/exec", cmd, len, 0600);
-	if (r)
-		die("cannot write the command to /run/kvmini/exec: %s", strerror(-r));
-	set_env(c);
-	ctl(CTL_EVENT, CTL_EV_STARTED);
-	pid = fork();
-	if (pid == 0) {
-		const char *home = getenv("HOME");
-		int null = open("/dev/null", O_RDONLY);
-
-		setsid();
-		dup2(null, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		if (!c->cwd || chdir(c->cwd)) {
-			if (c->cwd && c->cwd_strict) {
-				dprintf(2, "kvmini-init: working directory %s: %s in the guest\n", c->cwd,
-					strerror(errno));
-				_exit(126);
-			}
-			if (chdir(home))
-				chdir("/");
-		}
-		execl("/bin/sh", "sh", "/run/kvmini/exec", (char *)NULL);
-		dprintf(2, "kvmini-init: cannot run /bin/sh of the root: %s\n", strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	for (;;) {
-		int st;
-		pid_t w = wait(&st);
-
-		if (w == pid) {
-			status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			break;
-		}
-		if (w < 0 && errno != EINTR)
-			die("wait: %s", strerror(errno));
-	}
-	/* Everything the command wrote is out before its status. */
-	tcdrain(out);
-	tcdrain(err);
-	ctl(CTL_STATUS, (unsigned char)status);
-	power_off();
-}
-
 /* The console's real tty (/sys/class/tty/console/active names it), for a
  * shell with job control. */
 static void controlling_tty(void)
@@ -499,15 +262,17 @@ static void __attribute__((noreturn)) run_system(const struct init_conf *c, cons
 	power_off();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct plan_op ops[PLAN_MAX_OPS];
-	char err[512], *conf_text, *cmdline, *cmd = NULL;
+	char err[512], *conf_text, *conf_copy, *cmdline, *cmd = NULL;
 	struct init_conf conf;
 	struct kcmdline k;
-	size_t len, cmd_len = 0;
+	size_t len, conf_len, cmd_len = 0;
 	int n;
 
+	if (argc > 1 && !strcmp(argv[1], EXEC_SERVICE_ARG))
+		return exec_service_main();
 	umask(022);
 	n = plan_early(ops, PLAN_MAX_OPS);
 	if (n < 0)
@@ -523,6 +288,11 @@ int main(void)
 	conf_text = slurp(CONF_PATH, INIT_CONF_MAX_SIZE, &len);
 	if (!conf_text)
 		die("cannot read %s: %s", CONF_PATH, strerror(errno));
+	conf_copy = malloc(len + 1); /* the parser cuts conf_text up; system mode passes it on */
+	if (!conf_copy)
+		die("out of memory");
+	memcpy(conf_copy, conf_text, len + 1);
+	conf_len = len;
 	if (init_conf_parse(conf_text, len, &conf, err, sizeof(err)))
 		die("%s: %s", CONF_PATH, err);
 	exec_mode = conf.exec;
@@ -556,7 +326,9 @@ int main(void)
 	if (!k.rw && sethostname(conf.hostname ? conf.hostname : "kvmini",
 				 strlen(conf.hostname ? conf.hostname : "kvmini")))
 		say("sethostname: %s", strerror(errno));
-	if (exec_mode)
+	if (exec_mode && !exec_under_system(&conf, &k))
 		run_command(&conf, cmd, cmd_len);
+	if (exec_mode)
+		exec_prepare_system(conf_copy, conf_len, cmd, cmd_len);
 	run_system(&conf, &k);
 }

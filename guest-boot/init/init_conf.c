@@ -32,6 +32,21 @@ static int set_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
+static const char *const exec_boot_names[] = { "auto", "direct", "system" };
+
+int exec_boot_parse(const char *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, exec_boot_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+const char *exec_boot_name(enum exec_boot b)
+{
+	return (unsigned)b < 3 ? exec_boot_names[b] : "auto";
+}
+
 static int take_line(struct init_conf *c, char *key, char *val, unsigned lineno, char *err, size_t errlen)
 {
 	static const struct { const char *key; size_t off; } strs[] = {
@@ -56,6 +71,15 @@ static int take_line(struct init_conf *c, char *key, char *val, unsigned lineno,
 			return fail(err, errlen, -EINVAL, "line %u: more than %d overlays", lineno,
 				    INIT_CONF_MAX_OVERLAYS);
 		c->overlays[c->nr_overlays++] = val;
+		return 0;
+	}
+	if (!strcmp(key, "exec_boot")) {
+		int b = exec_boot_parse(val);
+
+		if (b < 0)
+			return fail(err, errlen, -EINVAL, "line %u: exec_boot takes auto, direct or system, "
+				    "not '%s'", lineno, val);
+		c->exec_boot = b;
 		return 0;
 	}
 	if (!strcmp(key, "exec") || !strcmp(key, "cwd_strict")) {
@@ -158,6 +182,8 @@ int init_conf_write(const struct init_conf *c, char *buf, size_t cap, char *err,
 		return fail(err, errlen, -EINVAL, "working directory '%s': not an absolute path", c->cwd);
 	if (!r)
 		r = put(buf, cap, &at, "exec", c->exec ? "1" : "0", err, errlen);
+	if (!r)
+		r = put(buf, cap, &at, "exec_boot", exec_boot_name(c->exec_boot), err, errlen);
 	if (!r)
 		r = put(buf, cap, &at, "cwd", c->cwd, err, errlen);
 	if (!r)

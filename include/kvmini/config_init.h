@@ -14,6 +14,8 @@
 struct config_init {
 	const char *modules_dir;  /* --modules DIR: the guest kernel's module tree */
 	const char *workdir;      /* --workdir DIR: the command's directory in the guest */
+	int exec_boot;            /* --exec-boot: enum exec_boot of init_conf.h */
+	bool exec_boot_set;
 	const char *overlays[CONFIG_MAX_OVERLAYS]; /* --overlay PATH */
 	unsigned nr_overlays;
 	char rootfs[4096];        /* --rootfs DIR[,rw]: DIR; "" when absent */

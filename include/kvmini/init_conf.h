@@ -14,6 +14,13 @@
  *                             are /kvmini/modules/NAME.ko (plain ELF)
  *            exec 0|1         1: run /kvmini/exec (the command, byte for
  *                             byte) and report its status
+ *            exec_boot auto|direct|system
+ *                             direct: the command runs as soon as the
+ *                             root is mounted; system: the root's own
+ *                             init (systemd) boots first and runs it as
+ *                             a service, then powers off cleanly; auto
+ *                             (the default): system for a disk root
+ *                             whose /sbin/init is systemd, else direct
  *            cwd PATH         the command's working directory
  *            cwd_strict 0|1   1: a missing cwd fails the command (126);
  *                             0: fall back to HOME, then /
@@ -35,12 +42,19 @@
 #define INIT_CONF_MAX_OVERLAYS 8
 #define INIT_CONF_MAX_SIZE 65536
 
+enum exec_boot { EXEC_BOOT_AUTO, EXEC_BOOT_DIRECT, EXEC_BOOT_SYSTEM };
+
+/* "auto", "direct", "system" -> 0..2; -EINVAL otherwise. */
+int exec_boot_parse(const char *s);
+const char *exec_boot_name(enum exec_boot b);
+
 struct init_conf {
 	const char *modules[INIT_CONF_MAX_MODULES];
 	unsigned nr_modules;
 	const char *overlays[INIT_CONF_MAX_OVERLAYS];
 	unsigned nr_overlays;
 	bool exec;
+	enum exec_boot exec_boot;
 	const char *cwd;       /* NULL: HOME */
 	bool cwd_strict;
 	const char *home;      /* NULL: /root */

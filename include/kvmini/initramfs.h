@@ -24,6 +24,7 @@ struct initramfs_cfg {
 	const char *exec;          /* --exec's command; NULL: the system's init */
 	const char *cwd;           /* the command's working directory; NULL: HOME */
 	bool cwd_strict;           /* a missing cwd fails the command */
+	int exec_boot;             /* enum exec_boot (init_conf.h): how the command runs */
 	const char *home, *path, *term, *hostname; /* NULL: the init's defaults */
 	const char *const *overlays;
 	unsigned nr_overlays;

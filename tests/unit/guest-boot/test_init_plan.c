@@ -169,7 +169,7 @@ START_TEST(conf_round_trip)
 	const char *mods[] = { "virtio.ko", "ext4.ko" }, *ovl[] = { "/etc" };
 	struct init_conf c = { .nr_modules = 2, .nr_overlays = 1, .exec = true, .cwd = "/srv/a b",
 			       .cwd_strict = true, .home = "/root", .path = "/bin:/usr/bin", .term = "xterm",
-			       .hostname = "h" };
+			       .hostname = "h", .exec_boot = EXEC_BOOT_SYSTEM };
 	struct init_conf back;
 	char buf[1024], err[256];
 	int n;
@@ -179,13 +179,14 @@ START_TEST(conf_round_trip)
 	n = init_conf_write(&c, buf, sizeof(buf), err, sizeof(err));
 	ck_assert_msg(n > 0, "%s", err);
 	ck_assert_str_eq(buf, "kvmini-init 1\nmodule virtio.ko\nmodule ext4.ko\noverlay /etc\nexec 1\n"
-			      "cwd /srv/a b\ncwd_strict 1\nhome /root\npath /bin:/usr/bin\nterm xterm\n"
+			      "exec_boot system\ncwd /srv/a b\ncwd_strict 1\nhome /root\npath /bin:/usr/bin\nterm xterm\n"
 			      "hostname h\n");
 	ck_assert_int_eq(init_conf_parse(buf, (size_t)n, &back, err, sizeof(err)), 0);
 	ck_assert_uint_eq(back.nr_modules, 2);
 	ck_assert_str_eq(back.modules[1], "ext4.ko");
 	ck_assert_str_eq(back.overlays[0], "/etc");
 	ck_assert(back.exec && back.cwd_strict);
+	ck_assert_int_eq(back.exec_boot, EXEC_BOOT_SYSTEM);
 	ck_assert_str_eq(back.cwd, "/srv/a b");
 	ck_assert_str_eq(back.path, "/bin:/usr/bin");
 	ck_assert_str_eq(back.hostname, "h");
@@ -203,6 +204,7 @@ START_TEST(conf_parse_rules)
 	char nomagic[] = "kvmini-init 2\n", nul[] = "kvmini-init 1\nexec 1\n", badbool[] = "kvmini-init 1\nexec yes\n";
 	char nonl[] = "kvmini-init 1\nexec 1", badkey[] = "kvmini-init 1\nExec 1\n", nokv[] = "kvmini-init 1\nexec\n";
 	char slash[] = "kvmini-init 1\nmodule ../x.ko\n";
+	char boot_direct[] = "kvmini-init 1\nexec_boot direct\n", boot_bad[] = "kvmini-init 1\nexec_boot systemd\n";
 	struct init_conf c;
 	char err[256];
 
@@ -210,6 +212,11 @@ START_TEST(conf_parse_rules)
 	ck_assert_uint_eq(c.ignored, 1);
 	ck_assert_str_eq(c.home, "/h2");
 	ck_assert(!c.exec);
+	ck_assert_int_eq(c.exec_boot, EXEC_BOOT_AUTO); /* absent: auto */
+	ck_assert_int_eq(init_conf_parse(boot_direct, strlen(boot_direct), &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.exec_boot, EXEC_BOOT_DIRECT);
+	ck_assert_int_eq(init_conf_parse(boot_bad, strlen(boot_bad), &c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "auto, direct or system"), "%s", err);
 	ck_assert_int_eq(init_conf_parse(nomagic, strlen(nomagic), &c, err, sizeof(err)), -EINVAL);
 	nul[16] = '\0';
 	ck_assert_int_eq(init_conf_parse(nul, sizeof(nul) - 1, &c, err, sizeof(err)), -EINVAL);

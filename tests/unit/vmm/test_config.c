@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kvmini/config.h"
+#include "kvmini/init_conf.h"
 #include "../check_main.h"
 
 static int parse(struct kv_config *cfg, struct kv_err *e, const char *const *args)
@@ -130,6 +131,14 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--workdir", "rel", NULL }, "--workdir 'rel'" },
 	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--modules", "", NULL }, "--modules: the value is empty" },
 	{ { "run", "--kernel", "k", "--initrd", "i", "--exec", "", NULL }, "--exec: the command is empty" },
+	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--exec", "true", "--exec-boot", "sys", NULL },
+	  "--exec-boot 'sys': expected auto, direct or system" },
+	{ { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--exec-boot", "system", NULL },
+	  "--exec-boot says how --exec's command runs: give --exec CMD" },
+	{ { "run", "--kernel", "k", "--initrd", "i", "--exec", "true", "--exec-boot", "direct", NULL },
+	  "--exec-boot works only with kvmini's own initramfs" },
+	{ { "run", "--kernel", "k", "--rootfs", "/", "--exec", "true", "--exec-boot", "system", NULL },
+	  "not with --rootfs" },
 	{ { "run", "--kernel", "k", "--timeout", "0", NULL }, "--timeout '0'" },
 	{ { "run", "--kernel", "k", "--timeout", "5x", NULL }, "--timeout '5x'" },
 	{ { "run", "--kernel", "k", "--report", "xml", NULL }, "--report 'xml'" },
@@ -314,6 +323,15 @@ START_TEST(rootfs_and_shares)
 	ck_assert_str_eq(buf, "console=ttyS0 panic=-1 kvmini.shares=out:ro,kvmini-root "
 			      "quiet root=kvmini-root rootfstype=virtiofs rw");
 
+	/* --exec-boot reaches the config; auto unless given. */
+	ck_assert_int_eq(c.init.exec_boot, EXEC_BOOT_AUTO);
+	{
+		const char *d[] = { "run", "--kernel", "k", "--cmdline", "root=/dev/vda", "--exec", "id",
+				    "--exec-boot", "system", NULL };
+
+		ck_assert_int_eq(parse(&c, &e, d), 0);
+		ck_assert_int_eq(c.init.exec_boot, EXEC_BOOT_SYSTEM);
+	}
 	/* Read-only by default, enforced by the share. */
 	ck_assert_int_eq(parse(&c, &e, b), 0);
 	ck_assert_str_eq(c.cmdline, "root=kvmini-root rootfstype=virtiofs ro");
