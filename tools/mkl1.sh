@@ -50,6 +50,16 @@ l1_modules=(
     arch/x86/kvm/kvm-amd.ko
     drivers/net/tun.ko
 )
+# A disk given to L1 (tools/nested-run --disk): loaded only when L1 has a
+# virtio device, in this order.
+l1_disk_modules=(
+    drivers/virtio/virtio_ring.ko
+    drivers/virtio/virtio.ko
+    drivers/virtio/virtio_pci_modern_dev.ko
+    drivers/virtio/virtio_pci_legacy_dev.ko
+    drivers/virtio/virtio_pci.ko
+    drivers/block/virtio_blk.ko
+)
 
 # Print the files a dynamically linked program needs: the libraries ldd
 # resolves and the loader. Nothing for a static one.
@@ -103,6 +113,12 @@ echo "L1: userspace up at ${up}s"
 for m in irqbypass ccp kvm kvm-amd tun; do
     insmod "/lib/modules/l1/$m.ko" || echo "L1: insmod $m.ko failed"
 done
+if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
+    for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+        insmod "/lib/modules/l1/$m.ko" || echo "L1: insmod $m.ko failed"
+    done
+    mdev -s 2>/dev/null
+fi
 if [ -c /dev/kvm ]; then
     echo "L1: /dev/kvm ready (kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null))"
 else
@@ -153,7 +169,7 @@ cmd_base() {
     bash_bin=$(command -v bash)
 
     local inputs=("$self" "$BUSYBOX" "$bash_bin" "$KERNEL" "$guest_initrd")
-    for m in "${l1_modules[@]}"; do inputs+=("$MODULES_DIR/kernel/$m"); done
+    for m in "${l1_modules[@]}" "${l1_disk_modules[@]}"; do inputs+=("$MODULES_DIR/kernel/$m"); done
     if [[ $with_qemu -eq 1 ]]; then
         qemu=$(command -v qemu-system-x86_64) ||
             die "--with-qemu: qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
@@ -181,7 +197,7 @@ build_base() {
     rm -f "$stage/bin/bash"
     stage_bin "$stage" "$bash_bin" /bin/bash
     mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
-    for m in "${l1_modules[@]}"; do
+    for m in "${l1_modules[@]}" "${l1_disk_modules[@]}"; do
         cp "$MODULES_DIR/kernel/$m" "$stage/lib/modules/l1/"
     done
     cp "$KERNEL" "$stage/guest/vmlinuz-$KERNEL_VERSION"
