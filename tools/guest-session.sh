@@ -39,7 +39,10 @@ session_wait_for() {
     done
 }
 
-_console_has() { tr -d '\r' < "$dir/out" | grep -qaE "$1"; }
+# The console as lines of text: no CRs, no terminal control sequences
+# (bash's bracketed-paste ESC[?2004l starts the line after each command).
+_console_text() { tr -d '\r' < "$1" | sed "s/"$'\033'"\\[[0-9;?]*[a-zA-Z]//g"; }
+_console_has() { _console_text "$dir/out" | grep -qaE "$1"; }
 _prompt_last() { tail -c 12 "$dir/out" | grep -q '# '; }
 
 # session_expect ERE: a console line matches.
@@ -52,7 +55,7 @@ session_end() {
     exec 5>&-
     st=0
     wait "$session_pid" 2>/dev/null || st=$? # no "Killed" notice from bash
-    tr -d '\r' < "$dir/out" > "$dir/txt"
+    _console_text "$dir/out" > "$dir/txt"
 }
 
 # session_value NAME: the last NAME=value line of the console (after session_end,
@@ -60,5 +63,5 @@ session_end() {
 session_value() {
     local f=$dir/txt
     [[ -f $f ]] || f=$dir/out
-    tr -d '\r' < "$f" | grep -aE "^$1=" | tail -n 1 | cut -d= -f2-
+    _console_text "$f" | grep -aE "^$1=" | tail -n 1 | cut -d= -f2-
 }

@@ -2,8 +2,10 @@
 # run-nested.sh: the e2e suite. Boots ONE nested L1 (tools/nested-run) that
 # runs every case of tests/e2e/l1-cases.sh against kvmini.
 #
-# usage: tests/e2e/run-nested.sh [--standin] [KVMINI] [-- L1-CASES-ARGS...]
+# usage: tests/e2e/run-nested.sh [--standin] [--distro] [KVMINI] [-- L1-CASES-ARGS...]
 #   KVMINI      the kvmini to test (default $KVMINI, else build/kvmini)
+#   --distro    build the Debian image (tools/mkdistro.sh, cached; needs
+#               root) and give it to L1 as /dev/vda, for cases-distro.sh
 #   --standin   test tests/e2e/qemu-as-kvmini (QEMU with kvmini's command
 #               line) instead: checks this pipeline itself
 # environment: E2E_TIMEOUT (whole L1 run, seconds, default 2400), E2E_L1_SMP (L1 CPUs, default 1),
@@ -20,11 +22,12 @@ repo=$(cd "$here/../.." && pwd)
 
 loud() { echo "E2E ENVIRONMENT ERROR: $*" >&2; echo "E2E ENVIRONMENT ERROR: $*"; }
 
-standin=0 kvmini=${KVMINI:-}
+standin=0 distro=0 kvmini=${KVMINI:-}
 case_args=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --standin) standin=1 ;;
+    --distro) distro=1 ;;
     --) shift; case_args=("$@"); break ;;
     *) kvmini=$1 ;;
     esac
@@ -62,7 +65,7 @@ nested_args=(--timeout "${E2E_TIMEOUT:-2400}" --smp "${E2E_L1_SMP:-1}" --file "$
 for f in "$here"/cases-*.sh "$repo/tools/guest-session.sh"; do
     nested_args+=(--file "$f")
 done
-for tool in mke2fs debugfs jq; do
+for tool in mke2fs debugfs e2fsck jq; do
     path=$(PATH=$PATH:/sbin:/usr/sbin command -v "$tool") ||
         { loud "$tool is missing on this machine (tools/install-deps installs it); counted as a FAILURE"; exit 1; }
     nested_args+=(--bin "$path:/usr/bin/$tool")
@@ -102,6 +105,13 @@ find "$mods_stage" \( -name virtio_blk.ko -o -name ext4.ko \) -exec xz -0 {} \;
 tar -cf "$env_dir/guest-modules.tar" -C "$mods_stage" .
 rm -rf "$mods_stage"
 nested_args+=(--file "$env_dir/guest-modules.tar")
+if [[ $distro -eq 1 ]]; then
+    if ! distro_dir=$(KVMINI_CACHE=${KVMINI_CACHE:-$repo/.cache} "$repo/tools/mkdistro.sh"); then
+        loud "tools/mkdistro.sh could not build the Debian image (it needs root and apt's Debian mirror; see above); counted as a FAILURE"
+        exit 1
+    fi
+    nested_args+=(--disk "$distro_dir/root.img")
+fi
 kvmini_asan=${KVMINI_ASAN:-$repo/build-asan/kvmini}
 if [[ $standin -eq 0 && -x $kvmini_asan ]]; then
     nested_args+=(--bin "$kvmini_asan:/usr/bin/kvmini-asan")
