@@ -17,7 +17,7 @@
 #   modules the machine needs), root-uuid (the init takes root=/dev/NAME),
 #   rootfs-with-initrd, rootfs-with-root, overlay-bad; --share:
 #   share-bad-tag, share-dup-tag, share-bad-option, share-missing,
-#   share-is-file.
+#   share-is-file; exec-boot-bad, exec-boot-without-exec.
 # Disk, tap and shared-folder problems are found when the VM's devices are built: before
 # KVM is opened (so on any host), but after the host check, so those cases
 # set KVMINI_ALLOW_NO_HW_VIRT=1 and --quiet
@@ -138,6 +138,10 @@ if [[ -n $kernel ]]; then
         --initrd "$work/cpio-magic" --exec true
     expect rootfs-with-root 'drop root=/dev/vda' -- run --kernel "$real_kernel" --rootfs / \
         --cmdline root=/dev/vda --exec true
+    expect exec-boot-bad "--exec-boot 'systemd': expected auto, direct or system" -- run --kernel "$real_kernel" \
+        --cmdline root=/dev/vda --exec true --exec-boot systemd
+    expect exec-boot-without-exec 'give --exec CMD' -- run --kernel "$real_kernel" \
+        --cmdline root=/dev/vda --exec-boot system
     # --share: options at parse time, the folder when the device is built.
     expect share-bad-tag "tag 'a/b'" -- run --kernel "$real_kernel" --share "$work/in/a-directory:a/b"
     expect share-dup-tag "already" -- run --kernel "$real_kernel" --share "$work/in:x" \
