@@ -79,6 +79,8 @@ boot_once() {
 
 if [[ $in_l1 -eq 1 || $on_host -eq 1 ]]; then
     disk=/dev/vda
+    # QEMU puts a snapshot=on drive's overlay in /var/tmp, whatever TMPDIR says.
+    mkdir -p /var/tmp
     w=${TMPDIR:-/tmp}/bench-distro
     mkdir -p "$w"
     if [[ $on_host -eq 1 ]]; then
