@@ -208,6 +208,13 @@ void virtio_console_set_rx_wakeup(struct virtio_dev *dev, int fd)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* The driver takes the size from the config space: tell it of a change. */
+static void size_changed(struct virtio_dev *dev)
+{
+	if (dev->driver_features & (1ull << VIRTIO_CONSOLE_F_SIZE))
+		virtio_dev_config_changed(dev);
+}
+
 static void con_config_read(struct virtio_dev *dev, uint32_t off, void *data, unsigned len)
 {
 	struct vcon *c = to_vcon(dev);
@@ -231,8 +238,8 @@ void virtio_console_set_size(struct virtio_dev *dev, unsigned cols, unsigned row
 		c->rows = (uint16_t)rows;
 		/* A driver that took F_SIZE reads it again on the interrupt;
 		 * before DRIVER_OK it reads it at probe anyway. */
-		if (virtio_dev_live(dev) && (dev->driver_features & (1ull << VIRTIO_CONSOLE_F_SIZE)))
-			virtio_dev_config_changed(dev);
+		if (virtio_dev_live(dev))
+			size_changed(dev);
 	}
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -250,8 +257,8 @@ static int con_activate(struct virtio_dev *dev)
 	/* Buffers posted before DRIVER_OK became usable just now. */
 	con_wake_reader(c);
 	/* Linux reads the size on a config change only: tell it now. */
-	if ((c->cols || c->rows) && (dev->driver_features & (1ull << VIRTIO_CONSOLE_F_SIZE)))
-		virtio_dev_config_changed(dev);
+	if (c->cols || c->rows)
+		size_changed(dev);
 	return 0;
 }
 

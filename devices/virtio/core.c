@@ -169,9 +169,7 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 	LOG_GUEST(&d->rl, "%s: guest driver error: %s; device needs reset", d->name, msg);
 	d->broken = true;
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	d->config_generation++;
-	if (d->tops && d->tops->notify_config)
-		d->tops->notify_config(d->transport);
+	virtio_dev_config_changed(d);
 }
 
 void virtio_dev_config_changed(struct virtio_dev *d)

@@ -172,7 +172,6 @@ void exec_prepare_system(const char *conf_text, size_t conf_len, const char *cmd
  * guest powers off). */
 int exec_service_main(void)
 {
-	static char conf_buf[INIT_CONF_MAX_SIZE + 1];
 	struct init_conf conf;
 	char err[512], *text;
 	size_t len;
@@ -187,8 +186,7 @@ int exec_service_main(void)
 		say("--exec service: cannot open %s: %s", text ? "/dev/ttyS1" : RUN_CONF, strerror(errno));
 		ctl(CTL_STATUS, 125);
 	} else {
-		memcpy(conf_buf, text, len);
-		if (init_conf_parse(conf_buf, len, &conf, err, sizeof(err))) {
+		if (init_conf_parse(text, len, &conf, err, sizeof(err))) {
 			say("--exec service: %s: %s", RUN_CONF, err);
 			ctl(CTL_STATUS, 125);
 		} else {
