@@ -25,24 +25,42 @@ session_start() {
         timeout -k 5 "${session_timeout:-120}" "$@" < "$dir/in" > "$dir/out" 2> "$dir/err" &
     session_pid=$!
     exec 5> "$dir/in"
+    session_watch_pid=
+}
+
+# session_watch LABEL: a progress line every minute while the VMM runs (how
+# long, how much console, L1's load, the console's last line), so a slow or
+# stuck guest shows where it is in the log of a long case.
+session_watch() {
+    local label=$1 t0=$SECONDS
+    (
+        while sleep 60 && kill -0 "$session_pid" 2>/dev/null; do
+            echo "    ($label: $((SECONDS - t0)) s: console $(stat -c %s "$dir/out") bytes," \
+                "L1 load $(cut -d' ' -f1-3 /proc/loadavg), last line:" \
+                "'$(tail -c 400 "$dir/out" | _console_text | tr -cd '[:print:]\n' | grep -v '^$' | tail -n 1 | cut -c1-100)')"
+        done
+    ) &
+    session_watch_pid=$!
 }
 
 # session_wait_for CHECK-COMMAND...: poll until it succeeds (0) or the VMM
-# ends or the timeout passes (1).
+# ends or $session_timeout seconds of wall-clock time pass (1). A deadline,
+# not a count of polls: in the emulated L1 one poll can take a second.
 session_wait_for() {
-    local n=0
+    local deadline=$((SECONDS + ${session_timeout:-120}))
     until "$@"; do
         kill -0 "$session_pid" 2>/dev/null || { "$@"; return; }
+        ((SECONDS < deadline)) || return 1
         sleep 0.2
-        n=$((n + 1))
-        ((n < ${session_timeout:-120} * 5)) || return 1
     done
 }
 
-# The console as lines of text: no CRs, no terminal control sequences
+# The console (stdin) as lines of text: no CRs, no terminal control sequences
 # (bash's bracketed-paste ESC[?2004l starts the line after each command).
-_console_text() { tr -d '\r' < "$1" | sed "s/"$'\033'"\\[[0-9;?]*[a-zA-Z]//g"; }
-_console_has() { _console_text "$dir/out" | grep -qaE "$1"; }
+_console_text() { tr -d '\r' | sed "s/"$'\033'"\\[[0-9;?]*[a-zA-Z]//g"; }
+# Only the console's last 256 KiB: what is awaited was just asked for, and
+# a poll must stay cheap however much a guest prints.
+_console_has() { tail -c 262144 "$dir/out" | _console_text | grep -qaE "$1"; }
 _prompt_last() { tail -c 12 "$dir/out" | grep -q '# '; }
 
 # session_expect ERE: a console line matches.
@@ -53,9 +71,10 @@ session_send() { printf '%b' "$1" >&5 2>/dev/null; }
 
 session_end() {
     exec 5>&-
+    [[ -z $session_watch_pid ]] || kill "$session_watch_pid" 2>/dev/null
     st=0
     wait "$session_pid" 2>/dev/null || st=$? # no "Killed" notice from bash
-    _console_text "$dir/out" > "$dir/txt"
+    _console_text < "$dir/out" > "$dir/txt"
 }
 
 # session_value NAME: the last NAME=value line of the console (after session_end,
@@ -63,5 +82,5 @@ session_end() {
 session_value() {
     local f=$dir/txt
     [[ -f $f ]] || f=$dir/out
-    _console_text "$f" | grep -aE "^$1=" | tail -n 1 | cut -d= -f2-
+    _console_text < "$f" | grep -aE "^$1=" | tail -n 1 | cut -d= -f2-
 }

@@ -62,6 +62,17 @@ distro_fail_all() {
     done
 }
 
+# distro_await ERE STEP: the console shows ERE; or the VMM is stopped and
+# distro-boot fails naming the step that did not come and the console's
+# last line (a wait never outlasts the VMM, which timeout ends).
+distro_await() {
+    session_expect "$1" && return 0
+    session_send '\001x'
+    session_end
+    fail distro-boot "$2 did not come (kvmini status $st; the console's last line: '$(grep -av '^$' "$dir/txt" | tail -n 1 | cut -c1-120)')" "$dir"
+    return 1
+}
+
 distro_boot_case() {
     local t_before t_after clock n
     dir=$work/distro-boot
@@ -69,40 +80,33 @@ distro_boot_case() {
     session_start "$dir" "$vmm" run --kernel "$distro_dir/vmlinuz" --initrd "$distro_dir/initrd.img" \
         --disk /dev/vda --cpus 2 --memory 1G --cmdline 'root=/dev/vda rw' \
         --report "json:$dir/report.json"
-    if ! session_expect ' login: '; then
-        session_send '\001x'; session_end
-        fail distro-boot "no login prompt on ttyS0 within ${distro_timeout}s (status $st)" "$dir"
-        return
-    fi
+    session_watch distro-boot
+    distro_await ' login: ' "the login prompt on ttyS0" || return
     echo "    (distro-boot: login prompt after $(cut -d' ' -f1 /proc/uptime)s of L1 uptime)"
     session_send 'root\n'
     # The prompt, wherever it is: kernel messages may follow it.
-    if ! session_expect 'root@[^ ]*:~# '; then
-        session_end
-        fail distro-boot "no root shell prompt after logging in as root (status $st)" "$dir"
-        return
-    fi
+    distro_await 'root@[^ ]*:~# ' "a root shell prompt after logging in as root" || return
     # From here on the console is the shell's alone.
     session_send 'dmesg -n 1\n'
     # shellcheck disable=SC2016  # expanded by the guest's shell
     session_send 'echo STATE=$(systemctl is-system-running --wait)\n'
-    session_expect '^STATE='
+    distro_await '^STATE=' "the answer of systemctl is-system-running --wait" || return
     # shellcheck disable=SC2016
     session_send 'echo NFAILED=$(systemctl --failed --no-legend --plain | wc -l); systemctl --failed --no-legend --plain | sed "s/^/FAILEDUNIT=/"\n'
-    session_expect '^NFAILED='
+    distro_await '^NFAILED=' "the list of failed units" || return
     # shellcheck disable=SC2016
     # The one warning the emulated L1 causes whatever the VMM (QEMU -cpu
     # host gets it too, kvmini --cpu host and default alike: L1's CPUID
     # leaf 0xD sizes are inconsistent) is reported, not counted.
     session_send 'echo XSAVEWARN=$(dmesg | grep -c "WARNING:.*fpu__init_system_xstate"); echo ANALYZE=$(systemd-analyze | head -n 1); echo NWARN=$(dmesg | grep -E "WARNING:|BUG:" | grep -vc "fpu__init_system_xstate"); dmesg | grep -E "WARNING:|BUG:" | sed "s/^/KWARN=/"\n'
-    session_expect '^NWARN='
+    distro_await '^NWARN=' "systemd-analyze and the kernel log's warnings" || return
     # shellcheck disable=SC2016
     session_send 'echo CS=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) PAT=$(dmesg | grep -c "x86/PAT: Configuration") RTC=$(ls /sys/class/rtc | head -n 1) RTCSET=$(dmesg | grep -c "rtc_cmos.*setting system clock")\n'
-    session_expect '^CS='
+    distro_await '^CS=' "the clock source, PAT and RTC lines" || return
     t_before=$(date +%s)
     # shellcheck disable=SC2016
     session_send 'echo CLOCK=$(date +%s)\n'
-    session_expect '^CLOCK='
+    distro_await '^CLOCK=' "the guest's clock" || return
     t_after=$(date +%s)
     session_send 'poweroff\n'
     session_end
