@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(vq blk net virtio_pci virtio_mmio serial bzimage elf config fs)
+ALL=(vq blk net net_stream virtio_pci virtio_mmio serial bzimage elf config fs)
 secs=60
 jobs=2
 targets=()

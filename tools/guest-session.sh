@@ -37,7 +37,7 @@ session_watch() {
         while sleep 60 && kill -0 "$session_pid" 2>/dev/null; do
             echo "    ($label: $((SECONDS - t0)) s: console $(stat -c %s "$dir/out") bytes," \
                 "L1 load $(cut -d' ' -f1-3 /proc/loadavg), last line:" \
-                "'$(tail -c 400 "$dir/out" | _console_text | tr -cd '[:print:]\n' | grep -v '^$' | tail -n 1 | cut -c1-100)')"
+                "'$(tail -c 400 "$dir/out" | tr '\r' '\n' | _console_text | tr -cd '[:print:]\n' | grep -v '^$' | tail -n 1 | cut -c1-100)')"
         done
     ) &
     session_watch_pid=$!

@@ -117,6 +117,30 @@ for group in base blk net console fs; do
     done < "lib/modules/kvmini/$group.order"
 done
 
+cat > etc/kvmini-dhcp.sh <<'EOF'
+#!/bin/sh
+# udhcpc's script (tools/mkinitramfs.sh): applies a lease to $interface.
+case $1 in
+deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up ;;
+bound | renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+    for r in $router; do
+        ip route add default via "$r" dev "$interface"
+        break
+    done
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    [ -n "$domain" ] && echo "search $domain" >>/etc/resolv.conf
+    echo "init: $interface: $ip/${mask:-24} via ${router:-no router}" ;;
+esac
+exit 0
+EOF
+chmod 755 etc/kvmini-dhcp.sh
+
 cat > init <<'EOF'
 #!/bin/sh
 # kvmini guest /init (written by tools/mkinitramfs.sh)
@@ -163,6 +187,22 @@ for arg in $(cat /proc/cmdline); do
         [ "$t" != "$s" ] && o=ro
         mkdir -p "/mnt/$t"
         mount -t virtiofs -o "$o" "$t" "/mnt/$t" || echo "init: cannot mount share $t"
+    done
+done
+# kvmini --net user: kvmini.dhcp=MAC,... names the NICs passt serves;
+# each is brought up with DHCP (passt answers at once; see the README
+# for the addresses it gives).
+for arg in $(cat /proc/cmdline); do
+    case $arg in kvmini.dhcp=*) ;; *) continue ;; esac
+    ip link set lo up
+    for mac in $(echo "${arg#kvmini.dhcp=}" | tr , ' '); do
+        for a in /sys/class/net/*/address; do
+            [ "$(cat "$a")" = "$mac" ] || continue
+            ifc=$(basename "$(dirname "$a")")
+            ip link set "$ifc" up
+            udhcpc -i "$ifc" -s /etc/kvmini-dhcp.sh -q -n -t 5 -T 1 >/dev/null 2>&1 ||
+                echo "init: no DHCP answer on $ifc ($mac)"
+        done
     done
 done
 # With console=hvc0 the kernel had no console to give /init: take hvc0 now.

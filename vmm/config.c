@@ -192,6 +192,10 @@ void config_print_usage(FILE *f)
 "                   ro: read-only for the guest; snapshot: the guest's writes\n"
 "                   go to a private overlay dropped at exit, the image is\n"
 "                   never written\n"
+"  --net user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT]...[,passt=PATH]\n"
+"                   a NIC on passt (no root needed; DHCP gives the host's\n"
+"                   address, the gateway reaches the host's loopback);\n"
+"                   hostfwd: a host port forwarded to the guest\n"
 "  --net tap=NAME[,mac=MAC][,transport=...]\n"
 "                   a NIC on host tap device NAME (created when missing and\n"
 "                   kvmini has CAP_NET_ADMIN); a random local MAC by default\n"
@@ -462,6 +466,34 @@ static int append_shares(const struct config_devices *d, char *buf, size_t len, 
 	return 0;
 }
 
+/* "kvmini.dhcp=MAC,... ": the --net user NICs, by the MAC config gave
+ * them, for the guest's init to bring up with DHCP (passt answers). */
+static int append_dhcp(const struct config_devices *d, char *buf, size_t len, size_t *n)
+{
+	bool first = true;
+
+	for (unsigned i = 0; i < d->nr_nets; i++) {
+		const uint8_t *m = d->nets[i].net.mac;
+		int w;
+
+		if (d->nets[i].kind != NET_USER)
+			continue;
+		w = snprintf(buf + *n, len - *n, "%s%02x:%02x:%02x:%02x:%02x:%02x",
+			     first ? "kvmini.dhcp=" : ",", m[0], m[1], m[2], m[3], m[4], m[5]);
+		if (w < 0 || (size_t)w >= len - *n)
+			return -ENAMETOOLONG;
+		*n += (size_t)w;
+		first = false;
+	}
+	if (!first) {
+		if (*n + 1 >= len)
+			return -ENAMETOOLONG;
+		buf[(*n)++] = ' ';
+		buf[*n] = 0;
+	}
+	return 0;
+}
+
 int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
@@ -484,7 +516,7 @@ int config_build_cmdline(const struct kv_config *cfg, char *buf, size_t len)
 			return -ENAMETOOLONG;
 		n += (size_t)w;
 	}
-	if (append_shares(&cfg->dev, buf, len, &n))
+	if (append_shares(&cfg->dev, buf, len, &n) || append_dhcp(&cfg->dev, buf, len, &n))
 		return -ENAMETOOLONG;
 	w = snprintf(buf + n, len - n, "%s", user);
 	if (w < 0 || (size_t)w >= len - n)

@@ -1,9 +1,11 @@
 /* --disk, --net, --share, --console -> struct config_devices. Pure: no I/O (files
  * and taps are opened, and their errors reported, when the VM is built). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmini/config_devices.h"
@@ -90,43 +92,156 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return mac[0] & 1 ? -EINVAL : 0; /* a multicast address cannot be a NIC's */
 }
 
+/* A port number 1..65535, all digits. */
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v;
+	char *end;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* "[tcp|udp]:[HOSTADDR]:HOSTPORT-:GUESTPORT" (QEMU's hostfwd= form; the
+ * guest address is left out: passt forwards to the guest's own). */
+static int parse_hostfwd(const char *v, struct net_forward *f, struct kv_err *e)
+{
+	char buf[128], *dash, *colon, *addr;
+	unsigned char bin[16];
+
+	memset(f, 0, sizeof(*f));
+	if (!strncmp(v, "tcp:", 4) || !strncmp(v, "udp:", 4)) {
+		f->udp = v[0] == 'u';
+		v += 4;
+	} else if (v[0] == ':') {
+		v++;
+	} else {
+		goto bad;
+	}
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	dash = strrchr(buf, '-');
+	if (!dash || dash[1] != ':') {
+		if (dash && dash[1])
+			return kv_err_set(e, -EINVAL, "--net user: hostfwd '%s': the guest side is :GUESTPORT "
+					  "(passt forwards to the guest's own address; leave GUESTADDR out)", v);
+		goto bad;
+	}
+	*dash = 0;
+	if (parse_port(dash + 2, &f->guest_port))
+		goto bad;
+	colon = strrchr(buf, ':');
+	if (!colon || parse_port(colon + 1, &f->host_port))
+		goto bad;
+	*colon = 0;
+	addr = buf;
+	if (addr[0] == '[' && addr[strlen(addr) - 1] == ']') {
+		addr[strlen(addr) - 1] = 0;
+		addr++;
+		if (inet_pton(AF_INET6, addr, bin) != 1)
+			goto bad_addr;
+	} else if (*addr && inet_pton(AF_INET, addr, bin) != 1) {
+		goto bad_addr;
+	}
+	if (strlen(addr) >= sizeof(f->host_addr))
+		goto bad_addr;
+	strcpy(f->host_addr, addr);
+	return 0;
+bad_addr:
+	return kv_err_set(e, -EINVAL, "--net user: hostfwd: host address '%s' is not an IPv4 address "
+			  "or a bracketed IPv6 one", addr);
+bad:
+	return kv_err_set(e, -EINVAL, "--net user: hostfwd '%s': expected tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT "
+			  "with ports 1-65535, like tcp:127.0.0.1:2222-:22", v);
+}
+
+/* One option after "user" or "tap=NAME" (mac=, transport=, and for user
+ * hostfwd=, passt=). */
+static int parse_net_option(struct config_devices *d, struct vm_net *net, const char *arg,
+			    const char *opt, struct kv_err *e)
+{
+	bool user = net->kind == NET_USER;
+
+	if (!strncmp(opt, "mac=", 4)) {
+		if (parse_mac(opt + 4, net->net.mac))
+			return kv_err_set(e, -EINVAL, "--net: mac '%s': expected six hex bytes like 52:54:00:12:34:56, unicast (first byte even)",
+					  opt + 4);
+		net->net.mac_set = true;
+	} else if (!strncmp(opt, "transport=", 10)) {
+		if (parse_transport("--net", opt + 10, &net->transport, e))
+			return -EINVAL;
+	} else if (user && !strncmp(opt, "hostfwd=", 8)) {
+		if (net->user.nr_fwd == NET_MAX_FORWARDS)
+			return kv_err_set(e, -E2BIG, "--net user: at most %d hostfwd= forwards", NET_MAX_FORWARDS);
+		if (parse_hostfwd(opt + 8, &net->user.fwd[net->user.nr_fwd], e))
+			return -EINVAL;
+		net->user.nr_fwd++;
+	} else if (user && !strncmp(opt, "passt=", 6)) {
+		if (!opt[6] || strlen(opt + 6) >= sizeof(d->passts[0]))
+			return kv_err_set(e, -EINVAL, "--net user: passt= needs the path of the passt binary");
+		strcpy(d->passts[d->nr_nets], opt + 6);
+		net->user.passt = d->passts[d->nr_nets];
+	} else {
+		return kv_err_set(e, -EINVAL, "--net '%s': unknown option '%s' (use %s)", arg, opt,
+				  user ? "hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT, passt=PATH, mac=MAC, transport=pci|mmio"
+				       : "tap=NAME, mac=MAC, transport=pci|mmio");
+	}
+	return 0;
+}
+
 int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e)
 {
-	char buf[512], *parts[8];
+	char buf[4096], *parts[2 * NET_MAX_FORWARDS];
 	struct vm_net *net;
 	int n;
 
 	if (d->nr_nets == CONFIG_MAX_NETS)
 		return kv_err_set(e, -E2BIG, "--net: at most %d network devices", CONFIG_MAX_NETS);
-	n = split_commas(arg, buf, sizeof(buf), parts, 8);
+	n = split_commas(arg, buf, sizeof(buf), parts, 2 * NET_MAX_FORWARDS);
 	if (n <= 0)
-		return kv_err_set(e, -EINVAL, "--net '%s': expected tap=NAME[,mac=MAC][,transport=pci|mmio]", arg);
+		return kv_err_set(e, -EINVAL, "--net '%s': expected user[,hostfwd=...] or tap=NAME, each with [,mac=MAC][,transport=pci|mmio]", arg);
 	net = &d->nets[d->nr_nets];
 	memset(net, 0, sizeof(*net));
 	net->net.index = d->nr_nets;
-	for (int i = 0; i < n; i++) {
-		if (!strncmp(parts[i], "tap=", 4)) {
-			const char *name = parts[i] + 4;
+	/* The kind first (it may come anywhere): it decides the options. */
+	int kind_at = -1;
 
-			if (!*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, ' '))
-				return kv_err_set(e, -EINVAL, "--net: tap name '%s' is not a valid interface name (1 to %d characters, no '/' or space)",
-						  name, IFNAMSIZ - 1);
-			strcpy(d->taps[d->nr_nets], name);
-			net->net.tap = d->taps[d->nr_nets];
-		} else if (!strncmp(parts[i], "mac=", 4)) {
-			if (parse_mac(parts[i] + 4, net->net.mac))
-				return kv_err_set(e, -EINVAL, "--net: mac '%s': expected six hex bytes like 52:54:00:12:34:56, unicast (first byte even)",
-						  parts[i] + 4);
-			net->net.mac_set = true;
-		} else if (!strncmp(parts[i], "transport=", 10)) {
-			if (parse_transport("--net", parts[i] + 10, &net->transport, e))
-				return -EINVAL;
-		} else
-			return kv_err_set(e, -EINVAL, "--net '%s': unknown option '%s' (use tap=NAME, mac=MAC, transport=pci|mmio)",
-					  arg, parts[i]);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(parts[i], "user") && strncmp(parts[i], "tap=", 4))
+			continue;
+		if (kind_at >= 0)
+			return kv_err_set(e, -EINVAL, "--net '%s': one of user or tap=NAME, once", arg);
+		kind_at = i;
 	}
-	if (!net->net.tap)
-		return kv_err_set(e, -EINVAL, "--net '%s': tap=NAME is required (the host side of the link)", arg);
+	if (kind_at < 0)
+		return kv_err_set(e, -EINVAL, "--net '%s': user (passt, no root needed) or tap=NAME (the host side of the link) is required", arg);
+	if (!strcmp(parts[kind_at], "user")) {
+		net->kind = NET_USER;
+	} else {
+		const char *name = parts[kind_at] + 4;
+
+		if (!*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, ' '))
+			return kv_err_set(e, -EINVAL, "--net: tap name '%s' is not a valid interface name (1 to %d characters, no '/' or space)",
+					  name, IFNAMSIZ - 1);
+		strcpy(d->taps[d->nr_nets], name);
+		net->tap = d->taps[d->nr_nets];
+	}
+	for (int i = 0; i < n; i++)
+		if (i != kind_at && parse_net_option(d, net, arg, parts[i], e))
+			return -EINVAL;
+	if (net->kind == NET_USER && !net->net.mac_set) {
+		static const uint8_t qemu_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+		memcpy(net->net.mac, qemu_mac, 6);
+		net->net.mac[5] = (uint8_t)(0x56 + d->nr_nets);
+		net->net.mac_set = true;
+	}
 	d->nr_nets++;
 	return 0;
 }

@@ -80,6 +80,7 @@ static const struct sc_call calls[] = {
 	{ MAIN, SCMP_SYS(lseek) },      /* also --report: /proc/self/statm, opened before, read again at the end */
 	{ MAIN, SCMP_SYS(pread64) },    /* --report: KVM's statistics fds (KVM_GET_STATS_FD) */
 	{ MAIN, SCMP_SYS(mincore) },    /* --report: which guest RAM pages are resident (gm_resident_bytes) */
+	{ MAIN, SCMP_SYS(wait4) },      /* --net user: reaping passt (kvmini's only child) at teardown */
 #ifdef SC_ASAN
 	/* AddressSanitizer's runtime: the alternate signal stack of an
 	 * exiting thread, its allocator's per-thread setup. */

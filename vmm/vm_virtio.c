@@ -11,6 +11,7 @@
 #include "kvmini/irq_routing.h"
 #include "kvmini/layout.h"
 #include "kvmini/log.h"
+#include "kvmini/net_passt.h"
 #include "kvmini/seccomp.h"
 #include "kvmini/virtio_blk.h"
 #include "kvmini/virtio_console.h"
@@ -57,6 +58,26 @@ static int fs_thread_enter(void *ctx, struct kv_err *e)
  * (console, disks, NICs, shares): files, taps and shared folders are
  * opened here, before KVM is touched, so a bad --disk, --net or --share
  * fails the same on any host. */
+/* A NIC: its backend (a tap, or a passt kvmini starts), then the device,
+ * which takes the backend over. */
+static int vm_net_create(const struct vm_net *net, struct vm *vm, struct virtio_dev *dev,
+			 struct kv_err *e)
+{
+	struct net_backend *be;
+	int r;
+
+	if (net->kind == NET_USER)
+		r = net_passt_backend_start(&net->user, &be, e);
+	else
+		r = net_tap_backend_open(net->tap, &be, e);
+	if (r == 0)
+		r = virtio_net_create(&net->net, be, &vm->mem, vm->loop, dev, e);
+	if (r)
+		return net->kind == NET_USER ? kv_err_prefix(e, "--net user")
+					     : kv_err_prefix(e, "--net tap=%s", net->tap);
+	return 0;
+}
+
 int vm_virtio_open(struct vm *vm, struct kv_err *e)
 {
 	const struct config_devices *d = vm->cfg.devices;
@@ -95,9 +116,9 @@ int vm_virtio_open(struct vm *vm, struct kv_err *e)
 	for (unsigned i = 0; i < d->nr_nets; i++) {
 		v = &vm->virtio[vm->nr_virtio++];
 		v->transport = d->nets[i].transport;
-		r = virtio_net_create(&d->nets[i].net, &vm->mem, vm->loop, &v->dev, e);
+		r = vm_net_create(&d->nets[i], vm, &v->dev, e);
 		if (r)
-			return kv_err_prefix(e, "--net tap=%s", d->nets[i].net.tap);
+			return r;
 		v->dev_made = true;
 	}
 	for (unsigned i = 0; i < d->nr_shares; i++) {

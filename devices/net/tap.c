@@ -1,4 +1,4 @@
-/* Opening a Linux tap for virtio-net: one place that turns the kernel's
+/* Opening a Linux tap for a network backend: one place that turns the kernel's
  * errnos into messages saying what to do. */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "kvmini/net_backend.h"
 
 int tap_set_offloads(int fd, unsigned offloads)
 {

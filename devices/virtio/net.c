@@ -1,19 +1,24 @@
-/* virtio-net (virtio 1.x §5.1) on a Linux tap: queue 0 receives
- * (tap -> guest), queue 1 transmits (guest -> tap); no control queue.
+/* virtio-net (virtio 1.x §5.1) on a network backend (kvmini/net_backend.h:
+ * a tap, or passt's stream): queue 0 receives (backend -> guest), queue 1
+ * transmits (guest -> backend); no control queue.
  *
- * The 12-byte virtio_net_hdr_v1 passes between guest and tap unchanged
- * (the tap has IFF_VNET_HDR with that size), so checksum and
- * segmentation offloads cost nothing here; we only fill num_buffers.
+ * Packets cross the backend interface with their 12-byte
+ * virtio_net_hdr_v1, as the rings carry them; a tap passes it through, so
+ * checksum and segmentation offloads cost nothing here; a backend that
+ * has no offloads is offered to the guest without them (and with the MTU
+ * its peer assigns). We only fill num_buffers.
  *
  * Everything runs on the event-loop thread under dev->lock: kicks come
- * through queue_notify, tap readiness through virtio_net_tap_event.
+ * through queue_notify, backend readiness through virtio_net_backend_event.
+ * A backend that closes or fails stops the NIC (its packets are dropped),
+ * never the VM.
  *
  * Receive: with MRG_RXBUF we keep a stash of popped receive chains big
  * enough for the largest packet and readv straight into them; a packet
  * then takes as many chains as it needs (num_buffers). When the guest
  * has posted less than that, or without MRG_RXBUF when a chain is
  * smaller than the largest packet, the packet is read into a host
- * buffer first and copied once it fits. With no buffers at all, tap
+ * buffer first and copied once it fits. With no buffers at all, backend
  * input is not watched until the guest kicks queue 0.
  *
  * Guest mistakes: a ring rule broken (vq_pop fails) puts the device into
@@ -32,7 +37,6 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "tap.h"
 
 #include "net_priv.h"
 
@@ -44,15 +48,39 @@ void vnet_update_events(struct vnet *n)
 
 	if (n->rx_on)
 		ev |= EPOLLIN;
-	if (n->tx_blocked || n->tx_more)
+	if (n->tx_blocked || n->tx_more || n->tx_flush_wait)
 		ev |= EPOLLOUT;
 	if (!n->registered || ev == n->events)
 		return;
-	if (evloop_mod(n->dev->loop, n->fd, ev) < 0) {
-		LOG_ERR("%s: cannot change tap polling", n->dev->name);
+	if (evloop_mod(n->dev->loop, n->be->fd, ev) < 0) {
+		LOG_ERR("%s: cannot change the polling of %s", n->dev->name, n->be->label);
 		return;
 	}
 	n->events = ev;
+}
+
+void vnet_backend_gone(struct vnet *n, int err)
+{
+	char why[256];
+
+	if (n->be_gone)
+		return;
+	n->be_gone = true;
+	if (n->registered) {
+		/* A closed or failed fd stays readable or in error forever:
+		 * watching it would spin the loop thread. */
+		evloop_del(n->dev->loop, n->be->fd);
+		n->registered = false;
+	}
+	n->rx_on = n->tx_blocked = n->tx_more = n->tx_flush_wait = false;
+	if (n->be->ops->describe_end)
+		n->be->ops->describe_end(n->be, why, sizeof(why));
+	else if (err && err != -EPIPE)
+		snprintf(why, sizeof(why), "%s", strerror(-err));
+	else
+		snprintf(why, sizeof(why), "it was closed or went away");
+	LOG_WARN("%s: %s stopped: %s; the NIC drops every packet from now on (the VM runs on)",
+		 n->dev->name, n->be->label, why);
 }
 
 static void tx_drop(struct vnet *n, const char *why)
@@ -62,12 +90,12 @@ static void tx_drop(struct vnet *n, const char *why)
 		  n->dev->name, n->tx_chain.head, why, n->tx_dropped);
 }
 
-/* Writes n->tx_chain to the tap. false when the tap is full (keep the
- * chain, wait for EPOLLOUT). */
+/* Hands n->tx_chain to the backend. false when the backend is full
+ * (keep the chain, wait for EPOLLOUT). */
 static bool tx_send(struct vnet *n)
 {
 	struct vq_chain *c = &n->tx_chain;
-	ssize_t w;
+	int r;
 
 	if (c->nr_in) {
 		tx_drop(n, "it has device-writable parts");
@@ -77,14 +105,33 @@ static bool tx_send(struct vnet *n)
 		tx_drop(n, "bad length");
 		return true;
 	}
-	do
-		w = writev(n->fd, c->iov, (int)c->nr_out);
-	while (w < 0 && errno == EINTR);
-	if (w < 0 && (errno == EAGAIN || errno == ENOBUFS))
+	if (n->be_gone) {
+		n->tx_dropped++;        /* said once, in vnet_backend_gone */
+		return true;
+	}
+	r = n->be->ops->send(n->be, c->iov, c->nr_out, c->out_len);
+	if (r == 0)
 		return false;
-	if (w < 0)
-		tx_drop(n, strerror(errno));
+	if (r == -EPIPE)
+		vnet_backend_gone(n, r);
+	else if (r == -EMSGSIZE)
+		tx_drop(n, "its frame is shorter than an Ethernet header or longer than the backend carries");
+	else if (r < 0)
+		tx_drop(n, strerror(-r));
 	return true;
+}
+
+/* Writes out what the backend gathered during a transmit batch. */
+static void tx_flush(struct vnet *n)
+{
+	int r;
+
+	if (n->be_gone || !n->be->ops->flush)
+		return;
+	r = n->be->ops->flush(n->be);
+	n->tx_flush_wait = r == 0;
+	if (r < 0)
+		vnet_backend_gone(n, r);
 }
 
 static void net_tx(struct vnet *n)
@@ -129,36 +176,34 @@ static void net_tx(struct vnet *n)
 			break;
 		}
 	}
+	tx_flush(n);
 	if (pushed)
 		virtio_dev_used(n->dev, TXQ);
 }
 
 /* ---------------- event loop and ops ---------------- */
 
-void virtio_net_tap_event(void *opaque, uint32_t events)
+void virtio_net_backend_event(void *opaque, uint32_t events)
 {
 	struct virtio_dev *dev = opaque;
 	struct vnet *n = to_vnet(dev);
 
 	pthread_mutex_lock(&dev->lock);
-	if ((events & EPOLLERR) && n->registered) {
+	if ((events & (EPOLLERR | EPOLLHUP)) && n->registered) {
 		/* tun reports EPOLLERR only once its interface is gone (ip link
-		 * del): every read and write then fails with EBADFD, and epoll
-		 * would report the error forever, spinning this thread. Stop
-		 * watching; the guest's packets are dropped from now on. */
-		evloop_del(dev->loop, n->fd);
-		n->registered = false;
-		n->rx_on = n->tx_blocked = n->tx_more = false;
-		LOG_WARN("%s: the tap device went away: the NIC drops every packet from now on",
-			 dev->name);
+		 * del): every read and write then fails with EBADFD. A stream
+		 * reports EPOLLHUP when its peer (passt) closed it. */
+		vnet_backend_gone(n, 0);
 	} else if (!virtio_dev_live(dev)) {
 		n->rx_on = n->tx_blocked = n->tx_more = false;
 	} else {
-		if (events & (EPOLLOUT | EPOLLERR)) {
+		if (events & EPOLLOUT && n->tx_flush_wait)
+			tx_flush(n);
+		if (events & EPOLLOUT && !n->tx_flush_wait) {
 			n->tx_blocked = false;
 			net_tx(n);
 		}
-		if (events & (EPOLLIN | EPOLLERR) && n->rx_on)
+		if (events & EPOLLIN && n->rx_on)
 			net_rx(n);
 	}
 	vnet_update_events(n);
@@ -172,8 +217,9 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned q)
 	if (!virtio_dev_live(dev))
 		return;
 	if (q == RXQ) {
-		/* New receive buffers: deliver what waits, watch the tap again. */
-		n->rx_on = true;
+		/* New receive buffers: deliver what waits, watch the backend
+		 * again. */
+		n->rx_on = !n->be_gone;
 		net_rx(n);
 	} else if (q == TXQ) {
 		net_tx(n);
@@ -192,7 +238,7 @@ static void net_config_write(struct virtio_dev *dev, uint32_t off, const void *d
 	/* The MAC is writable only with the legacy interface; ignore. */
 }
 
-/* The offloads the guest can receive, as TUN_F_* for the tap. */
+/* The offloads the guest can receive, as TUN_F_* for the backend. */
 static unsigned net_guest_offloads(uint64_t f)
 {
 	unsigned o = 0;
@@ -216,16 +262,17 @@ static int net_activate(struct virtio_dev *dev)
 	struct vnet *n = to_vnet(dev);
 	unsigned off = net_guest_offloads(dev->driver_features);
 
-	if (n->tap_offloads) {
-		int r = tap_set_offloads(n->fd, off);
+	if (n->be->ops->set_offloads && !n->be_gone) {
+		int r = n->be->ops->set_offloads(n->be, off);
 
 		if (r < 0) {
-			LOG_ERR("%s: setting tap offloads 0x%x: %s", dev->name, off, strerror(-r));
+			LOG_ERR("%s: setting the offloads of %s to 0x%x: %s", dev->name,
+				n->be->label, off, strerror(-r));
 			return r;
 		}
 	}
 	n->mrg = dev->driver_features & BIT(VIRTIO_NET_F_MRG_RXBUF);
-	n->rx_on = true;
+	n->rx_on = !n->be_gone;
 	vnet_update_events(n);
 	return 0;
 }
@@ -242,11 +289,12 @@ static void net_reset(struct virtio_dev *dev)
 	n->rx_on = n->rx_pushed = false;
 	n->mrg = false;
 	vnet_update_events(n);
-	if (n->tap_offloads) {
-		int r = tap_set_offloads(n->fd, 0);
+	if (n->be->ops->set_offloads && !n->be_gone) {
+		int r = n->be->ops->set_offloads(n->be, 0);
 
 		if (r < 0)
-			LOG_WARN("%s: clearing tap offloads: %s", dev->name, strerror(-r));
+			LOG_WARN("%s: clearing the offloads of %s: %s", dev->name, n->be->label,
+				 strerror(-r));
 	}
 }
 
@@ -257,8 +305,8 @@ static void net_destroy(struct virtio_dev *dev)
 	if (!n)
 		return;
 	if (n->registered)
-		evloop_del(dev->loop, n->fd);
-	close(n->fd);
+		evloop_del(dev->loop, n->be->fd);
+	net_backend_destroy(n->be);
 	free(n);
 	dev->priv = NULL;
 }
@@ -272,10 +320,13 @@ static const struct virtio_dev_ops net_ops = {
 	.destroy = net_destroy,
 };
 
-static uint64_t net_features(unsigned tap_offloads)
+static uint64_t net_features(unsigned tap_offloads, uint16_t mtu)
 {
 	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
 		     BIT(VIRTIO_NET_F_MRG_RXBUF);
+
+	if (mtu)
+		f |= BIT(VIRTIO_NET_F_MTU);
 
 	/* Writes with a partial checksum or a GSO header are accepted by any
 	 * tap; receiving them is what TUNSETOFFLOAD enables. Offer both
@@ -301,57 +352,43 @@ static int net_random_mac(uint8_t mac[6])
 	return 0;
 }
 
-int virtio_net_create_on_fd(int fd, const struct tap_caps *caps, const char *label,
-			    const struct virtio_net_cfg *cfg, const struct guest_mem *mem,
-			    struct evloop *loop, struct virtio_dev *dev, struct kv_err *e)
+int virtio_net_create(const struct virtio_net_cfg *cfg, struct net_backend *be,
+		      const struct guest_mem *mem, struct evloop *loop, struct virtio_dev *dev,
+		      struct kv_err *e)
 {
 	struct vnet *n = calloc(1, sizeof(*n));
 	char name[32];
 	int r;
 
 	if (!n) {
-		close(fd);
-		return kv_err_set(e, -ENOMEM, "%s: out of memory", label);
+		r = kv_err_set(e, -ENOMEM, "%s: out of memory", be->label);
+		net_backend_destroy(be);
+		return r;
 	}
 	n->dev = dev;
-	n->fd = fd;
-	n->tap_offloads = caps ? caps->offloads : 0;
+	n->be = be;
 	if (cfg->mac_set) {
 		memcpy(n->config.mac, cfg->mac, 6);
 	} else if ((r = net_random_mac(n->config.mac)) < 0) {
-		kv_err_set(e, r, "%s: no random MAC (getrandom): %s", label, strerror(-r));
-		goto fail;
+		kv_err_set(e, r, "%s: no random MAC (getrandom): %s", be->label, strerror(-r));
+		net_backend_destroy(be);
+		free(n);
+		return r;
 	}
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->config.max_virtqueue_pairs = htole16(1);
+	n->config.mtu = htole16(be->mtu);
 	snprintf(name, sizeof(name), "virtio-net%u", cfg->index);
-	virtio_dev_init(dev, name, VIRTIO_ID_NET, net_features(n->tap_offloads), 2,
+	virtio_dev_init(dev, name, VIRTIO_ID_NET, net_features(be->offloads, be->mtu), 2,
 			NET_QUEUE_SIZE, sizeof(n->config), &net_ops, n, mem, loop);
 	if (loop) {
-		r = evloop_add(loop, fd, 0, virtio_net_tap_event, dev);
+		r = evloop_add(loop, be->fd, 0, virtio_net_backend_event, dev);
 		if (r < 0) {
-			kv_err_set(e, r, "%s: watching %s: %s", name, label, strerror(-r));
-			virtio_dev_fini(dev);   /* destroy closes fd and frees n */
+			kv_err_set(e, r, "%s: watching %s: %s", name, be->label, strerror(-r));
+			virtio_dev_fini(dev);   /* destroy releases the backend and n */
 			return r;
 		}
 		n->registered = true;
 	}
 	return 0;
-fail:
-	close(fd);
-	free(n);
-	return r;
-}
-
-int virtio_net_create(const struct virtio_net_cfg *cfg, const struct guest_mem *mem,
-		      struct evloop *loop, struct virtio_dev *dev, struct kv_err *e)
-{
-	struct tap_caps caps = { 0 };
-	char label[64];
-	int fd = tap_open(cfg->tap, &caps, e);
-
-	if (fd < 0)
-		return fd;
-	snprintf(label, sizeof(label), "tap '%s'", cfg->tap);
-	return virtio_net_create_on_fd(fd, &caps, label, cfg, mem, loop, dev, e);
 }

@@ -8,12 +8,14 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "kvmini/net_backend.h"
 #include "kvmini/virtio_net.h"
 #include "kvmini/virtio_queue.h"
 
 /* Feature bits (§5.1.3). */
 #define VIRTIO_NET_F_CSUM       0
 #define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU        3
 #define VIRTIO_NET_F_MAC        5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
@@ -43,6 +45,7 @@ struct net_config {
 	uint8_t mac[6];
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;           /* valid with VIRTIO_NET_F_MTU */
 } __attribute__((packed));
 
 /* Receive chains popped from the ring and not yet used; their writable
@@ -57,22 +60,23 @@ struct rx_stash {
 
 struct vnet {
 	struct virtio_dev *dev;
-	int fd;
-	bool registered;        /* fd is in the event loop */
+	struct net_backend *be; /* the host side (owned) */
+	bool registered;        /* be->fd is in the event loop */
+	bool be_gone;           /* the backend closed or failed: drop everything */
 	uint32_t events;        /* what the loop watches now */
-	unsigned tap_offloads;  /* TUN_F_* the tap accepted (0: not a tap) */
 	struct net_config config;
 	bool mrg;               /* MRG_RXBUF negotiated */
-	bool rx_on;             /* guest has buffers: watch tap input */
+	bool rx_on;             /* guest has buffers: watch backend input */
 	bool rx_pushed;         /* pushes since the last virtio_dev_used */
 	unsigned rx_pops_left;  /* receive chains net_rx may still pop this call */
 	struct rx_stash stash;
 	size_t pending_len;     /* a packet in bounce[] waiting for buffers */
 	uint8_t bounce[VNET_MAX_PACKET];
-	/* transmit: a chain the tap refused with EAGAIN, retried on EPOLLOUT */
+	/* transmit: a chain the backend refused (full), retried on EPOLLOUT */
 	bool tx_have;
 	bool tx_blocked;        /* waiting for EPOLLOUT after EAGAIN */
 	bool tx_more;           /* budget spent with chains left: resume soon */
+	bool tx_flush_wait;     /* the backend holds bytes it could not write yet */
 	struct vq_chain tx_chain;
 	struct iovec tx_iov[VIRTQ_MAX_SIZE];
 	unsigned long rx_dropped, tx_dropped;
@@ -83,9 +87,13 @@ static inline struct vnet *to_vnet(struct virtio_dev *d)
 	return d->priv;
 }
 
-/* Watches the tap for what the device waits for now (net.c). */
+/* Watches the backend for what the device waits for now (net.c). */
 void vnet_update_events(struct vnet *n);
-/* Moves packets tap -> guest within the budget (net_rx.c). */
+/* The backend closed or failed (@err: its -errno, 0 for an event-loop
+ * error): stop watching it, say why once; the guest's packets are
+ * dropped from now on and the VM runs on (net.c). */
+void vnet_backend_gone(struct vnet *n, int err);
+/* Moves packets backend -> guest within the budget (net_rx.c). */
 void net_rx(struct vnet *n);
 
 #endif

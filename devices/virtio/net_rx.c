@@ -1,4 +1,4 @@
-/* virtio-net's receive path (tap -> guest): the stash of popped receive
+/* virtio-net's receive path (backend -> guest): the stash of popped receive
  * chains, mergeable buffers and the bounce buffer (see net.c's header).
  * Runs on the event-loop thread under dev->lock. */
 #include <endian.h>
@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
-#include "tap.h"
 
 #include "net_priv.h"
 
@@ -172,12 +171,13 @@ static int rx_deliver_pending(struct vnet *n)
 	return rx_commit(n, len) < 0 ? -EINVAL : 1;
 }
 
-/* One packet from the tap. 1 when one was handled, 0 when the tap has
- * none, -EAGAIN when it waits for buffers, -EINVAL when the device
- * failed, -EBUSY when this call's receive pops are spent. */
+/* One packet from the backend. 1 when one was handled, 0 when the
+ * backend has none, -EAGAIN when it waits for buffers, -EINVAL when the
+ * device failed, -EBUSY when this call's receive pops are spent. */
 static int rx_one(struct vnet *n)
 {
 	struct rx_stash *s = &n->stash;
+	struct iovec bounce = { n->bounce, sizeof(n->bounce) };
 	bool direct;
 	ssize_t r;
 
@@ -191,20 +191,27 @@ static int rx_one(struct vnet *n)
 	if (s->nr == 0)
 		return -EAGAIN;
 	direct = n->mrg ? s->space >= VNET_MAX_PACKET : s->c[0].in_len >= VNET_MAX_PACKET;
-	do {
-		if (direct)
-			r = readv(n->fd, s->iov, n->mrg ? (int)s->nr_iov : (int)s->c[0].nr_in);
-		else
-			r = read(n->fd, n->bounce, sizeof(n->bounce));
-	} while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno != EAGAIN)
-			LOG_GUEST(&n->dev->rl, "%s: reading the tap: %s", n->dev->name,
-				  strerror(errno));
+	if (direct)
+		r = n->be->ops->recv(n->be, s->iov, n->mrg ? s->nr_iov : s->c[0].nr_in);
+	else
+		r = n->be->ops->recv(n->be, &bounce, 1);
+	if (r == -EPIPE) {
+		vnet_backend_gone(n, (int)r);
 		return 0;
 	}
+	if (r == -EMSGSIZE) {
+		rx_drop(n, 0, "the backend sent a malformed packet");
+		return 1;
+	}
+	if (r < 0) {
+		LOG_GUEST(&n->dev->rl, "%s: reading %s: %s", n->dev->name, n->be->label,
+			  strerror((int)-r));
+		return 0;
+	}
+	if (r == 0)
+		return 0;
 	if (r < VNET_HDR_LEN || (size_t)r > VNET_MAX_PACKET) {
-		rx_drop(n, (size_t)r, "bad length from the tap");
+		rx_drop(n, (size_t)r, "bad length from the backend");
 		return 1;
 	}
 	if (direct)
@@ -220,6 +227,8 @@ void net_rx(struct vnet *n)
 	unsigned budget = NET_BUDGET;
 	int r = 1;
 
+	if (n->be_gone)
+		return;
 	n->rx_pops_left = 2 * vq->size;
 	while (budget > 0) {
 		r = rx_one(n);
@@ -229,7 +238,7 @@ void net_rx(struct vnet *n)
 		}
 		if (r != -EAGAIN)
 			break;
-		/* No buffers: stop reading the tap until the guest kicks,
+		/* No buffers: stop reading the backend until the guest kicks,
 		 * unless buffers arrived before kicks were back on. */
 		n->rx_on = false;
 		if (!vq_enable_kicks(vq))
@@ -246,6 +255,3 @@ void net_rx(struct vnet *n)
 		virtio_dev_used(n->dev, RXQ);
 	}
 }
-
-/* ---------------- transmit ---------------- */
-

@@ -4,6 +4,7 @@
 #define KVMINI_CONFIG_DEVICES_H
 
 #include "kvmini/err.h"
+#include "kvmini/net_passt.h"
 #include "kvmini/virtio_blk.h"
 #include "kvmini/virtio_fs.h"
 #include "kvmini/virtio_net.h"
@@ -18,9 +19,14 @@ struct vm_disk {
 	struct virtio_blk_cfg blk;
 	enum virtio_transport transport;
 };
+/* A NIC's host side: a tap, or passt (--net user). */
+enum net_kind { NET_TAP, NET_USER };
 struct vm_net {
 	struct virtio_net_cfg net;
 	enum virtio_transport transport;
+	enum net_kind kind;
+	const char *tap;                /* NET_TAP: the interface */
+	struct net_user_cfg user;       /* NET_USER: forwards, the binary */
 };
 struct vm_share {
 	struct virtio_fs_cfg fs;
@@ -46,13 +52,18 @@ struct config_devices {
 	enum virtio_transport console_transport;
 	char paths[CONFIG_MAX_DISKS][4096]; /* disk paths, cut at the first comma */
 	char taps[CONFIG_MAX_NETS][16];     /* tap names (IFNAMSIZ) */
+	char passts[CONFIG_MAX_NETS][4096]; /* --net user,passt=PATH */
 	char share_paths[CONFIG_MAX_SHARES][4096];
 	char share_tags[CONFIG_MAX_SHARES][VIRTIO_FS_TAG_MAX + 1];
 };
 
 /* "PATH[,ro][,snapshot][,transport=pci|mmio]" appended to @d. */
 int config_add_disk(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
-/* "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,transport=pci|mmio]" appended to @d. */
+/* "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,transport=pci|mmio]" or
+ * "user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT]...[,passt=PATH]
+ * [,mac=...][,transport=...]" appended to @d. A user NIC without mac=
+ * gets QEMU's 52:54:00:12:34:56 (+ its index), so the guest's init can
+ * find it by its address (kvmini.dhcp= on the command line). */
 int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e) KV_MUST_CHECK;
 /* "HOSTDIR[:TAG][,ro][,cache=auto|always|never][,transport=pci|mmio]"
  * appended to @d; TAG defaults to the folder's last name. */

@@ -12,7 +12,9 @@
 #   unknown-option, no-kernel, missing-initrd, initrd-is-directory,
 #   initrd-not-cpio (cpio newc/odc and gzip, xz, lzma, bzip2, lzo, lz4,
 #   zstd are accepted, anything else refused), disk-is-directory,
-#   tap-name-too-long (16 characters; Linux allows 15); kvmini's own
+#   tap-name-too-long (16 characters; Linux allows 15); --net user:
+#   passt-missing (no passt in $PATH: names the Debian package),
+#   passt-bad-path (passt=PATH that does not exist), hostfwd-bad; kvmini's own
 #   initramfs: modules-no-tree, modules-lacking (a tree without the
 #   modules the machine needs), root-uuid (the init takes root=/dev/NAME),
 #   rootfs-with-initrd, rootfs-with-root, overlay-bad; --share:
@@ -57,12 +59,12 @@ fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
 links() { ip -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | sort; }
 
-# expect NAME KEYWORD-REGEX -- KVMINI-ARGS...
+# expect NAME KEYWORD-REGEX -- KVMINI-ARGS...   ($KVMINI_PATH: kvmini's $PATH)
 expect() {
     local name=$1 regex=$2 st=0 lines links_before
     shift 3
     links_before=$(links)
-    (cd "$work/cwd" && TMPDIR=$work/tmp timeout 30 "$kvmini" "$@" \
+    (cd "$work/cwd" && TMPDIR=$work/tmp timeout 30 env ${KVMINI_PATH:+PATH="$KVMINI_PATH"} "$kvmini" "$@" \
         < /dev/null > "$work/out" 2> "$work/err") || st=$?
     lines=$(wc -l < "$work/err")
     if [[ $st -ne 125 ]]; then
@@ -127,6 +129,10 @@ if [[ -n $kernel ]]; then
         --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --disk "$work/in/a-directory"
     KVMINI_ALLOW_NO_HW_VIRT=1 expect tap-name-too-long 'tap|name' -- run --quiet \
         --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --net tap=kvmini-tap-16chr
+    KVMINI_PATH=$work/in/a-directory KVMINI_ALLOW_NO_HW_VIRT=1 expect passt-missing 'apt-get install passt' -- \
+        run --quiet --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --net user
+    KVMINI_ALLOW_NO_HW_VIRT=1 expect passt-bad-path "passt binary '$work/in/no-passt'" -- run --quiet \
+        --kernel "$real_kernel" --initrd "$work/cpio-magic" --memory 256M --net "user,passt=$work/in/no-passt"
     # kvmini's own initramfs (no --initrd, root= named): the module tree.
     expect modules-no-tree 'no-such-tree' -- run --kernel "$real_kernel" --disk "$work/in/disk.img" \
         --cmdline root=/dev/vda --modules "$work/in/no-such-tree" --exec true

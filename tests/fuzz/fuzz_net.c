@@ -15,7 +15,7 @@
 #include "kvmini/event_loop.h"
 #include "kvmini/virtio_net.h"
 #include "fuzz_common.h"
-#include "../../devices/virtio/tap.h"
+#include "kvmini/net_backend.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -29,9 +29,10 @@ static uint8_t pkt[VNET_MAX_PACKET + 64];
 
 void fuzz_init(void)
 {
-	struct virtio_net_cfg cfg = { .tap = "fuzz", .mac = { 0x52, 0x54, 0, 1, 2, 3 },
+	struct virtio_net_cfg cfg = { .mac = { 0x52, 0x54, 0, 1, 2, 3 },
 				      .mac_set = true };
 	struct kv_err e = { 0 };
+	struct net_backend *be;
 	int sv[2];
 
 	fr_init(&r);
@@ -40,7 +41,8 @@ void fuzz_init(void)
 		abort();
 	net_fd = sv[0];
 	peer = sv[1];
-	if (virtio_net_create_on_fd(net_fd, NULL, "fuzz socket", &cfg, &r.gm, loop, &dev, &e)) {
+	if (net_packet_backend_new(net_fd, 0, "fuzz socket", &be, &e) ||
+	    virtio_net_create(&cfg, be, &r.gm, loop, &dev, &e)) {
 		fprintf(stderr, "fuzz_net: %s\n", e.msg);
 		abort();
 	}
@@ -139,13 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(pkt, 0xa5, len);
 			fz_bytes(&f, pkt, len < 32 ? len : 32);
 			(void)!send(peer, pkt, len, MSG_DONTWAIT);
-			virtio_net_tap_event(&dev, EPOLLIN);
+			virtio_net_backend_event(&dev, EPOLLIN);
 			break;
 		}
 		case 5: {
 			static const uint32_t ev[] = { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLIN | EPOLLOUT };
 
-			virtio_net_tap_event(&dev, ev[op >> 4 & 3]);
+			virtio_net_backend_event(&dev, ev[op >> 4 & 3]);
 			break;
 		}
 		case 6: drain(peer); break;

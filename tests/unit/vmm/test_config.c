@@ -195,6 +195,24 @@ START_TEST(cmdline_console_default)
 }
 END_TEST
 
+/* --net user NICs are named to the guest's init by MAC (kvmini.dhcp=);
+ * tap NICs are not (their network is the user's to configure). */
+START_TEST(cmdline_dhcp_for_user_nics)
+{
+	const char *a[] = { "run", "--kernel", "k", "--net", "user", "--net", "tap=t0",
+			    "--net", "user,mac=02:00:00:00:00:09", "--cmdline", "quiet", NULL };
+	struct kv_config c;
+	struct kv_err e = { 0 };
+	char buf[256];
+
+	ck_assert_int_eq(parse(&c, &e, a), 0);
+	c.cmdline_defaults = false;
+	ck_assert_int_eq(config_build_cmdline(&c, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "console=ttyS0 kvmini.dhcp=52:54:00:12:34:56,02:00:00:00:00:09 quiet");
+	ck_assert_int_eq(config_build_cmdline(&c, buf, 40), -ENAMETOOLONG);
+}
+END_TEST
+
 /* The defaults: added in order, each dropped when the user's command
  * line names its parameter, all dropped with --cmdline-defaults=off. */
 START_TEST(cmdline_defaults)
@@ -376,6 +394,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, cmdline_defaults);
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, exec_options);
+	tcase_add_test(tc, cmdline_dhcp_for_user_nics);
 	tcase_add_test(tc, rootfs_and_shares);
 	tcase_add_test(tc, reparse_after_early_return);
 	suite_add_tcase(s, tc);

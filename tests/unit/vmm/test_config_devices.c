@@ -65,18 +65,62 @@ START_TEST(net_options)
 {
 	ck_assert_int_eq(config_add_net(&dev, "tap=tap0", &err), 0);
 	ck_assert_int_eq(config_add_net(&dev, "mac=02:00:00:aa:bb:cc,tap=kv1,transport=mmio", &err), 0);
-	ck_assert_str_eq(dev.nets[0].net.tap, "tap0");
+	ck_assert_str_eq(dev.nets[0].tap, "tap0");
+	ck_assert_int_eq(dev.nets[0].kind, NET_TAP);
 	ck_assert(!dev.nets[0].net.mac_set);
-	ck_assert_str_eq(dev.nets[1].net.tap, "kv1");
+	ck_assert_str_eq(dev.nets[1].tap, "kv1");
 	ck_assert(dev.nets[1].net.mac_set);
 	ck_assert_mem_eq(dev.nets[1].net.mac, "\x02\x00\x00\xaa\xbb\xcc", 6);
 	ck_assert_int_eq(dev.nets[1].transport, VIRTIO_TRANSPORT_MMIO);
 }
 END_TEST
 
+START_TEST(net_user_options)
+{
+	const struct net_user_cfg *u;
+
+	ck_assert_int_eq(config_add_net(&dev, "tap=tap0", &err), 0);
+	ck_assert_msg(config_add_net(&dev, "user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53,"
+				     "hostfwd=tcp:[::1]:8080-:80,passt=/opt/passt,transport=mmio", &err) == 0,
+		      "%s", err.msg);
+	ck_assert_int_eq(dev.nets[1].kind, NET_USER);
+	ck_assert_int_eq(dev.nets[1].transport, VIRTIO_TRANSPORT_MMIO);
+	/* QEMU's default MAC for the NIC's index, so the guest's init finds it */
+	ck_assert(dev.nets[1].net.mac_set);
+	ck_assert_mem_eq(dev.nets[1].net.mac, "\x52\x54\x00\x12\x34\x57", 6);
+	u = &dev.nets[1].user;
+	ck_assert_str_eq(u->passt, "/opt/passt");
+	ck_assert_uint_eq(u->nr_fwd, 3);
+	ck_assert(!u->fwd[0].udp);
+	ck_assert_str_eq(u->fwd[0].host_addr, "127.0.0.1");
+	ck_assert_uint_eq(u->fwd[0].host_port, 2222);
+	ck_assert_uint_eq(u->fwd[0].guest_port, 22);
+	ck_assert(u->fwd[1].udp);
+	ck_assert_str_eq(u->fwd[1].host_addr, "");
+	ck_assert_uint_eq(u->fwd[1].host_port, 5353);
+	ck_assert_uint_eq(u->fwd[1].guest_port, 53);
+	ck_assert_str_eq(u->fwd[2].host_addr, "::1");
+	ck_assert_int_eq(config_add_net(&dev, "mac=02:00:00:00:00:07,user", &err), 0);
+	ck_assert_mem_eq(dev.nets[2].net.mac, "\x02\x00\x00\x00\x00\x07", 6);
+	ck_assert_ptr_null(dev.nets[2].user.passt);
+	ck_assert_uint_eq(dev.nets[2].user.nr_fwd, 0);
+}
+END_TEST
+
 static const char *const bad_nets[][2] = {
-	{ "tap0", "unknown option 'tap0'" },
-	{ "mac=02:00:00:00:00:01", "tap=NAME is required" },
+	{ "tap0", "user (passt, no root needed) or tap=NAME" },
+	{ "mac=02:00:00:00:00:01", "or tap=NAME (the host side of the link) is required" },
+	{ "user,tap=t", "one of user or tap=NAME, once" },
+	{ "tap=t,hostfwd=tcp::1-:2", "unknown option 'hostfwd=tcp::1-:2'" },
+	{ "user,hostfwd=tcp::2222-:0", "with ports 1-65535" },
+	{ "user,hostfwd=tcp::70000-:22", "with ports 1-65535" },
+	{ "user,hostfwd=sctp::1-:2", "expected tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT" },
+	{ "user,hostfwd=tcp::22", "expected tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT" },
+	{ "user,hostfwd=tcp::2222-10.0.2.15:22", "leave GUESTADDR out" },
+	{ "user,hostfwd=tcp:localhost:2222-:22", "host address 'localhost'" },
+	{ "user,hostfwd=tcp:[::1:2222-:22", "host address" },
+	{ "user,passt=", "passt= needs the path" },
+	{ "user,bogus", "unknown option 'bogus' (use hostfwd=" },
 	{ "tap=", "not a valid interface name" },
 	{ "tap=a-name-much-too-long", "not a valid interface name" },
 	{ "tap=a/b", "not a valid interface name" },
@@ -215,6 +259,7 @@ int main(void)
 	tcase_add_loop_test(tc, disk_errors, 0, sizeof(bad_disks) / sizeof(bad_disks[0]));
 	tcase_add_test(tc, too_many_disks);
 	tcase_add_test(tc, net_options);
+	tcase_add_test(tc, net_user_options);
 	tcase_add_loop_test(tc, net_errors, 0, sizeof(bad_nets) / sizeof(bad_nets[0]));
 	tcase_add_test(tc, share_options);
 	tcase_add_loop_test(tc, share_errors, 0, sizeof(bad_shares) / sizeof(bad_shares[0]));

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "kvmini/event_loop.h"
+#include "kvmini/net_backend.h"
 #include "kvmini/virtio_net.h"
-#include "../../../../devices/virtio/tap.h"
 #include "../../check_main.h"
 #include "drv_ring.h"
 
@@ -22,6 +22,7 @@
 #define TXQ 1
 #define F_CSUM       (1ull << 0)
 #define F_GUEST_CSUM (1ull << 1)
+#define F_MTU        (1ull << 3)
 #define F_MAC        (1ull << 5)
 #define F_GUEST_TSO4 (1ull << 7)
 #define F_HOST_TSO4  (1ull << 11)
@@ -35,27 +36,28 @@ static struct evloop *loop;
 static int net_fd;      /* the device's end */
 static int peer;        /* the "network" */
 
-static void create(const struct virtio_net_cfg *cfg, const struct tap_caps *caps)
+static void create(const struct virtio_net_cfg *cfg, unsigned offloads)
 {
 	struct kv_err e = { 0 };
+	struct net_backend *be;
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
 	net_fd = sv[0];
 	peer = sv[1];
-	ck_assert_int_eq(virtio_net_create_on_fd(net_fd, caps, "test socket", cfg, &drv.gm,
-						 loop, &dev, &e), 0);
+	ck_assert_int_eq(net_packet_backend_new(net_fd, offloads, "test socket", &be, &e), 0);
+	ck_assert_int_eq(virtio_net_create(cfg, be, &drv.gm, loop, &dev, &e), 0);
 }
 
 static void setup(void)
 {
-	struct virtio_net_cfg cfg = { .tap = "test", .mac = { 0x52, 0x54, 0, 1, 2, 3 },
+	struct virtio_net_cfg cfg = { .mac = { 0x52, 0x54, 0, 1, 2, 3 },
 				      .mac_set = true };
 	struct kv_err e = { 0 };
 
 	drv_init(&drv);
 	ck_assert_int_eq(evloop_create(&loop, &e), 0);
-	create(&cfg, NULL);
+	create(&cfg, 0);
 }
 
 static void teardown(void)
@@ -85,7 +87,7 @@ static void net_send(size_t len, unsigned seed)
 
 static void tap_event(uint32_t events)
 {
-	virtio_net_tap_event(&dev, events);
+	virtio_net_backend_event(&dev, events);
 }
 
 /* Checks that the packet of @len bytes with @seed came in the @n chains
@@ -115,12 +117,15 @@ static void check_rx(const uint64_t *gpa, unsigned n, uint32_t buflen, size_t le
 
 START_TEST(config_space)
 {
-	uint8_t cfg[10];
+	uint8_t cfg[12];
 
 	ck_assert_uint_eq(dev.device_id, VIRTIO_ID_NET);
 	ck_assert_uint_eq(dev.nr_queues, 2);
-	ck_assert_uint_eq(dev.config_len, 10);
-	dev.ops->config_read(&dev, 0, cfg, 10);
+	/* mac, status, max_virtqueue_pairs, mtu (valid only with F_MTU,
+	 * which a packet backend does not offer) */
+	ck_assert_uint_eq(dev.config_len, 12);
+	ck_assert_uint_eq(dev.features & F_MTU, 0);
+	dev.ops->config_read(&dev, 0, cfg, 12);
 	ck_assert_mem_eq(cfg, "\x52\x54\x00\x01\x02\x03", 6);
 	ck_assert_uint_eq(cfg[6] | cfg[7] << 8, 1);     /* LINK_UP */
 	ck_assert_uint_eq(cfg[8] | cfg[9] << 8, 1);     /* one queue pair */
@@ -136,8 +141,8 @@ END_TEST
 
 START_TEST(features_follow_the_tap)
 {
-	struct virtio_net_cfg cfg = { .tap = "test" };
-	struct tap_caps caps = { TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN };
+	struct virtio_net_cfg cfg = { 0 };
+	unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
 
 	ck_assert_uint_eq(dev.features & (F_MAC | F_STATUS | F_MRG_RXBUF),
 			  F_MAC | F_STATUS | F_MRG_RXBUF);
@@ -148,7 +153,7 @@ START_TEST(features_follow_the_tap)
 
 	virtio_dev_fini(&dev);
 	close(peer);
-	create(&cfg, &caps);
+	create(&cfg, offloads);
 	ck_assert_uint_eq(dev.features & (F_CSUM | F_GUEST_CSUM | F_GUEST_TSO4 | F_HOST_TSO4),
 			  F_CSUM | F_GUEST_CSUM | F_GUEST_TSO4 | F_HOST_TSO4);
 	ck_assert_uint_eq(dev.features & (1ull << 10 | 1ull << 14), 0);   /* no UFO */
@@ -157,17 +162,17 @@ END_TEST
 
 START_TEST(random_mac_is_local_unicast)
 {
-	struct virtio_net_cfg cfg = { .tap = "test", .index = 3 };
+	struct virtio_net_cfg cfg = { .index = 3 };
 	uint8_t a[6], b[6];
 
 	virtio_dev_fini(&dev);
 	close(peer);
-	create(&cfg, NULL);
+	create(&cfg, 0);
 	ck_assert_str_eq(dev.name, "virtio-net3");
 	dev.ops->config_read(&dev, 0, a, 6);
 	virtio_dev_fini(&dev);
 	close(peer);
-	create(&cfg, NULL);
+	create(&cfg, 0);
 	dev.ops->config_read(&dev, 0, b, 6);
 	ck_assert_uint_eq(a[0] & 1, 0);         /* unicast */
 	ck_assert_uint_eq(a[0] & 2, 2);         /* locally administered */

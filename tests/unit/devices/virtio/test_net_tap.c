@@ -23,7 +23,7 @@
 
 #include "kvmini/event_loop.h"
 #include "kvmini/virtio_net.h"
-#include "../../../../devices/virtio/tap.h"
+#include "kvmini/net_backend.h"
 #include "../../check_main.h"
 #include "drv_ring.h"
 
@@ -89,7 +89,7 @@ static bool used_under_lock(struct drv *d, struct virtio_dev *dev, unsigned q, u
 
 START_TEST(frames_both_ways)
 {
-	struct virtio_net_cfg cfg = { .tap = tap_name, .mac = { 0x02, 0, 0, 0, 0, 0x42 },
+	struct virtio_net_cfg cfg = { .mac = { 0x02, 0, 0, 0, 0, 0x42 },
 				      .mac_set = true };
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_TEST) };
 	static const char tx_payload[] = "kvmini guest to host";
@@ -98,6 +98,7 @@ START_TEST(frames_both_ways)
 	struct kv_err e = { 0 };
 	struct virtio_dev dev;
 	struct evloop *loop;
+	struct net_backend *be;
 	struct drv drv;
 	uint64_t bufs[64];
 	struct pollfd pfd;
@@ -106,7 +107,8 @@ START_TEST(frames_both_ways)
 
 	drv_init(&drv);
 	ck_assert_int_eq(evloop_create(&loop, &e), 0);
-	ck_assert_msg(virtio_net_create(&cfg, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
+	ck_assert_msg(net_tap_backend_open(tap_name, &be, &e) == 0, "%s", e.msg);
+	ck_assert_msg(virtio_net_create(&cfg, be, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
 	ck_assert(dev.features & F_GUEST_TSO4);
 	set_up(tap_name);
 	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_TEST));
@@ -217,10 +219,11 @@ static double cpu_seconds(void)
  * than spin, and the guest's transmit chains still come back (dropped). */
 START_TEST(tap_deleted_under_device)
 {
-	struct virtio_net_cfg cfg = { .tap = tap_name };
+	struct virtio_net_cfg cfg = { 0 };
 	struct kv_err e = { 0 };
 	struct virtio_dev dev;
 	struct evloop *loop;
+	struct net_backend *be;
 	struct drv drv;
 	uint32_t id, len;
 	uint64_t buf;
@@ -229,7 +232,8 @@ START_TEST(tap_deleted_under_device)
 
 	drv_init(&drv);
 	ck_assert_int_eq(evloop_create(&loop, &e), 0);
-	ck_assert_msg(virtio_net_create(&cfg, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
+	ck_assert_msg(net_tap_backend_open(tap_name, &be, &e) == 0, "%s", e.msg);
+	ck_assert_msg(virtio_net_create(&cfg, be, &drv.gm, loop, &dev, &e) == 0, "%s", e.msg);
 	set_up(tap_name);
 	ck_assert_int_eq(evloop_start(loop, NULL, &e), 0);
 	drv_attach(&drv, &dev, F_MRG_RXBUF);
