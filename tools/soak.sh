@@ -144,7 +144,9 @@ for ((n = 1; n <= vms; n++)); do
     # The report's peak RSS, when --report json gave one.
     rep=$(grep -o '"[a-z_]*rss[a-z_]*" *: *[0-9]*' "$work/out" 2>/dev/null | head -n 1 | grep -o '[0-9]*$')
     l=$(links) t=$(tmpcount)
-    leftover=$(pgrep -f "soak-disk.img" 2>/dev/null | wc -l)
+    # (a /proc scan: L1's busybox has no pgrep; the bracket keeps grep
+    # from finding its own command line)
+    leftover=$(grep -l 'soak-disk[.]img' /proc/[0-9]*/cmdline 2>/dev/null | wc -l)
     echo "soak: vm $n/$vms status $st fds_max $fds rss_peak_kib $hwm${rep:+ report_rss $rep} samples $samples tmp $t links [$l] leftover_procs $leftover"
     if [[ $st -eq 0 ]]; then ok=$((ok + 1)); else bad=$((bad + 1)); tail -n 5 "$work/err" | sed 's/^/    | /'; fi
     [[ -z $fds_first ]] && fds_first=$fds

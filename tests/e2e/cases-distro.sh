@@ -146,7 +146,10 @@ distro_exec_case() {
     local sum_before sum_after out n
     dir=$work/distro-exec
     mkdir -p "$dir"
+    local t0=$SECONDS
     sum_before=$(md5sum < /dev/vda)
+    echo "    (distro-exec: the image's checksum took $((SECONDS - t0)) s; booting it under systemd)"
+    t0=$SECONDS
     # shellcheck disable=SC2016  # expanded by the guest's shell
     timeout -k 5 "$distro_timeout" "$vmm" run --kernel "$distro_dir/vmlinuz" --modules "$distro_dir/mods" \
         --disk /dev/vda,snapshot --cpus 2 --memory 1G --cmdline root=/dev/vda \
@@ -154,6 +157,7 @@ distro_exec_case() {
         --exec 'echo STATE=$(systemctl is-system-running --wait); echo PID1=$(cat /proc/1/comm); echo PKGS=$(dpkg -l | grep -c "^ii"); echo scratch > /etc/kvmini-was-here; exit 3' \
         > "$dir/out" 2> "$dir/err"
     st=$?
+    echo "    (distro-exec: system mode ended with status $st after $((SECONDS - t0)) s)"
     tr -d '\r' < "$dir/out" > "$dir/txt"
     sum_after=$(md5sum < /dev/vda)
     n=$(grep -a '^PKGS=' "$dir/txt" | cut -d= -f2)
@@ -171,11 +175,13 @@ distro_exec_case() {
         fail distro-exec "the image changed under ,snapshot (md5 before $sum_before, after $sum_after)" "$dir"
     else
         # The direct mode on the same root: no systemd, at once.
+        t0=$SECONDS
         # shellcheck disable=SC2016
         timeout -k 5 "$distro_timeout" "$vmm" run --kernel "$distro_dir/vmlinuz" --modules "$distro_dir/mods" \
             --disk /dev/vda,snapshot --cpus 2 --memory 1G --cmdline root=/dev/vda --exec-boot direct \
             --exec 'echo PID1=$(cat /proc/1/comm); echo PKGS=$(dpkg -l | grep -c "^ii")' > "$dir/out2" 2> "$dir/err2"
         st=$?
+        echo "    (distro-exec: direct mode ended with status $st after $((SECONDS - t0)) s)"
         if [[ $st -ne 0 ]] || ! grep -qa "^PKGS=$n\$" "$dir/out2" || grep -qa '^PID1=systemd' "$dir/out2"; then
             fail distro-exec "direct mode: status $st, output '$(tr '\n' ' ' < "$dir/out2")' (expected PKGS=$n, PID 1 not systemd)" "$dir"
         else

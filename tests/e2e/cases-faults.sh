@@ -29,9 +29,7 @@
 
 # shellcheck disable=SC1091
 source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
-# FAULT_KILL_REPS (and SOAK_VMS) as run-nested.sh forwarded them.
-# shellcheck disable=SC1091
-[[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
+# (FAULT_KILL_REPS: l1-cases.sh sources what run-nested.sh forwarded.)
 # A boot alone takes 60-100 s under nested TCG on a busy host; these cases
 # then do real work: two minutes more than a plain case.
 session_timeout=$((case_timeout + 120))
@@ -285,9 +283,11 @@ if want fault-tap-gone; then
         fail fault-tap-gone "kvmini used ${cpu_pct}% CPU over 5 s with the guest idle after the tap went away (spinning?)" "$dir"
     elif [[ $(session_value ALIVE) != yes || $(session_value DISK) != ok ]]; then
         fail fault-tap-gone "the guest did not answer or its disk failed (ALIVE='$(session_value ALIVE)', DISK='$(session_value DISK)')" "$dir"
+    elif ! grep -q "tap '$tap' stopped: " "$dir/err"; then
+        fail fault-tap-gone "kvmini did not say that the tap stopped (expected \"tap '$tap' stopped: ...\" on stderr)" "$dir"
     else
         pass fault-tap-gone
-        echo "    (fault-tap-gone: ping ok, tap deleted, ping failed, kvmini at ${cpu_pct}% CPU while idle, shell and disk ok; kvmini said: $(grep -m1 -o 'tap device went away.*' "$dir/err"))"
+        echo "    (fault-tap-gone: ping ok, tap deleted, ping failed, kvmini at ${cpu_pct}% CPU while idle, shell and disk ok; kvmini said: $(grep -m1 -o "tap '$tap' stopped: .*" "$dir/err"))"
     fi
     ip link del "$tap" 2>/dev/null
 fi

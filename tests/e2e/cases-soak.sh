@@ -5,8 +5,6 @@
 # devices do not grow. Its SOAK-RESULT line (with the VMs/min rate) is
 # printed in the log.
 if want soak; then
-    # shellcheck disable=SC1091
-    [[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
     soak=${PAYLOAD_FILES:-/payload/files}/soak.sh
     if [[ ! -f $soak ]]; then
         fail soak "no soak.sh in L1 (run-nested.sh copies tools/soak.sh)"

@@ -176,7 +176,8 @@ if want net-tap; then
     until ip link show "$tap" >/dev/null 2>&1 || ((n++ > 300)); do sleep 0.1; done
     ip addr add 198.18.0.1/24 dev "$tap" 2>/dev/null
     ip link set "$tap" up 2>/dev/null
-    httpd -p 198.18.0.1:8080 -h "$www"
+    httpd -f -p 198.18.0.1:8080 -h "$www" &
+    httpd_pid=$!
     vm_prompt
     vm_send "echo MAC=\$(cat /sys/class/net/eth0/address)\n"
     vm_send "ip addr add 198.18.0.2/24 dev eth0; ip link set eth0 up; ip link set lo up\n"
@@ -189,7 +190,7 @@ if want net-tap; then
     fi
     vm_send "poweroff -f\n"
     vm_end
-    pkill -f "httpd -p 198.18.0.1:8080" 2>/dev/null
+    kill "$httpd_pid" 2>/dev/null
     if [[ $st -ne 0 ]]; then
         fail net-tap "exit status $st, expected 0" "$dir"
     elif [[ $(value MAC) != 52:54:00:12:34:56 ]]; then

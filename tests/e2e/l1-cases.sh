@@ -31,6 +31,9 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
+# The knobs run-nested.sh forwards (FAULT_KILL_REPS, SOAK_VMS, E2E_WATCH).
+# shellcheck disable=SC1091
+[[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
 work=${TMPDIR:-/tmp}/e2e
 rm -rf "$work"
 mkdir -p "$work"
@@ -144,6 +147,30 @@ if [[ -n $env_error ]]; then
     exit 1
 fi
 echo "e2e: vmm=$vmm guest kernel $kver, per-case timeout ${case_timeout}s"
+
+# The watchdog: every E2E_WATCH seconds (default 300) while the cases run,
+# one line on L1's state: uptime, free memory, and every process that is
+# not sleeping (R running, D in an uninterruptible wait, with where it
+# waits) plus every kvmini and qemu thread. A case that hangs past every
+# bound (a process that SIGKILL cannot end) is then explained in the log
+# that the L1 timeout leaves.
+e2e_watch() {
+    local p t st comm
+    while sleep "${E2E_WATCH:-300}"; do
+        echo "e2e-watch: L1 up $(cut -d' ' -f1 /proc/uptime) s, $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available"
+        for p in /proc/[0-9]*; do
+            for t in "$p"/task/[0-9]*; do
+                st=$(awk '{ print $3 }' "$t/stat" 2>/dev/null) comm=$(cat "$t/comm" 2>/dev/null)
+                [[ $st == [RD] || $comm == kvmini* || $comm == vcpu* || $comm == qemu* ]] || continue
+                [[ $comm == awk || $comm == cat ]] && continue
+                echo "e2e-watch:   pid ${p#/proc/} tid ${t##*/} $comm state $st wchan $(cat "$t/wchan" 2>/dev/null)"
+            done
+        done
+    done
+}
+e2e_watch &
+watch_pid=$!
+trap 'kill "$watch_pid" 2>/dev/null' EXIT
 
 base_cmdline="console=ttyS0 quiet panic=-1"
 k=$GUEST_KERNEL i=$GUEST_INITRD
