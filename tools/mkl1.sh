@@ -100,6 +100,16 @@ write_l1_init() {
     cat > "$1" <<'EOF'
 #!/bin/sh
 # L1 /init (written by tools/mkl1.sh)
+# Everything runs from a bind mount of the initramfs's root moved over
+# "/" (what switch_root does), not from rootfs itself: pivot_root(2)
+# refuses rootfs, and passt's sandbox pivots its root like any container
+# runtime; a plain chroot would not do either, as a chrooted process may
+# not create a user namespace. (A real host's root is an ordinary mount.)
+if [ "$L1_OFF_ROOTFS" != 1 ]; then
+    mkdir -p /.root && mount --rbind / /.root && cd /.root && mount --move . / &&
+        L1_OFF_ROOTFS=1 exec chroot . /init
+    echo "L1: cannot leave rootfs (bind mount of / failed): passt cannot sandbox itself here"
+fi
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc

@@ -11,7 +11,8 @@
 # environment: E2E_TIMEOUT (whole L1 run, seconds, default 2400), E2E_L1_SMP (L1 CPUs, default 1),
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE, KVMINI_ASAN (the
 #   ASan+UBSan kvmini for the asan-boot case, default build-asan/kvmini),
-#   FAULT_KILL_REPS (fault-kill9 boots, default 20), SOAK_VMS (default 10).
+#   FAULT_KILL_REPS (fault-kill9 boots, default 20), SOAK_VMS (default 10),
+#   E2E_WATCH (seconds between the L1 watchdog's lines, default 300).
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
 # the L1 at all (no qemu-system-x86_64).
@@ -75,18 +76,27 @@ done
 # that returns EIO; the soak tool; and an ASan+UBSan kvmini for the
 # asan-boot case ($KVMINI_ASAN, default build-asan/kvmini as tools/test
 # builds it; without one that case fails, loudly).
-for m in drivers/md/dm-mod.ko drivers/block/loop.ko; do
+for m in drivers/md/dm-mod.ko drivers/block/loop.ko drivers/net/dummy.ko; do
     [[ -f ${MODULES_DIR:-}/kernel/$m ]] && nested_args+=(--file "$MODULES_DIR/kernel/$m")
 done
 if path=$(PATH=$PATH:/sbin:/usr/sbin command -v dmsetup); then
     nested_args+=(--bin "$path:/usr/sbin/dmsetup")
 fi
 nested_args+=(--file "$repo/tools/soak.sh" --file "$repo/tools/lib.sh")
-# FAULT_KILL_REPS and SOAK_VMS reach the cases in L1
+# --net user (cases-net.sh): passt, and setpriv to run kvmini as a user
+# who is not root; the L1 kernel's dummy module (above) gives passt the
+# routable interface it insists on.
+# (util-linux's setpriv goes first in L1's PATH: busybox has a smaller one.)
+for tool in passt setpriv; do
+    path=$(PATH=$PATH:/sbin:/usr/sbin command -v "$tool") ||
+        { loud "$tool is missing on this machine (tools/install-deps installs it); counted as a FAILURE"; exit 1; }
+    nested_args+=(--bin "$path:/usr/local/bin/$tool")
+done
+# FAULT_KILL_REPS, SOAK_VMS and E2E_WATCH reach the cases in L1
 # through a sourced file.
 env_dir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-env.XXXXXX")
 trap 'rm -rf "$env_dir"' EXIT
-for v in FAULT_KILL_REPS SOAK_VMS; do
+for v in FAULT_KILL_REPS SOAK_VMS E2E_WATCH; do
     if [[ ${!v:-} =~ ^[0-9]+$ ]]; then echo "$v=${!v}"; fi
 done > "$env_dir/e2e-env.sh"
 nested_args+=(--file "$env_dir/e2e-env.sh")
