@@ -248,8 +248,12 @@ void net_rx(struct vnet *n)
 	}
 	if (r == -EINVAL)
 		n->rx_on = false;
-	if (r == -EBUSY)
-		virtio_dev_requeue(n->dev, RXQ); /* after the loop's other work */
+	/* Spent, not finished: run again after the loop's other work. A
+	 * budget spent may leave frames in a backend's own buffer (the
+	 * stream reads many at once), which no EPOLLIN and, with kicks
+	 * suppressed, no kick would ever bring back. */
+	if (r == -EBUSY || (r == 1 && budget == 0))
+		virtio_dev_requeue(n->dev, RXQ);
 	if (n->rx_pushed) {
 		n->rx_pushed = false;
 		virtio_dev_used(n->dev, RXQ);

@@ -31,12 +31,18 @@ struct drv {
 	struct virtio_transport_ops tops;
 	unsigned irqs[VIRTIO_MAX_QUEUES];
 	unsigned config_irqs;
+	unsigned requeues[VIRTIO_MAX_QUEUES];   /* a device asked to run again */
 	struct drv_queue q[VIRTIO_MAX_QUEUES];
 };
 
 static inline void drv_notify_queue(void *t, unsigned q)
 {
 	((struct drv *)t)->irqs[q]++;
+}
+
+static inline void drv_requeue(void *t, unsigned q)
+{
+	((struct drv *)t)->requeues[q]++;
 }
 
 static inline void drv_notify_config(void *t)
@@ -53,6 +59,7 @@ static inline void drv_init(struct drv *d)
 	d->data_next = DRV_DATA_START;
 	d->tops.notify_queue = drv_notify_queue;
 	d->tops.notify_config = drv_notify_config;
+	d->tops.requeue = drv_requeue;
 }
 
 static inline void drv_fini(struct drv *d)
