@@ -10,7 +10,16 @@
 #   kvmini: --disk IMG --net tap=ktap0           (virtio-pci)
 #   qemu:   -drive if=none,format=raw,cache=writeback + virtio-blk-pci,
 #           -netdev tap (vhost off: L1 has no vhost-net) + virtio-net-pci
-# Prints each figure's median in MiB/s and kvmini's ratio to QEMU.
+# and the user-mode networks (no disk), the same 64 MiB each way, the
+# guest 10.0.2.15 by DHCP, L1's loopback at 10.0.2.2 (a dummy interface
+# gives L1 the address and default route passt copies), guest->host
+# through a host forward 127.0.0.1:18080 -> guest 8080:
+#   kvmini-user: --net user (kvmini's passt, MTU 65520)
+#   qemu-passt:  -netdev stream to a passt of its own on a UNIX socket,
+#                virtio-net-pci host_mtu=65520 (passt's MTU, as kvmini)
+#   qemu-slirp:  -netdev user (QEMU's built-in slirp, MTU 1500)
+# Prints each figure's median in MiB/s and kvmini's ratio to QEMU (for
+# user mode: to the better QEMU figure).
 #
 # usage: tools/bench-io.sh [-r REPEATS] [--log FILE]   (default R=3)
 #   (inside L1, tools/nested-run runs it as: bench-io.sh --in-l1 R)
@@ -25,10 +34,95 @@ guest_cmdline="console=ttyS0 quiet panic=-1"
 
 
 now() { date +%s.%N; }
+# A line as each step ends, with L1's uptime: a stuck step shows itself.
+progress() { echo "    [$(cut -d' ' -f1 /proc/uptime)] $*"; }
 mibps() { awk -v mib="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; if (d <= 0) print "-"; else printf "%.1f\n", mib / d }'; }
 
+# Where the time goes: KVM's counters for the one VM running now (L1's
+# debugfs, /sys/kernel/debug/kvm/PID-FD) and its VMM's CPU time from
+# /proc/PID/task/*/stat: guest_ms, the vCPUs' time in the guest, and
+# vmm_ms, every thread's time outside it (device emulation, exit
+# handling in L1's kernel, the I/O thread), in USER_HZ (100) ticks.
+# One line of KEY=VALUE; empty when no VM or no debugfs.
+kvm_snap() {
+    local d pid f line=''
+    d=$(ls -d /sys/kernel/debug/kvm/[0-9]*-[0-9]* 2>/dev/null | head -n 1)
+    [[ -n $d ]] || return 0
+    pid=${d##*/}
+    pid=${pid%%-*}
+    for f in exits io_exits mmio_exits irq_injections halt_exits; do
+        line+="$f=$(cat "$d/$f" 2>/dev/null || echo 0) "
+    done
+    line+=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '{
+        sub(/^.*\) /, ""); n = split($0, a, " ")
+        if (n >= 41) { g += a[41]; h += a[12] + a[13] - a[41] }
+    } END { printf "guest_ms=%d vmm_ms=%d", g * 10, h * 10 }')
+    echo "$line"
+}
+
+# Records the counters' change between two kvm_snap lines over MIB MiB
+# moved, per MiB, as "ROW FIG KEY VALUE" lines of /tmp/bench-io/counters.
+kvm_record() { # ROW FIG MIB BEFORE AFTER
+    [[ -n $4 && -n $5 ]] || return 0
+    awk -v row="$1" -v fig="$2" -v mib="$3" -v a="$4" -v b="$5" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
+        n = split(b, y, " ")
+        for (i = 1; i <= n; i++) {
+            split(y[i], kv, "=")
+            printf "%s %s %s %.1f\n", row, fig, kv[1], (kv[2] - before[kv[1]]) / mib
+        }
+    }' >> /tmp/bench-io/counters
+}
+
+# In the guest: t (its uptime) and rate MIB A B (MiB/s between two t's).
+send_timing_helpers() {
+    session_send 't() { cut -d" " -f1 /proc/uptime; }\n'
+    session_send 'rate() { awk -v m=$1 -v a=$2 -v b=$3 "BEGIN { printf \\"%.1f\\", m / (b - a) }"; }\n'
+}
+
+# Once the guest's H2G rounds are done it serves 64 MiB (its httpd on
+# 8080); L1 fetches it from URL REPS times, timed (G2Hn in $dir/host);
+# then the guest powers off. ROW REPS URL.
+g2h_rounds() {
+    local row=$1 reps=$2 url=$3 r t0 t1 k0 k1
+    session_expect "^H2G$reps=" ||
+        { echo "bench-io: $row: the guest did not finish its downloads"; session_send 'poweroff -f\n'; session_end; return 1; }
+    kvm_record "$row" H2G $((64 * reps)) "$h2g_snap" "$(kvm_snap)"
+    progress "$row: host->guest done"
+    session_send 'mkdir -p /www; dd if=/dev/zero of=/www/g2h bs=1M count=64 2>/dev/null; httpd -p 8080 -h /www && echo HTTPD=up\n'
+    session_expect '^HTTPD=up' ||
+        { echo "bench-io: $row: the guest's httpd did not start"; session_send 'poweroff -f\n'; session_end; return 1; }
+    k0=$(kvm_snap)
+    for ((r = 1; r <= reps; r++)); do
+        t0=$(now)
+        if timeout 120 wget -q -O /dev/null "$url"; then
+            t1=$(now)
+            echo "G2H$r=$(mibps 64 "$t0" "$t1")" >> "$dir/host"
+            progress "$row: guest->host round $r done"
+        else
+            echo "bench-io: $row: guest->host wget failed"
+            echo "G2H$r=-" >> "$dir/host"
+        fi
+    done
+    k1=$(kvm_snap)
+    kvm_record "$row" G2H $((64 * reps)) "$k0" "$k1"
+    session_send 'poweroff -f\n'
+    session_end
+}
+
+# The guest's H2G rounds: downloads from URL, timed in the guest; the
+# counters before them go to h2g_snap (g2h_rounds records them).
+h2g_rounds() { # REPS URL
+    local r
+    h2g_snap=$(kvm_snap)
+    for ((r = 1; r <= $1; r++)); do
+        # shellcheck disable=SC2016  # expanded by the guest's shell
+        session_send 'a=$(t); if timeout 120 wget -q -O /dev/null '"$2"'; then b=$(t); echo H2G'"$r"'=$(rate 64 $a $b); else echo H2G'"$r"'=-; fi\n'
+    done
+}
+
 run_row() { # ROW REPEATS
-    local row=$1 reps=$2 img=/tmp/bench-io/$1.img tap=${1:0:1}tap0 r n t0 t1
+    local row=$1 reps=$2 img=/tmp/bench-io/$1.img tap=${1:0:1}tap0 r n k0 k1
     truncate -s 300M "$img"
     # shellcheck disable=SC2154  # cmd: set by vmm_cmd
     vmm_cmd "$([[ $row == kvmini ]] && echo kvmini-bzimage || echo qemu-pc)" \
@@ -41,27 +135,24 @@ run_row() { # ROW REPEATS
     session_prompt || { echo "bench-io: $row: no shell prompt"; session_end; return 1; }
     # shellcheck disable=SC2016  # expanded by the guest's shell
     session_send 'ip addr add 198.18.0.2/24 dev eth0; ip link set eth0 up; ip link set lo up\n'
-    session_send 't() { cut -d" " -f1 /proc/uptime; }\n'
-    session_send 'rate() { awk -v m=$1 -v a=$2 -v b=$3 "BEGIN { printf \\"%.1f\\", m / (b - a) }"; }\n'
+    send_timing_helpers
+    k0=$(kvm_snap)
     for ((r = 1; r <= reps; r++)); do
         # shellcheck disable=SC2016
         session_send 'a=$(t); dd if=/dev/zero of=/dev/vda bs=1M count=256 oflag=direct 2>/dev/null; b=$(t); echo WRITE'"$r"'=$(rate 256 $a $b)\n'
+    done
+    session_expect "^WRITE$reps=" || { echo "bench-io: $row: the guest's disk writes did not finish"; session_end; return 1; }
+    k1=$(kvm_snap)
+    kvm_record "$row" WRITE $((256 * reps)) "$k0" "$k1"
+    progress "$row: disk writes done"
+    for ((r = 1; r <= reps; r++)); do
         # shellcheck disable=SC2016
         session_send 'a=$(t); dd if=/dev/vda of=/dev/null bs=1M count=256 iflag=direct 2>/dev/null; b=$(t); echo READ'"$r"'=$(rate 256 $a $b)\n'
-        # shellcheck disable=SC2016
-        session_send 'a=$(t); wget -q -O /dev/null http://198.18.0.1:8080/h2g; b=$(t); echo H2G'"$r"'=$(rate 64 $a $b)\n'
     done
-    session_send 'mkdir -p /www; dd if=/dev/zero of=/www/g2h bs=1M count=64 2>/dev/null; httpd -p 8080 -h /www && echo HTTPD=up\n'
-    session_expect "^H2G$reps=" && session_expect '^HTTPD=up' ||
-        { echo "bench-io: $row: the guest did not finish its part"; session_send 'poweroff -f\n'; session_end; return 1; }
-    for ((r = 1; r <= reps; r++)); do
-        t0=$(now)
-        wget -q -O /dev/null http://198.18.0.2:8080/g2h || echo "bench-io: $row: guest->host wget failed"
-        t1=$(now)
-        echo "G2H$r=$(mibps 64 "$t0" "$t1")" >> "$dir/host"
-    done
-    session_send 'poweroff -f\n'
-    session_end
+    session_expect "^READ$reps=" || { echo "bench-io: $row: the guest's disk reads did not finish"; session_end; return 1; }
+    kvm_record "$row" READ $((256 * reps)) "$k1" "$(kvm_snap)"
+    h2g_rounds "$reps" http://198.18.0.1:8080/h2g
+    g2h_rounds "$row" "$reps" http://198.18.0.2:8080/g2h || return 1
     cat "$dir/host" >> "$dir/txt"
     for fig in WRITE READ H2G G2H; do
         for ((r = 1; r <= reps; r++)); do
@@ -69,6 +160,52 @@ run_row() { # ROW REPEATS
         done
     done >> /tmp/bench-io/results
     rm -f "$img"
+}
+
+# The user-mode rows (see the header): ROW REPEATS.
+user_fwd=tcp:127.0.0.1:18080-:8080
+run_user_row() {
+    local row=$1 reps=$2 r n sock=/tmp/bench-io/passt/sock passt_pid=
+    dir=/tmp/bench-io/$row
+    case $row in
+    kvmini-user) vmm_cmd kvmini-bzimage --cmdline "$guest_cmdline" --memory 1G --user-net "$user_fwd" ;;
+    qemu-slirp) vmm_cmd qemu-pc --cmdline "$guest_cmdline" --memory 1G --user-net "$user_fwd" ;;
+    qemu-passt)
+        # passt started by root binds its socket as "nobody": a directory
+        # it may write to (else its bind fails and it says nothing).
+        mkdir -p "${sock%/*}" && chmod 1777 "${sock%/*}" && rm -f "$sock"
+        passt -f -q -1 --socket "$sock" --mtu 65520 -t 127.0.0.1/18080:8080 2>"$dir.passt.err" &
+        passt_pid=$!
+        n=0
+        until [[ -S $sock ]] || ((n++ > 100)); do sleep 0.1; done
+        [[ -S $sock ]] || { echo "bench-io: $row: passt made no socket $sock:"; sed 's/^/    ! /' "$dir.passt.err"; kill "$passt_pid"; return 1; }
+        vmm_cmd qemu-pc --cmdline "$guest_cmdline" --memory 1G --stream-net "$sock" ;;
+    esac
+    session_start "$dir" "${cmd[@]}"
+    session_prompt || { echo "bench-io: $row: no shell prompt"; session_end; return 1; }
+    send_timing_helpers
+    # shellcheck disable=SC2016  # expanded by the guest's shell
+    session_send 'echo ADDR=$(ip -4 addr show eth0 | awk "/inet / {print \$2}") MTU=$(cat /sys/class/net/eth0/mtu)\n'
+    h2g_rounds "$reps" http://10.0.2.2:8080/h2g
+    g2h_rounds "$row" "$reps" http://127.0.0.1:18080/g2h || { [[ -z $passt_pid ]] || kill "$passt_pid" 2>/dev/null; return 1; }
+    [[ -z $passt_pid ]] || { kill "$passt_pid" 2>/dev/null; wait "$passt_pid" 2>/dev/null; }
+    echo "    ($row: guest $(session_value ADDR))"
+    grep -h 'warning' "$dir/err" 2>/dev/null | head -n 3 | sed 's/^/    ! /'
+    cat "$dir/host" >> "$dir/txt"
+    for fig in H2G G2H; do
+        for ((r = 1; r <= reps; r++)); do
+            echo "$row $fig $(session_value "$fig$r")"
+        done
+    done >> /tmp/bench-io/results
+}
+
+# L1 as passt needs it: an address and a default route (a dummy).
+user_net_setup() {
+    local pf=${PAYLOAD_FILES:-/payload/files}
+    ip link set lo up
+    [[ -d /sys/module/dummy ]] || insmod "$pf/dummy.ko" || return 1
+    ip link add bdummy0 type dummy && ip addr add 10.0.2.15/24 dev bdummy0 &&
+        ip link set bdummy0 up && ip route add default via 10.0.2.2 dev bdummy0
 }
 
 median() {
@@ -86,16 +223,25 @@ in_l1() {
     [[ -x ${QEMU:-} ]] || die "no qemu in L1"
     mkdir -p /tmp/bench-io/www
     : > /tmp/bench-io/results
+    : > /tmp/bench-io/counters
+    [[ -d /sys/kernel/debug/kvm ]] || mount -t debugfs none /sys/kernel/debug 2>/dev/null ||
+        echo "bench-io: cannot mount debugfs: no KVM exit counts"
     dd if=/dev/zero of=/tmp/bench-io/www/h2g bs=1M count=64 2>/dev/null
-    httpd -p 198.18.0.1:8080 -h /tmp/bench-io/www 2>/dev/null || true
+    # One server on every address of L1: each tap row's 198.18.0.1, and
+    # the loopback the user-mode rows reach as 10.0.2.2.
+    httpd -p 8080 -h /tmp/bench-io/www || die "cannot start L1's httpd on port 8080"
     for row in kvmini qemu; do
         echo "bench-io: $row ..."
         run_row "$row" "$reps" || { echo "bench-io: $row FAILED; its console:"; tail -n 30 "$dir/txt" | sed 's/^/    | /'; tail -n 10 "$dir/err" | sed 's/^/    ! /'; }
-        # The host httpd must listen again on the next tap's address.
-        pkill -f 'httpd -p 198.18.0.1:8080' 2>/dev/null || true
-        sleep 0.5
-        httpd -p 198.18.0.1:8080 -h /tmp/bench-io/www 2>/dev/null || true
     done
+    if user_net_setup; then
+        for row in kvmini-user qemu-passt qemu-slirp; do
+            echo "bench-io: $row ..."
+            run_user_row "$row" "$reps" || { echo "bench-io: $row FAILED; its console:"; tail -n 30 "$dir/txt" | sed 's/^/    | /'; tail -n 10 "$dir/err" | sed 's/^/    ! /'; }
+        done
+    else
+        echo "bench-io: cannot give L1 the dummy interface passt needs: no user-mode rows"
+    fi
     echo
     echo "BENCH-IO RESULTS (MiB/s, median of $reps; 1 vCPU, 1 GiB; inside the nested L1)"
     printf '%-34s %10s %10s %8s\n' figure kvmini qemu ratio
@@ -105,6 +251,42 @@ in_l1() {
         printf '%-34s %10s %10s %8s\n' "$(label "$fig")" "$k" "$q" \
             "$(awk -v a="$k" -v b="$q" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')"
     done
+    echo
+    printf '%-34s %12s %12s %12s %8s\n' "user-mode network" kvmini-user qemu-passt qemu-slirp ratio
+    for fig in H2G G2H; do
+        local ku qp qs best
+        ku=$(row_median kvmini-user "$fig")
+        qp=$(row_median qemu-passt "$fig")
+        qs=$(row_median qemu-slirp "$fig")
+        best=$(awk -v a="$qp" -v b="$qs" 'BEGIN { if (a == "-") a = 0; if (b == "-") b = 0; m = a > b ? a : b; print m ? m : "-" }')
+        printf '%-34s %12s %12s %12s %8s\n' "$(label "$fig")" "$ku" "$qp" "$qs" \
+            "$(awk -v a="$ku" -v b="$best" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')"
+    done
+    echo "(ratio: kvmini-user / the better QEMU user-mode figure)"
+    print_counters
+}
+
+# Where the time goes, per MiB moved (all rounds): KVM exits, of them
+# port I/O and MMIO to userspace, interrupts injected, HLT exits; CPU
+# ms in the guest and outside it (VMM threads + L1's exit handling).
+print_counters() {
+    local row fig
+    [[ -s /tmp/bench-io/counters ]] || { echo "(no KVM counters: debugfs missing)"; return 0; }
+    echo
+    echo "PER MiB MOVED (KVM's counters in L1 and the VMM's CPU time, all rounds)"
+    printf '%-12s %-6s %9s %8s %8s %8s %8s %9s %9s\n' row figure exits pio mmio irqs hlt guest_ms vmm_ms
+    for row in kvmini qemu kvmini-user qemu-passt qemu-slirp; do
+        for fig in WRITE READ H2G G2H; do
+            awk -v r="$row" -v f="$fig" '$1 == r && $2 == f { v[$3] = $4; n++ } END {
+                if (n) printf "%-12s %-6s %9s %8s %8s %8s %8s %9s %9s\n", r, f, v["exits"], v["io_exits"],
+                    v["mmio_exits"], v["irq_injections"], v["halt_exits"], v["guest_ms"], v["vmm_ms"] }' \
+                /tmp/bench-io/counters
+        done
+    done
+}
+
+row_median() {
+    awk -v r="$1" -v f="$2" '$1 == r && $2 == f && $3 != "" && $3 != "-" { print $3 }' /tmp/bench-io/results | median
 }
 
 label() {
@@ -135,7 +317,11 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 [[ -x $repo/build/kvmini ]] || die "build/kvmini is missing: meson setup build && ninja -C build"
+env_lines=$("$here/fetch-debian.sh" --print-env) || die "fetch-debian.sh failed"
+eval "$env_lines"
+passt=$(command -v passt) || die "passt is missing (tools/install-deps installs it)"
 nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-1}" --memory 6G --timeout 2400
-             --file "$here/guest-session.sh")
+             --file "$here/guest-session.sh" --bin "$passt:/usr/bin/passt"
+             --file "${MODULES_DIR:?}/kernel/drivers/net/dummy.ko")
 [[ -n $log ]] && nested_args+=(--log "$log")
 exec "$here/nested-run" "${nested_args[@]}" "$here/bench-io.sh" --in-l1 "$reps"

@@ -52,10 +52,16 @@ cache_build() {
 # qemu-microvm, lkvm (kvmtool, $LKVM). Defaults: $GUEST_KERNEL,
 # $GUEST_INITRD, "console=ttyS0 quiet", 1 vCPU, 512M. Disks are virtio-blk
 # and taps virtio-net over PCI for every VMM; arguments after -- go to
-# kvmini rows only (--exec, --report, --timeout...).
+# kvmini rows only (--exec, --report, --timeout...). User-mode networks:
+# --user-net FWD (kvmini --net user,hostfwd=FWD; QEMU -netdev user, its
+# slirp, with the same hostfwd) and --stream-net SOCKET (QEMU only:
+# -netdev stream to a passt listening on SOCKET, MTU 65520 as kvmini
+# offers); on QEMU rows these also name the NIC to kvmini's init for
+# DHCP (kvmini.dhcp=, which kvmini adds itself).
 vmm_cmd() {
 	local row=$1 kernel=${GUEST_KERNEL:-} initrd=${GUEST_INITRD:-}
 	local cmdline="console=ttyS0 quiet" cpus=1 memory=512M disk='' snapshot=0 tap=''
+	local user_fwd='' stream_sock='' qemu_mac=52:54:00:12:34:56
 	local extra=()
 	shift
 	while [[ $# -gt 0 ]]; do
@@ -68,6 +74,8 @@ vmm_cmd() {
 		--disk) disk=$2; shift ;;
 		--snapshot) snapshot=1 ;;
 		--tap) tap=$2; shift ;;
+		--user-net) user_fwd=$2; shift ;;
+		--stream-net) stream_sock=$2; shift ;;
 		--) shift; extra=("$@"); break ;;
 		*) die "vmm_cmd: unknown option '$1'" ;;
 		esac
@@ -85,6 +93,8 @@ vmm_cmd() {
 			if [[ $snapshot -eq 1 ]]; then cmd+=(--disk "$disk,snapshot"); else cmd+=(--disk "$disk"); fi
 		fi
 		[[ -n $tap ]] && cmd+=(--net "tap=$tap")
+		[[ -n $user_fwd ]] && cmd+=(--net "user,hostfwd=$user_fwd")
+		[[ -n $stream_sock ]] && die "vmm_cmd: --stream-net is for QEMU rows (kvmini starts its own passt: --user-net)"
 		cmd+=(${extra[@]+"${extra[@]}"})
 		return 0 ;;
 	qemu-pc)
@@ -107,6 +117,7 @@ vmm_cmd() {
 	esac
 	# The QEMU rows.
 	[[ -n $initrd ]] && cmd+=(-initrd "$initrd")
+	[[ -n $user_fwd || -n $stream_sock ]] && cmdline+=" kvmini.dhcp=$qemu_mac"
 	cmd+=(-append "$cmdline")
 	if [[ -n $disk ]]; then
 		local opts="file=$disk,if=none,id=d0,format=raw,cache=writeback"
@@ -117,6 +128,14 @@ vmm_cmd() {
 		# L1 has no vhost-net and no option ROM for virtio-net-pci.
 		cmd+=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=off"
 		      -device virtio-net-pci,netdev=n0,romfile=)
+	fi
+	if [[ -n $user_fwd ]]; then
+		cmd+=(-netdev "user,id=n0,hostfwd=$user_fwd"
+		      -device "virtio-net-pci,netdev=n0,romfile=,mac=$qemu_mac")
+	fi
+	if [[ -n $stream_sock ]]; then
+		cmd+=(-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$stream_sock"
+		      -device "virtio-net-pci,netdev=n0,romfile=,mac=$qemu_mac,host_mtu=65520")
 	fi
 	return 0
 }

@@ -218,6 +218,11 @@ build_base() {
         echo "GUEST_INITRD=/guest/initramfs.cpio"
         [[ -n $qemu ]] && echo "QEMU=/usr/bin/qemu-system-x86_64"
     } > "$stage/etc/l1-env"
+    # Accounts as on any host: passt started by root changes to "nobody";
+    # the e2e cases run kvmini as the user 1000.
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'user:x:1000:1000:user:/tmp:/bin/sh' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' > "$stage/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'user:x:1000:' 'nogroup:x:65534:' > "$stage/etc/group"
     if [[ -n $qemu ]]; then
         stage_bin "$stage" "$qemu" /usr/bin/qemu-system-x86_64
         for f in "${qemu_firmware[@]}"; do
