@@ -153,19 +153,34 @@ run_row() { # ROW REPEATS
     kvm_record "$row" READ $((256 * reps)) "$k1" "$(kvm_snap)"
     h2g_rounds "$reps" http://198.18.0.1:8080/h2g
     g2h_rounds "$row" "$reps" http://198.18.0.2:8080/g2h || return 1
+    record_results "$row" "$reps" WRITE READ H2G G2H
+    rm -f "$img"
+}
+
+# The row's figures (FIGn=... of the console and of $dir/host) as
+# "ROW FIG VALUE" lines of /tmp/bench-io/results. ROW REPS FIG...
+record_results() {
+    local row=$1 reps=$2 fig r
+    shift 2
     cat "$dir/host" >> "$dir/txt"
-    for fig in WRITE READ H2G G2H; do
+    for fig in "$@"; do
         for ((r = 1; r <= reps; r++)); do
             echo "$row $fig $(session_value "$fig$r")"
         done
     done >> /tmp/bench-io/results
-    rm -f "$img"
+}
+
+# What a failed row printed last.
+report_failure() { # ROW
+    echo "bench-io: $1 FAILED; its console:"
+    tail -n 30 "$dir/txt" | sed 's/^/    | /'
+    tail -n 10 "$dir/err" | sed 's/^/    ! /'
 }
 
 # The user-mode rows (see the header): ROW REPEATS.
 user_fwd=tcp:127.0.0.1:18080-:8080
 run_user_row() {
-    local row=$1 reps=$2 r n sock=/tmp/bench-io/passt/sock passt_pid=
+    local row=$1 reps=$2 n st=0 sock=/tmp/bench-io/passt/sock passt_pid=
     dir=/tmp/bench-io/$row
     case $row in
     kvmini-user) vmm_cmd kvmini-bzimage --cmdline "$guest_cmdline" --memory 1G --user-net "$user_fwd" ;;
@@ -182,21 +197,17 @@ run_user_row() {
         vmm_cmd qemu-pc --cmdline "$guest_cmdline" --memory 1G --stream-net "$sock" ;;
     esac
     session_start "$dir" "${cmd[@]}"
-    session_prompt || { echo "bench-io: $row: no shell prompt"; session_end; return 1; }
+    session_prompt || { echo "bench-io: $row: no shell prompt"; session_end; [[ -z $passt_pid ]] || kill "$passt_pid" 2>/dev/null; return 1; }
     send_timing_helpers
     # shellcheck disable=SC2016  # expanded by the guest's shell
     session_send 'echo ADDR=$(ip -4 addr show eth0 | awk "/inet / {print \$2}") MTU=$(cat /sys/class/net/eth0/mtu)\n'
     h2g_rounds "$reps" http://10.0.2.2:8080/h2g
-    g2h_rounds "$row" "$reps" http://127.0.0.1:18080/g2h || { [[ -z $passt_pid ]] || kill "$passt_pid" 2>/dev/null; return 1; }
+    g2h_rounds "$row" "$reps" http://127.0.0.1:18080/g2h || st=1
     [[ -z $passt_pid ]] || { kill "$passt_pid" 2>/dev/null; wait "$passt_pid" 2>/dev/null; }
+    [[ $st -eq 0 ]] || return 1
     echo "    ($row: guest $(session_value ADDR))"
     grep -h 'warning' "$dir/err" 2>/dev/null | head -n 3 | sed 's/^/    ! /'
-    cat "$dir/host" >> "$dir/txt"
-    for fig in H2G G2H; do
-        for ((r = 1; r <= reps; r++)); do
-            echo "$row $fig $(session_value "$fig$r")"
-        done
-    done >> /tmp/bench-io/results
+    record_results "$row" "$reps" H2G G2H
 }
 
 # L1 as passt needs it: an address and a default route (a dummy).
@@ -232,12 +243,12 @@ in_l1() {
     httpd -p 8080 -h /tmp/bench-io/www || die "cannot start L1's httpd on port 8080"
     for row in kvmini qemu; do
         echo "bench-io: $row ..."
-        run_row "$row" "$reps" || { echo "bench-io: $row FAILED; its console:"; tail -n 30 "$dir/txt" | sed 's/^/    | /'; tail -n 10 "$dir/err" | sed 's/^/    ! /'; }
+        run_row "$row" "$reps" || report_failure "$row"
     done
     if user_net_setup; then
         for row in kvmini-user qemu-passt qemu-slirp; do
             echo "bench-io: $row ..."
-            run_user_row "$row" "$reps" || { echo "bench-io: $row FAILED; its console:"; tail -n 30 "$dir/txt" | sed 's/^/    | /'; tail -n 10 "$dir/err" | sed 's/^/    ! /'; }
+            run_user_row "$row" "$reps" || report_failure "$row"
         done
     else
         echo "bench-io: cannot give L1 the dummy interface passt needs: no user-mode rows"
@@ -246,10 +257,9 @@ in_l1() {
     echo "BENCH-IO RESULTS (MiB/s, median of $reps; 1 vCPU, 1 GiB; inside the nested L1)"
     printf '%-34s %10s %10s %8s\n' figure kvmini qemu ratio
     for fig in WRITE READ H2G G2H; do
-        k=$(awk -v f="$fig" '$1 == "kvmini" && $2 == f && $3 != "" && $3 != "-" { print $3 }' /tmp/bench-io/results | median)
-        q=$(awk -v f="$fig" '$1 == "qemu" && $2 == f && $3 != "" && $3 != "-" { print $3 }' /tmp/bench-io/results | median)
-        printf '%-34s %10s %10s %8s\n' "$(label "$fig")" "$k" "$q" \
-            "$(awk -v a="$k" -v b="$q" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')"
+        k=$(row_median kvmini "$fig")
+        q=$(row_median qemu "$fig")
+        printf '%-34s %10s %10s %8s\n' "$(label "$fig")" "$k" "$q" "$(ratio "$k" "$q")"
     done
     echo
     printf '%-34s %12s %12s %12s %8s\n' "user-mode network" kvmini-user qemu-passt qemu-slirp ratio
@@ -259,8 +269,7 @@ in_l1() {
         qp=$(row_median qemu-passt "$fig")
         qs=$(row_median qemu-slirp "$fig")
         best=$(awk -v a="$qp" -v b="$qs" 'BEGIN { if (a == "-") a = 0; if (b == "-") b = 0; m = a > b ? a : b; print m ? m : "-" }')
-        printf '%-34s %12s %12s %12s %8s\n' "$(label "$fig")" "$ku" "$qp" "$qs" \
-            "$(awk -v a="$ku" -v b="$best" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')"
+        printf '%-34s %12s %12s %12s %8s\n' "$(label "$fig")" "$ku" "$qp" "$qs" "$(ratio "$ku" "$best")"
     done
     echo "(ratio: kvmini-user / the better QEMU user-mode figure)"
     print_counters
@@ -283,6 +292,10 @@ print_counters() {
                 /tmp/bench-io/counters
         done
     done
+}
+
+ratio() { # A B: A / B, "-" when either is missing
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
 }
 
 row_median() {
