@@ -38,41 +38,8 @@ now() { date +%s.%N; }
 progress() { echo "    [$(cut -d' ' -f1 /proc/uptime)] $*"; }
 mibps() { awk -v mib="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; if (d <= 0) print "-"; else printf "%.1f\n", mib / d }'; }
 
-# Where the time goes: KVM's counters for the one VM running now (L1's
-# debugfs, /sys/kernel/debug/kvm/PID-FD) and its VMM's CPU time from
-# /proc/PID/task/*/stat: guest_ms, the vCPUs' time in the guest, and
-# vmm_ms, every thread's time outside it (device emulation, exit
-# handling in L1's kernel, the I/O thread), in USER_HZ (100) ticks.
-# One line of KEY=VALUE; empty when no VM or no debugfs.
-kvm_snap() {
-    local d pid f line=''
-    d=$(ls -d /sys/kernel/debug/kvm/[0-9]*-[0-9]* 2>/dev/null | head -n 1)
-    [[ -n $d ]] || return 0
-    pid=${d##*/}
-    pid=${pid%%-*}
-    for f in exits io_exits mmio_exits irq_injections halt_exits; do
-        line+="$f=$(cat "$d/$f" 2>/dev/null || echo 0) "
-    done
-    line+=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '{
-        sub(/^.*\) /, ""); n = split($0, a, " ")
-        if (n >= 41) { g += a[41]; h += a[12] + a[13] - a[41] }
-    } END { printf "guest_ms=%d vmm_ms=%d", g * 10, h * 10 }')
-    echo "$line"
-}
-
-# Records the counters' change between two kvm_snap lines over MIB MiB
-# moved, per MiB, as "ROW FIG KEY VALUE" lines of /tmp/bench-io/counters.
-kvm_record() { # ROW FIG MIB BEFORE AFTER
-    [[ -n $4 && -n $5 ]] || return 0
-    awk -v row="$1" -v fig="$2" -v mib="$3" -v a="$4" -v b="$5" 'BEGIN {
-        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
-        n = split(b, y, " ")
-        for (i = 1; i <= n; i++) {
-            split(y[i], kv, "=")
-            printf "%s %s %s %.1f\n", row, fig, kv[1], (kv[2] - before[kv[1]]) / mib
-        }
-    }' >> /tmp/bench-io/counters
-}
+# kvm_snap, kvm_record (tools/lib.sh) write here.
+KVM_COUNTERS=/tmp/bench-io/counters
 
 # In the guest: t (its uptime) and rate MIB A B (MiB/s between two t's).
 send_timing_helpers() {
@@ -210,21 +177,6 @@ run_user_row() {
     record_results "$row" "$reps" H2G G2H
 }
 
-# L1 as passt needs it: an address and a default route (a dummy).
-user_net_setup() {
-    local pf=${PAYLOAD_FILES:-/payload/files}
-    ip link set lo up
-    [[ -d /sys/module/dummy ]] || insmod "$pf/dummy.ko" || return 1
-    ip link add bdummy0 type dummy && ip addr add 10.0.2.15/24 dev bdummy0 &&
-        ip link set bdummy0 up && ip route add default via 10.0.2.2 dev bdummy0
-}
-
-median() {
-    sort -n | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "-"; exit }
-        printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 in_l1() {
     local reps=$1 row fig k q
     # shellcheck disable=SC1091
@@ -245,7 +197,7 @@ in_l1() {
         echo "bench-io: $row ..."
         run_row "$row" "$reps" || report_failure "$row"
     done
-    if user_net_setup; then
+    if l1_passt_network; then
         for row in kvmini-user qemu-passt qemu-slirp; do
             echo "bench-io: $row ..."
             run_user_row "$row" "$reps" || report_failure "$row"
@@ -292,10 +244,6 @@ print_counters() {
                 /tmp/bench-io/counters
         done
     done
-}
-
-ratio() { # A B: A / B, "-" when either is missing
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
 }
 
 row_median() {

@@ -16,6 +16,32 @@
 #                         the guest with VMM row ROW: every benchmark and
 #                         soak builds its VMM command lines here, so rows
 #                         stay comparable.
+#   l1_watch TAG SECONDS  in the background, every SECONDS: one line on the
+#                         machine's state (uptime, free memory) and every
+#                         thread that is running or in an uninterruptible
+#                         wait (with where it waits), plus every kvmini,
+#                         vCPU and QEMU thread, each line prefixed TAG. For
+#                         scripts run in the nested L1: a run that hangs
+#                         past every bound then says where in its log. Sets
+#                         l1_watch_pid; kill it when done.
+#   kvm_snap              in L1: KVM's counters for the one VM running now
+#                         (L1's debugfs, mounted by the caller) and its
+#                         VMM's CPU time, one line of KEY=VALUE (exits
+#                         io_exits mmio_exits irq_injections halt_exits
+#                         guest_ms vmm_ms); empty when no VM or no debugfs
+#   kvm_record ROW FIG UNITS BEFORE AFTER
+#                         the change between two kvm_snap lines divided
+#                         by UNITS (MiB moved, files...), as "ROW FIG KEY
+#                         VALUE" lines appended to $KVM_COUNTERS
+#   median                the median of the numbers on stdin ("-": none)
+#   ratio A B             A / B to two places, "-" when either is missing
+#   procs_named NAME      the pids of the processes whose command is NAME,
+#                         space-separated (L1's busybox has no pgrep)
+#   l1_passt_network      L1 as passt needs it (passt copies the host's
+#                         addresses and routes): lo up and a dummy interface
+#                         l1dummy0 with 10.0.2.15/24 and a default route via
+#                         10.0.2.2 (nothing leaves L1); loads dummy.ko from
+#                         the payload; 0, or 1 with the reason in l1_why.
 
 die() {
 	echo "${LIB_PROG:-$(basename "$0")}: $*" >&2
@@ -45,6 +71,7 @@ cache_build() {
 
 # vmm_cmd ROW [--kernel K] [--initrd I] [--cmdline C] [--cpus N]
 #         [--memory SIZE] [--disk IMG] [--snapshot] [--tap NAME]
+#         [--user-net FWD] [--stream-net SOCKET] [--share DIR:TAG]
 #         [-- KVMINI-ONLY-ARGS...]
 # ROW: kvmini-bzimage (kvmini, the bzImage), kvmini-pvh (kvmini --boot
 # pvh), qemu-pc (QEMU -accel kvm, default machine, the bzImage),
@@ -57,11 +84,13 @@ cache_build() {
 # slirp, with the same hostfwd) and --stream-net SOCKET (QEMU only:
 # -netdev stream to a passt listening on SOCKET, MTU 65520 as kvmini
 # offers); on QEMU rows these also name the NIC to kvmini's init for
-# DHCP (kvmini.dhcp=, which kvmini adds itself).
+# DHCP (kvmini.dhcp=, which kvmini adds itself). --share DIR:TAG: host
+# folder DIR as TAG (kvmini --share, its virtio-fs; QEMU -virtfs local with
+# security_model=none, its virtio-9p, which the guest mounts itself).
 vmm_cmd() {
 	local row=$1 kernel=${GUEST_KERNEL:-} initrd=${GUEST_INITRD:-}
 	local cmdline="console=ttyS0 quiet" cpus=1 memory=512M disk='' snapshot=0 tap=''
-	local user_fwd='' stream_sock='' qemu_mac=52:54:00:12:34:56
+	local user_fwd='' stream_sock='' qemu_mac=52:54:00:12:34:56 share=''
 	local extra=()
 	shift
 	while [[ $# -gt 0 ]]; do
@@ -76,6 +105,7 @@ vmm_cmd() {
 		--tap) tap=$2; shift ;;
 		--user-net) user_fwd=$2; shift ;;
 		--stream-net) stream_sock=$2; shift ;;
+		--share) share=$2; shift ;;
 		--) shift; extra=("$@"); break ;;
 		*) die "vmm_cmd: unknown option '$1'" ;;
 		esac
@@ -95,6 +125,7 @@ vmm_cmd() {
 		[[ -n $tap ]] && cmd+=(--net "tap=$tap")
 		[[ -n $user_fwd ]] && cmd+=(--net "user,hostfwd=$user_fwd")
 		[[ -n $stream_sock ]] && die "vmm_cmd: --stream-net is for QEMU rows (kvmini starts its own passt: --user-net)"
+		[[ -n $share ]] && cmd+=(--share "$share")
 		cmd+=(${extra[@]+"${extra[@]}"})
 		return 0 ;;
 	qemu-pc)
@@ -112,11 +143,13 @@ vmm_cmd() {
 		[[ -n $initrd ]] && cmd+=(-i "$initrd")
 		[[ -n $disk ]] && cmd+=(-d "$disk")
 		[[ -n $tap ]] && cmd+=(-n "mode=tap,tapif=$tap")
+		[[ -n $share ]] && die "vmm_cmd: --share has no lkvm row"
 		return 0 ;;
 	*) die "vmm_cmd: unknown row '$row'" ;;
 	esac
 	# The QEMU rows.
 	[[ -n $initrd ]] && cmd+=(-initrd "$initrd")
+	[[ -n $share ]] && cmd+=(-virtfs "local,path=${share%:*},mount_tag=${share##*:},security_model=none")
 	[[ -n $user_fwd || -n $stream_sock ]] && cmdline+=" kvmini.dhcp=$qemu_mac"
 	cmd+=(-append "$cmdline")
 	if [[ -n $disk ]]; then
@@ -138,4 +171,84 @@ vmm_cmd() {
 		      -device "virtio-net-pci,netdev=n0,romfile=,mac=$qemu_mac,host_mtu=65520")
 	fi
 	return 0
+}
+
+l1_watch() {
+	local tag=$1 every=$2
+	(
+		local p t st comm
+		while sleep "$every"; do
+			echo "$tag: L1 up $(cut -d' ' -f1 /proc/uptime) s, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available"
+			for p in /proc/[0-9]*; do
+				for t in "$p"/task/[0-9]*; do
+					st=$(awk '{ print $3 }' "$t/stat" 2>/dev/null) comm=$(cat "$t/comm" 2>/dev/null)
+					[[ $st == [RD] || $comm == kvmini* || $comm == vcpu* || $comm == qemu* ]] || continue
+					[[ $comm == awk || $comm == cat ]] && continue
+					echo "$tag:   pid ${p#/proc/} tid ${t##*/} $comm state $st wchan $(cat "$t/wchan" 2>/dev/null)"
+				done
+			done
+		done
+	) &
+	l1_watch_pid=$!
+}
+
+l1_passt_network() {
+	local pf=${PAYLOAD_FILES:-/payload/files}
+	l1_why=
+	ip link set lo up
+	ip link show l1dummy0 >/dev/null 2>&1 && return 0
+	[[ -d /sys/module/dummy ]] || insmod "$pf/dummy.ko" 2>/dev/null ||
+		{ l1_why="cannot load the dummy module ($pf/dummy.ko)"; return 1; }
+	ip link add l1dummy0 type dummy && ip addr add 10.0.2.15/24 dev l1dummy0 &&
+		ip link set l1dummy0 up && ip route add default via 10.0.2.2 dev l1dummy0 ||
+		{ l1_why="cannot set up l1dummy0 with a default route"; return 1; }
+}
+
+procs_named() {
+	local p
+	for p in /proc/[0-9]*; do
+		[[ $(cat "$p/comm" 2>/dev/null) == "$1" ]] && printf '%s ' "${p#/proc/}"
+	done
+	return 0
+}
+
+# guest_ms: the vCPUs' time in the guest; vmm_ms: every thread's time
+# outside it (device emulation, exit handling in L1's kernel, the I/O
+# threads); from /proc/PID/task/*/stat in USER_HZ (100) ticks.
+kvm_snap() {
+	local d pid f line=''
+	d=$(ls -d /sys/kernel/debug/kvm/[0-9]*-[0-9]* 2>/dev/null | head -n 1)
+	[[ -n $d ]] || return 0
+	pid=${d##*/}
+	pid=${pid%%-*}
+	for f in exits io_exits mmio_exits irq_injections halt_exits; do
+		line+="$f=$(cat "$d/$f" 2>/dev/null || echo 0) "
+	done
+	line+=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '{
+		sub(/^.*\) /, ""); n = split($0, a, " ")
+		if (n >= 41) { g += a[41]; h += a[12] + a[13] - a[41] }
+	} END { printf "guest_ms=%d vmm_ms=%d", g * 10, h * 10 }')
+	echo "$line"
+}
+
+kvm_record() {
+	[[ -n $4 && -n $5 ]] || return 0
+	awk -v row="$1" -v fig="$2" -v units="$3" -v a="$4" -v b="$5" 'BEGIN {
+		n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
+		n = split(b, y, " ")
+		for (i = 1; i <= n; i++) {
+			split(y[i], kv, "=")
+			printf "%s %s %s %.1f\n", row, fig, kv[1], (kv[2] - before[kv[1]]) / units
+		}
+	}' >> "${KVM_COUNTERS:?kvm_record: KVM_COUNTERS is not set}"
+}
+
+median() {
+	sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "-"; exit }
+		printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
 }

@@ -18,33 +18,18 @@
 source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
 
 net_user_why=
-# L1 as passt needs it: an interface with an address and a default route
-# (a dummy: nothing leaves L1), lo up; /dev/kvm for uid 1000.
+# L1 as passt needs it (tools/lib.sh's l1_passt_network, sourced by
+# l1-cases.sh); /dev/kvm for uid 1000.
 net_user_setup() {
-    local pf=${PAYLOAD_FILES:-/payload/files}
     command -v passt >/dev/null || { net_user_why="no passt in L1 (run-nested.sh copies it)"; return 1; }
     # util-linux's setpriv, by its path: busybox's applet shadows it.
     [[ -x /usr/local/bin/setpriv ]] || { net_user_why="no /usr/local/bin/setpriv in L1 (run-nested.sh copies util-linux's)"; return 1; }
-    ip link set lo up
-    if ! ip link show kvdummy0 >/dev/null 2>&1; then
-        [[ -d /sys/module/dummy ]] || insmod "$pf/dummy.ko" 2>/dev/null ||
-            { net_user_why="cannot load the dummy module ($pf/dummy.ko)"; return 1; }
-        ip link add kvdummy0 type dummy && ip addr add 10.0.2.15/24 dev kvdummy0 &&
-            ip link set kvdummy0 up && ip route add default via 10.0.2.2 dev kvdummy0 ||
-            { net_user_why="cannot set up kvdummy0 with a default route"; return 1; }
-    fi
+    l1_passt_network || { net_user_why=$l1_why; return 1; }
     chmod 666 /dev/kvm
     return 0
 }
 
-# procs_named NAME: the pids of the processes whose command is NAME (L1's
-# busybox has no pgrep).
-procs_named() {
-    local p
-    for p in /proc/[0-9]*; do
-        [[ $(cat "$p/comm" 2>/dev/null) == "$1" ]] && printf '%s ' "${p#/proc/}"
-    done
-}
+# (procs_named: tools/lib.sh.)
 net_user_passts() { procs_named passt; }
 
 net_user_case() {

@@ -148,29 +148,14 @@ if [[ -n $env_error ]]; then
 fi
 echo "e2e: vmm=$vmm guest kernel $kver, per-case timeout ${case_timeout}s"
 
-# The watchdog: every E2E_WATCH seconds (default 300) while the cases run,
-# one line on L1's state: uptime, free memory, and every process that is
-# not sleeping (R running, D in an uninterruptible wait, with where it
-# waits) plus every kvmini and qemu thread. A case that hangs past every
-# bound (a process that SIGKILL cannot end) is then explained in the log
-# that the L1 timeout leaves.
-e2e_watch() {
-    local p t st comm
-    while sleep "${E2E_WATCH:-300}"; do
-        echo "e2e-watch: L1 up $(cut -d' ' -f1 /proc/uptime) s, $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available"
-        for p in /proc/[0-9]*; do
-            for t in "$p"/task/[0-9]*; do
-                st=$(awk '{ print $3 }' "$t/stat" 2>/dev/null) comm=$(cat "$t/comm" 2>/dev/null)
-                [[ $st == [RD] || $comm == kvmini* || $comm == vcpu* || $comm == qemu* ]] || continue
-                [[ $comm == awk || $comm == cat ]] && continue
-                echo "e2e-watch:   pid ${p#/proc/} tid ${t##*/} $comm state $st wchan $(cat "$t/wchan" 2>/dev/null)"
-            done
-        done
-    done
-}
-e2e_watch &
-watch_pid=$!
-trap 'kill "$watch_pid" 2>/dev/null' EXIT
+# The watchdog (tools/lib.sh, beside this script in L1): every E2E_WATCH
+# seconds (default 300) while the cases run, L1's state, so a case that
+# hangs past every bound (a process that SIGKILL cannot end) is explained
+# in the log that the L1 timeout leaves.
+# shellcheck source=../../tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+l1_watch e2e-watch "${E2E_WATCH:-300}"
+trap 'kill "$l1_watch_pid" 2>/dev/null' EXIT
 
 base_cmdline="console=ttyS0 quiet panic=-1"
 k=$GUEST_KERNEL i=$GUEST_INITRD
