@@ -46,7 +46,7 @@ if want fs-share; then
     dir=$work/fs-share
     share=$dir/share
     mkdir -p "$share/sub"
-    dd if=/dev/urandom of="$share/host-big" bs=1M count=64 2>/dev/null
+    dd if=/dev/urandom of="$share/host-big" bs=1M count=256 2>/dev/null
     echo "sub file" > "$share/sub/b.txt"
     echo one > "$share/app.txt"
     echo 0123456789 > "$share/trunc.txt"
@@ -66,8 +66,7 @@ ln created.txt hard.txt
 ln -s created.txt sym.txt
 rm gone.txt
 mkdir -p newdir/deeper && echo deep > newdir/deeper/f
-dd if=/dev/urandom of=guest-big bs=1M count=64 2>/dev/null
-sha256sum guest-big > guest-big.sum
+cp host-big guest-big
 # open, unlink, then fstat and read through the open file (9p loses it)
 exec 3<>unlinked.txt
 echo hello-unlinked >&3
@@ -101,7 +100,7 @@ echo GUEST-DONE'
     chk symlink "$(readlink "$share/sym.txt")" created.txt
     chk remove "$([[ -e $share/gone.txt ]] && echo present)" ""
     chk mkdir "$(cat "$share/newdir/deeper/f" 2>/dev/null)" deep
-    chk big "$(cd "$share" && sha256sum guest-big 2>/dev/null)" "$(cat "$share/guest-big.sum" 2>/dev/null)"
+    chk big-round-trip "$(cmp "$share/host-big" "$share/guest-big" 2>&1)" ""
     chk owner "$(stat -c %u "$share/created.txt" 2>/dev/null)" "$(id -u)"
     chk unlinked-size "$(grep -o 'UNLINKED-SIZE=[0-9]*' "$dir/out")" UNLINKED-SIZE=15
     chk unlinked-data "$(grep -o 'UNLINKED-DATA=.*' "$dir/out")" UNLINKED-DATA=hello-unlinked
@@ -115,7 +114,7 @@ echo GUEST-DONE'
         fail fs-share "${problems#; }" "$dir"
     else
         pass fs-share
-        echo "    (fs-share: 64 MiB each way, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged)"
+        echo "    (fs-share: a 256 MiB file read, copied and compared on the host, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged)"
     fi
 fi
 
@@ -164,5 +163,204 @@ echo GUEST-DONE'
     else
         pass fs-ro
         echo "    (fs-ro: 17 writes refused$(grep -q REMOUNTED-RW "$dir/out" && echo ', also after a remount rw'), content and mtimes unchanged)"
+    fi
+fi
+
+# fsprobe (tests/e2e/fsprobe.c, static): xattrs, an atomic exchange and an
+# open loop, which busybox lacks; run in L1 and, copied into a share, in
+# the guest.
+fs_probe=${PAYLOAD_FILES:-/payload/files}/fsprobe
+
+if want fs-xattr; then
+    # L1's tmpfs has no user xattrs before Linux 6.6: the share is an ext4
+    # file system on a loop device.
+    dir=$work/fs-xattr
+    share=$dir/share
+    pf=${PAYLOAD_FILES:-/payload/files}
+    mkdir -p "$share"
+    why=
+    [[ -x $fs_probe ]] || why="no fsprobe in L1 (run-nested.sh copies build/tests/e2e/fsprobe)"
+    for m in crc16 mbcache jbd2 crc32c_generic ext4; do
+        [[ -n $why || -d /sys/module/$m ]] || insmod "$pf/$m.ko" 2>/dev/null ||
+            why="cannot load $m.ko in L1"
+    done
+    [[ -n $why || -e /dev/loop0 ]] || insmod "$pf/loop.ko" 2>/dev/null
+    if [[ -z $why ]]; then
+        dd if=/dev/zero of="$dir/xattr.img" bs=1M count=32 2>/dev/null
+        mke2fs -q -t ext4 -F "$dir/xattr.img" 2>/dev/null && mount -o loop "$dir/xattr.img" "$share" ||
+            why="cannot mount an ext4 image on a loop device in L1"
+    fi
+    if [[ -n $why ]]; then
+        fail fs-xattr "$why"
+    else
+        cp "$fs_probe" "$share/fsprobe"
+        echo a > "$share/a.txt"
+        echo b > "$share/b.txt"
+        mkdir "$share/d"
+        "$fs_probe" set "$share/b.txt" user.host set-by-host
+        # shellcheck disable=SC2016  # expanded by the guest's shell
+        script='cd /mnt/x
+P=./fsprobe
+$P set a.txt user.color blue
+$P set a.txt user.color green
+$P set d user.dir yes
+$P set b.txt user.tmp gone
+$P remove b.txt user.tmp
+echo "GET-HOST=$($P get b.txt user.host)"
+echo "GET=$($P get a.txt user.color)"
+echo "LIST=$($P list a.txt | tr "\n" " ")"
+# Only user.* is the guest'"'"'s: the others decide things on the host.
+for n in trusted.evil security.capability system.posix_acl_access; do
+    $P set a.txt $n 1 2>/dev/null && echo "SET-ALLOWED $n"
+done
+echo GUEST-DONE'
+        fs_run fs-xattr -- "${fs_args[@]}" --share "$share:x" --exec "$script"
+        problems=
+        chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
+        chk status "$st" 0
+        grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
+        chk guest-get "$(grep -o 'GET=.*' "$dir/out" | head -n 1)" GET=green
+        chk guest-get-host "$(grep -o 'GET-HOST=.*' "$dir/out" | head -n 1)" GET-HOST=set-by-host
+        chk guest-list "$(grep -o 'LIST=.*' "$dir/out" | head -n 1 | tr -d '\r')" "LIST=user.color "
+        chk host-replaced "$("$fs_probe" get "$share/a.txt" user.color 2>&1)" green
+        chk host-dir "$("$fs_probe" get "$share/d" user.dir 2>&1)" yes
+        chk host-removed "$("$fs_probe" list "$share/b.txt" 2>&1 | tr '\n' ' ')" "user.host "
+        chk host-others "$("$fs_probe" list "$share/a.txt" 2>&1 | tr '\n' ' ')" "user.color "
+        chk refused "$(grep -o 'SET-ALLOWED .*' "$dir/out" | tr '\n' ' ')" ""
+        if [[ -n $problems ]]; then
+            fail fs-xattr "${problems#; }" "$dir"
+        else
+            pass fs-xattr
+            echo "    (fs-xattr: set, replace, get, list, remove seen on both sides (ext4 share); trusted/security/system names refused)"
+        fi
+    fi
+    umount "$share" 2>/dev/null
+fi
+
+if want fs-swap; then
+    # A symlink swapped in during lookups: the host exchanges the folder
+    # swap (holding 'secret' with share content) with a symlink to the
+    # canary folder outside the share, as fast as it can, while the guest
+    # opens swap/secret in a loop with no caching (every open is a LOOKUP).
+    # A server that resolved paths, or followed the link, would read the
+    # canary's secret; kvmini's fds name the folder, and the guest resolves
+    # a link it meets in its own file system (where it leads nowhere).
+    dir=$work/fs-swap
+    share=$dir/share
+    mkdir -p "$share/swap"
+    echo share-content > "$share/swap/secret"
+    fs_canary "$share"
+    ln -s "$dir/canary" "$share/swap-alt"
+    if [[ ! -x $fs_probe ]]; then
+        fail fs-swap "no fsprobe in L1 (run-nested.sh copies build/tests/e2e/fsprobe)"
+    else
+        cp "$fs_probe" "$share/fsprobe"
+        "$fs_probe" exchange "$share/swap" "$share/swap-alt" 1000000000 200 2> "$dir/exchange.err" &
+        swapper=$!
+        fs_run fs-swap -- "${fs_args[@]}" --share "$share:data,cache=never" \
+            --exec 'cd /mnt/data && ./fsprobe race swap/secret 2000 HOST-SECRET && echo GUEST-DONE'
+        kill "$swapper" 2>/dev/null
+        wait "$swapper" 2>/dev/null
+        tree_state "$dir/canary" > "$dir/canary.after"
+        race=$(grep -o 'RACE .*' "$dir/out" | tr -d '\r' | head -n 1)
+        ok=$(echo "$race" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
+        missing=$(echo "$race" | sed -n 's/.* missing=\([0-9]*\).*/\1/p')
+        mark=$(echo "$race" | sed -n 's/.* mark=\([0-9]*\).*/\1/p')
+        if [[ $st -ne 0 || -z $race ]]; then
+            fail fs-swap "status $st, no RACE line from the guest" "$dir"
+        elif [[ $mark != 0 ]]; then
+            fail fs-swap "the guest read the host's secret through the swapped link: $race" "$dir"
+        elif [[ ${ok:-0} -eq 0 || ${missing:-0} -eq 0 ]]; then
+            fail fs-swap "the swap did not happen during the guest's lookups (both states must be seen): $race; exchanger: $(head -c 200 "$dir/exchange.err")" "$dir"
+        elif ! diff -q "$dir/canary.before" "$dir/canary.after" >/dev/null; then
+            fail fs-swap "the canary changed" "$dir"
+        else
+            pass fs-swap
+            echo "    (fs-swap: $race: the folder read $ok times, the link met $missing times and resolved in the guest, never the host's secret)"
+        fi
+    fi
+fi
+
+if want fs-nested; then
+    # Two shares, one a folder inside the other on the host: a change
+    # through either is seen through the other, and '..' at the inner
+    # share's root is the guest's /mnt, never the outer folder.
+    dir=$work/fs-nested
+    share=$dir/share
+    mkdir -p "$share/sub"
+    echo top > "$share/top-only.txt"
+    # shellcheck disable=SC2016  # expanded by the guest's shell
+    script='echo via-b > /mnt/b/from-b
+echo via-a > /mnt/a/sub/from-a
+echo "A-SEES=$(cat /mnt/a/sub/from-b)"
+echo "B-SEES=$(cat /mnt/b/from-a)"
+cd /mnt/b && cd .. && echo "UP=$(ls | tr "\n" " ")"
+cat /mnt/b/../top-only.txt 2>/dev/null && echo ESCAPE-UP
+echo GUEST-DONE'
+    fs_run fs-nested -- "${fs_args[@]}" --share "$share:a" --share "$share/sub:b" --exec "$script"
+    problems=
+    chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
+    chk status "$st" 0
+    grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
+    chk a-sees "$(grep -o 'A-SEES=.*' "$dir/out" | tr -d '\r')" A-SEES=via-b
+    chk b-sees "$(grep -o 'B-SEES=.*' "$dir/out" | tr -d '\r')" B-SEES=via-a
+    chk host "$(cat "$share/sub/from-a" "$share/sub/from-b" 2>&1 | tr '\n' ' ')" "via-a via-b "
+    chk up "$(grep -o 'UP=.*' "$dir/out" | tr -d '\r')" "UP=a b "
+    chk escape "$(grep -c ESCAPE-UP "$dir/out")" 0
+    if [[ -n $problems ]]; then
+        fail fs-nested "${problems#; }" "$dir"
+    else
+        pass fs-nested
+        echo "    (fs-nested: a share inside another: changes seen through both, '..' of the inner one is the guest's /mnt)"
+    fi
+fi
+
+if want fs-fds; then
+    # FORGET frees: kvmini holds one O_PATH fd per inode the guest knows;
+    # after the guest drops its caches (FORGET for each), kvmini's fd count
+    # is back where it was, so a long run does not leak.
+    dir=$work/fs-fds
+    share=$dir/share
+    mkdir -p "$share"
+    # shellcheck disable=SC2016  # expanded by the guest's shell
+    script='cd /mnt/data
+echo PHASE-A; sleep 8
+mkdir many && cd many && i=0
+while [ $i -lt 1500 ]; do : > f$i; i=$((i + 1)); done
+cd /mnt/data
+ls -l many > /dev/null
+echo PHASE-B; sleep 8
+echo 3 > /proc/sys/vm/drop_caches
+sleep 2; echo 3 > /proc/sys/vm/drop_caches
+echo PHASE-C; sleep 8
+echo GUEST-DONE'
+    timeout -k 5 $((case_timeout * 2)) "$vmm" run "${fs_args[@]}" --share "$share:data" --exec "$script" \
+        < /dev/null > "$dir/out" 2> "$dir/err" &
+    runner=$!
+    # fds_at PHASE: kvmini's open fds once the guest printed PHASE.
+    fds_at() {
+        local w=0 pid
+        while ! grep -q "$1" "$dir/out" 2>/dev/null; do
+            if ! kill -0 "$runner" 2>/dev/null || ((w++ >= 900)); then echo -; return; fi
+            sleep 0.2
+        done
+        pid=$(procs_named kvmini)
+        pid=${pid%% *}
+        [[ -n $pid ]] && ls "/proc/$pid/fd" 2>/dev/null | wc -l || echo -
+    }
+    fa=$(fds_at PHASE-A) fb=$(fds_at PHASE-B) fc=$(fds_at PHASE-C)
+    st=0
+    wait "$runner" || st=$?
+    echo "    (fs-fds: status $st; kvmini's fds: $fa at start, $fb with 1500 files known, $fc after the guest forgot them)"
+    if [[ $st -ne 0 ]] || ! grep -q GUEST-DONE "$dir/out"; then
+        fail fs-fds "status $st, the guest's script did not finish" "$dir"
+    elif [[ $fa == - || $fb == - || $fc == - ]]; then
+        fail fs-fds "could not count kvmini's fds at every phase ($fa, $fb, $fc)" "$dir"
+    elif ((fb < fa + 1000)); then
+        fail fs-fds "the 1500 files the guest knows do not show as kvmini fds ($fa -> $fb): the count proves nothing" "$dir"
+    elif ((fc > fa + 16)); then
+        fail fs-fds "fds not freed after the guest forgot its inodes: $fa at start, $fc after" "$dir"
+    else
+        pass fs-fds
     fi
 fi

@@ -12,7 +12,8 @@
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE, KVMINI_ASAN (the
 #   ASan+UBSan kvmini for the asan-boot case, default build-asan/kvmini),
 #   FAULT_KILL_REPS (fault-kill9 boots, default 20), SOAK_VMS (default 10),
-#   E2E_WATCH (seconds between the L1 watchdog's lines, default 300).
+#   E2E_WATCH (seconds between the L1 watchdog's lines, default 300),
+#   FSPROBE (tests/e2e/fsprobe.c's program, default build/tests/e2e/fsprobe).
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
 # the L1 at all (no qemu-system-x86_64).
@@ -76,13 +77,20 @@ done
 # that returns EIO; the soak tool; and an ASan+UBSan kvmini for the
 # asan-boot case ($KVMINI_ASAN, default build-asan/kvmini as tools/test
 # builds it; without one that case fails, loudly).
-for m in drivers/md/dm-mod.ko drivers/block/loop.ko drivers/net/dummy.ko; do
+# ext4 and what it needs, for the share on an ext4 file system (user
+# xattrs: L1's tmpfs has none before Linux 6.6).
+for m in drivers/md/dm-mod.ko drivers/block/loop.ko drivers/net/dummy.ko lib/crc16.ko \
+         fs/mbcache.ko fs/jbd2/jbd2.ko crypto/crc32c_generic.ko fs/ext4/ext4.ko; do
     [[ -f ${MODULES_DIR:-}/kernel/$m ]] && nested_args+=(--file "$MODULES_DIR/kernel/$m")
 done
 if path=$(PATH=$PATH:/sbin:/usr/sbin command -v dmsetup); then
     nested_args+=(--bin "$path:/usr/sbin/dmsetup")
 fi
 nested_args+=(--file "$repo/tools/soak.sh" --file "$repo/tools/lib.sh")
+# fsprobe (built by meson beside kvmini, tests/e2e/fsprobe.c) for the share
+# cases; without it they fail, saying so.
+fsprobe=${FSPROBE:-$repo/build/tests/e2e/fsprobe}
+[[ -x $fsprobe ]] && nested_args+=(--file "$fsprobe")
 # --net user (cases-net.sh): passt, and setpriv to run kvmini as a user
 # who is not root; the L1 kernel's dummy module (above) gives passt the
 # routable interface it insists on.
