@@ -13,7 +13,9 @@
 #     machine has virtio devices (virtio-pci vendor 0x1af4, or virtio-mmio
 #     LNRO0005 in ACPI): the transports first, then only the drivers for the
 #     device types present (block also brings ext4, a virtio-fs device
-#     fuse and virtiofs); with console=hvc0 the shell then runs on hvc0;
+#     fuse and virtiofs, a virtio-9p device 9p and 9pnet_virtio, for the
+#     QEMU rows of tools/bench-fs.sh); with console=hvc0 the shell then
+#     runs on hvc0;
 #   - mounts each folder kvmini shares (--share: kvmini.shares=TAG[:ro],...
 #     on the command line) at /mnt/TAG;
 #   - reports "userspace up" on kvmini's control port, loads the pvpanic
@@ -37,7 +39,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,28s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -102,8 +104,9 @@ declare -A mod_groups=(
     [net]="virtio_net"
     [console]="virtio_console"
     [fs]="virtiofs"
+    [9p]="9pnet_virtio 9p"
 )
-for group in base blk net console fs; do
+for group in base blk net console fs 9p; do
     seen=
     [[ $group != base ]] && seen=$(cat lib/modules/kvmini/base.order)
     # shellcheck disable=SC2086  # word splitting wanted
@@ -172,9 +175,10 @@ if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor || ls /sys/bus/acpi/devices 2>/
         0x0002) want="$want blk" ;;
         0x0003) want="$want console" ;;
         0x001a) want="$want fs" ;;
+        0x0009) want="$want 9p" ;;
         esac
     done
-    for g in net blk console fs; do
+    for g in net blk console fs 9p; do
         case " $want " in *" $g "*) load_group "$g" ;; esac
     done
 fi
