@@ -17,6 +17,12 @@
 #                    down cleanly; on ,snapshot so the image stays
 #                    byte-identical (checksum before and after); and the
 #                    direct mode on the same image
+#   distro-rootfs    the image's tree as --rootfs (mounted read-only in L1,
+#                    served by kvmini's virtio-fs, kvmini's own initramfs
+#                    from the image's modules): --exec runs Debian's own
+#                    bash -c, sha256sum and dpkg -l; without --exec the
+#                    tree's systemd boots as PID 1 to a root login, and
+#                    `poweroff` ends kvmini with 0
 # The kernel, initrd and the few modules kvmini's own initramfs needs are
 # read out of the image with debugfs (nothing is mounted in L1).
 
@@ -57,7 +63,7 @@ distro_setup() {
 
 distro_fail_all() {
     local c
-    for c in distro-boot distro-exec; do
+    for c in distro-boot distro-exec distro-rootfs; do
         want "$c" && fail "$c" "cannot set up: $distro_why"
     done
 }
@@ -69,7 +75,7 @@ distro_await() {
     session_expect "$1" && return 0
     session_send '\001x'
     session_end
-    fail distro-boot "$2 did not come (kvmini status $st; the console's last line: '$(grep -av '^$' "$dir/txt" | tail -n 1 | cut -c1-120)')" "$dir"
+    fail "${distro_case:-distro-boot}" "$2 did not come (kvmini status $st; the console's last line: '$(grep -av '^$' "$dir/txt" | tail -n 1 | cut -c1-120)')" "$dir"
     return 1
 }
 
@@ -191,12 +197,75 @@ distro_exec_case() {
     fi
 }
 
-if want distro-boot || want distro-exec; then
+distro_rootfs_case() {
+    local root=/mnt/debian-root pf=${PAYLOAD_FILES:-/payload/files} m sum pkgs
+    dir=$work/distro-rootfs
+    distro_case=distro-rootfs
+    mkdir -p "$dir" "$root"
+    # ext4 in L1 (run-nested.sh copies the modules); noload: no journal
+    # replay, nothing written.
+    for m in crc16 mbcache jbd2 crc32c_generic ext4; do
+        [[ -d /sys/module/$m ]] || insmod "$pf/$m.ko" 2>/dev/null
+    done
+    if ! mount -t ext4 -o ro,noload /dev/vda "$root" 2>"$dir/mount.err"; then
+        fail distro-rootfs "cannot mount the image read-only in L1: $(head -c 200 "$dir/mount.err")"
+        return
+    fi
+    sum=$(sha256sum < "$root/etc/debian_version" | cut -d' ' -f1)
+    local t0=$SECONDS
+    # shellcheck disable=SC2016  # expanded by the guest's shell
+    timeout -k 5 "$distro_timeout" "$vmm" run --kernel "$distro_dir/vmlinuz" --modules "$distro_dir/mods" \
+        --rootfs "$root" --cpus 2 --memory 1G \
+        --exec 'bash -c "echo BASH=\$BASH_VERSION"; echo SUM=$(sha256sum /etc/debian_version | cut -d" " -f1); echo PKGS=$(dpkg -l | grep -c "^ii"); exit 5' \
+        > "$dir/out" 2> "$dir/err"
+    st=$?
+    echo "    (distro-rootfs: --exec ended with status $st after $((SECONDS - t0)) s)"
+    pkgs=$(grep -a '^PKGS=' "$dir/out" | cut -d= -f2)
+    if [[ $st -ne 5 ]]; then
+        fail distro-rootfs "--exec on the image's tree: kvmini exited $st, expected the command's 5" "$dir"
+    elif ! grep -qa '^BASH=5\.' "$dir/out"; then
+        fail distro-rootfs "--exec: Debian's bash did not answer (got '$(grep -a '^BASH=' "$dir/out")')" "$dir"
+    elif ! grep -qa "^SUM=$sum\$" "$dir/out"; then
+        fail distro-rootfs "--exec: sha256sum of /etc/debian_version differs from L1's $sum" "$dir"
+    elif [[ -z $pkgs ]] || ((pkgs < 50)); then
+        fail distro-rootfs "--exec: dpkg -l lists '${pkgs:-nothing}' packages" "$dir"
+    else
+        # No --exec: the tree's own init, systemd, to a root login.
+        dir=$work/distro-rootfs/system
+        session_timeout=$distro_timeout
+        session_start "$dir" "$vmm" run --kernel "$distro_dir/vmlinuz" --modules "$distro_dir/mods" \
+            --rootfs "$root" --cpus 2 --memory 1G --report "json:$dir/report.json"
+        session_watch distro-rootfs
+        if distro_await ' login: ' "the login prompt of the tree's systemd" &&
+            { session_send 'root\n'; distro_await 'root@[^ ]*:~# ' "a root shell prompt"; }; then
+            # shellcheck disable=SC2016
+            session_send 'echo PID1=$(cat /proc/1/comm) ROOT=$(awk '"'"'$2 == "/" { print $3 }'"'"' /proc/mounts | tail -n 1) STATE=$(systemctl is-system-running)\n'
+            distro_await '^PID1=' "the answer of the root shell" && {
+                session_send 'poweroff\n'
+                session_end
+                echo "    (distro-rootfs: $(grep -a '^PID1=' "$dir/txt" | tail -n 1))"
+                if ! grep -qa '^PID1=systemd ROOT=virtiofs' "$dir/txt"; then
+                    fail distro-rootfs "no shell: expected PID 1 systemd on a virtiofs root, got '$(grep -a '^PID1=' "$dir/txt" | tail -n 1)'" "$dir"
+                elif [[ $st -ne 0 || $(jq -r .stop_reason "$dir/report.json" 2>/dev/null) != poweroff ]]; then
+                    fail distro-rootfs "kvmini exited $st after poweroff (stop reason '$(jq -r .stop_reason "$dir/report.json" 2>/dev/null)'), expected 0 and poweroff" "$dir"
+                else
+                    pass distro-rootfs
+                    echo "    (distro-rootfs: --exec ran Debian's bash, sha256sum and dpkg ($pkgs packages); systemd booted the tree to a root login and powered off)"
+                fi
+            }
+        fi
+    fi
+    distro_case=
+    umount "$root" 2>/dev/null
+}
+
+if want distro-boot || want distro-exec || want distro-rootfs; then
     if ! distro_setup; then
         distro_fail_all
     else
         echo "    (distro: kernel $distro_kver from the image)"
         want distro-boot && distro_boot_case
         want distro-exec && distro_exec_case
+        want distro-rootfs && distro_rootfs_case
     fi
 fi
