@@ -35,6 +35,14 @@
 #   lkvm            kvmtool (--lkvm PATH): lkvm run, the bzImage, same initrd;
 #                   kvmtool gives the guest no ACPI, so the guest ends with
 #                   kvmini.bench=reboot and reboot=k (the i8042 reset)
+#   kvmini-rootfs   kvmini run --kernel BZIMAGE --rootfs / --exec true, no
+#                   --initrd: the host's (L1's) root over virtio-fs, kvmini's
+#                   own initramfs from --modules (a tree, or a tar of one)
+#   qemu-9p-root    what vmtest does with QEMU: the host's root over
+#                   virtio-9p (-virtfs local,path=/,mount_tag=/dev/root,
+#                   security_model=none), its /bin/true run from it; with
+#                   the tools/ initramfs, which loads Debian's modular 9p
+#                   (kvmini.root9p=/dev/root: msize 512K, cache=loose, ro)
 #   runc            runc run of the bundle tools/mkoci.sh builds
 #   unshare         unshare --fork --pid --mount --uts --ipc --net chroot
 #                   ROOTFS /bin/sh -c 'echo KVMINI-USERSPACE-UP; exec /bin/true'
@@ -43,7 +51,7 @@
 # needs).
 #
 # usage: bootbench-l1.sh [-n N] [--rows "ROW ..."] [--mkoci PATH] [--busybox PATH]
-#                        [--vmlinux PATH] [--lkvm PATH]
+#                        [--vmlinux PATH] [--lkvm PATH] [--modules TREE|TAR]
 # environment: KVMINI, QEMU, VMMSTAT, GUEST_KERNEL, GUEST_INITRD (as L1 sets
 #   them), RUNC, UNSHARE (default: found in PATH).
 # Exit status: 0 when every start of every row was ok, 1 otherwise.
@@ -54,7 +62,7 @@ LIB_PROG=bootbench-l1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 n=10 rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-pvh qemu-microvm runc unshare"
-mkoci='' busybox=/bin/busybox
+mkoci='' busybox=/bin/busybox modules=''
 while [[ $# -gt 0 ]]; do
     case $1 in
     -n) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-n needs a positive number"; n=$2; shift ;;
@@ -63,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --busybox) [[ $# -ge 2 ]] || die "--busybox needs a path"; busybox=$2; shift ;;
     --vmlinux) [[ $# -ge 2 ]] || die "--vmlinux needs a path"; VMLINUX=$2; shift ;;
     --lkvm) [[ $# -ge 2 ]] || die "--lkvm needs a path"; LKVM=$2; shift ;;
+    --modules) [[ $# -ge 2 ]] || die "--modules needs a path"; modules=$2; shift ;;
     *) die "unknown argument '$1'" ;;
     esac
     shift
@@ -78,6 +87,11 @@ cmdline="console=ttyS0 quiet"
 marker=KVMINI-USERSPACE-UP
 
 info() { echo "BOOTBENCH-INFO $1 $2"; }
+# The module tree kvmini-rootfs gives kvmini (--modules).
+if [[ -f $modules ]]; then
+    mkdir -p "$work/modules"
+    tar -xf "$modules" -C "$work/modules" && modules=$work/modules || modules=
+fi
 info kernel "$(uname -r)"
 info cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(grep -c ^processor /proc/cpuinfo) CPUs)"
 
@@ -86,6 +100,7 @@ row_missing() {
     case $1 in
     kvmini-*)
         [[ -x ${KVMINI:-} ]] || { echo "no kvmini binary"; return; }
+        [[ $1 != kvmini-rootfs || -d $modules ]] || { echo "no guest module tree (--modules)"; return; }
         "$KVMINI" run --help 2>&1 | grep -q -- '--exec' ||
             { echo "this kvmini has no 'run --exec' yet"; return; }
         [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
@@ -145,6 +160,12 @@ row_cmd() {
     local row=$1 i=$2
     limit=180
     case $row in
+    kvmini-rootfs)
+        vmm_cmd kvmini-bzimage --initrd '' --cmdline "$cmdline" -- --rootfs / --modules "$modules" \
+            --timeout 170s --report "json:$work/$row.$i.json" --exec true
+        cmd=(sh -c "exec \"\$@\" 2>&1" sh "${cmd[@]}") ;;
+    qemu-9p-root)
+        vmm_cmd qemu-pc --cmdline "$cmdline kvmini.root9p=/dev/root" --share /:/dev/root ;;
     kvmini-*)
         vmm_cmd "$row" --cmdline "$cmdline" -- --timeout 170s \
             --report "json:$work/$row.$i.json" --exec true

@@ -35,6 +35,15 @@
 #                         VALUE" lines appended to $KVM_COUNTERS
 #   median                the median of the numbers on stdin ("-": none)
 #   ratio A B             A / B to two places, "-" when either is missing
+#   guest_modules_tar OUT [XZ-NAME...]
+#                         the guest kernel's modules ($MODULES_DIR, from
+#                         fetch-debian.sh) that kvmini's own initramfs
+#                         takes (--modules) for the virtio devices,
+#                         virtio-fs (--rootfs, --share), overlay, ext4 and
+#                         pvpanic, as a tar of a tree laid out as the
+#                         package's (no depmod index); the modules named
+#                         XZ-NAME xz-compressed, as newer distributions
+#                         ship them
 #   procs_named NAME      the pids of the processes whose command is NAME,
 #                         space-separated (L1's busybox has no pgrep)
 #   l1_passt_network      L1 as passt needs it (passt copies the host's
@@ -251,4 +260,23 @@ median() {
 
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+guest_modules_tar() {
+	local out=$1 stage m
+	shift
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/guest-modules.XXXXXX") || return 1
+	for m in pvpanic pvpanic-mmio virtio virtio_ring virtio_pci virtio_pci_modern_dev \
+		 virtio_pci_legacy_dev virtio_mmio virtio_blk virtio_net net_failover failover \
+		 virtio_console ext4 jbd2 mbcache crc16 crc32c_generic crc32c-intel overlay fuse virtiofs; do
+		(cd "${MODULES_DIR:?}" && find kernel -name "$m.ko" -exec cp --parents {} "$stage" \;)
+	done
+	cp "$MODULES_DIR/modules.builtin" "$MODULES_DIR/modules.order" "$stage/" &&
+	for m in "$@"; do
+		find "$stage" -name "$m.ko" -exec xz -0 {} \; || return 1
+	done &&
+	tar -cf "$out" -C "$stage" .
+	local st=$?
+	rm -rf "$stage"
+	return $st
 }

@@ -17,7 +17,8 @@
 #     QEMU rows of tools/bench-fs.sh); with console=hvc0 the shell then
 #     runs on hvc0;
 #   - mounts each folder kvmini shares (--share: kvmini.shares=TAG[:ro],...
-#     on the command line) at /mnt/TAG;
+#     on the command line) at /mnt/TAG; with kvmini.root9p=TAG mounts that
+#     virtio-9p share read-only, runs its /bin/true and powers off;
 #   - reports "userspace up" on kvmini's control port, loads the pvpanic
 #     driver (kvmini then sees a kernel panic), and when kvmini's
 #     --exec appended /kvmini/exec, runs it with its stdout on ttyS1 and its
@@ -39,7 +40,7 @@ out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) [[ $# -ge 2 ]] || die "--out needs a file"; out=$2; shift ;;
-    -h|--help) sed -n '2,28s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -192,6 +193,20 @@ for arg in $(cat /proc/cmdline); do
         mkdir -p "/mnt/$t"
         mount -t virtiofs -o "$o" "$t" "/mnt/$t" || echo "init: cannot mount share $t"
     done
+done
+# kvmini.root9p=TAG (tools/bootbench's qemu-9p-root row: vmtest's recipe,
+# the host's root over virtio-9p, with Debian's modular 9p): mount it
+# read-only, run its /bin/true, power off.
+for arg in $(cat /proc/cmdline); do
+    case $arg in kvmini.root9p=*) ;; *) continue ;; esac
+    mkdir -p /newroot
+    if mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288,cache=loose \
+            "${arg#kvmini.root9p=}" /newroot; then
+        chroot /newroot /bin/true && echo KVMINI-ROOT9P-TRUE
+    else
+        echo "init: cannot mount the 9p root ${arg#kvmini.root9p=}"
+    fi
+    poweroff -f
 done
 # kvmini --net user: kvmini.dhcp=MAC,... names the NICs passt serves;
 # each is brought up with DHCP (passt answers at once; see the README

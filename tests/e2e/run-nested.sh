@@ -23,6 +23,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 loud() { echo "E2E ENVIRONMENT ERROR: $*" >&2; echo "E2E ENVIRONMENT ERROR: $*"; }
+# shellcheck source=../../tools/lib.sh
+. "$repo/tools/lib.sh"   # guest_modules_tar
 
 standin=0 distro=0 kvmini=${KVMINI:-}
 case_args=()
@@ -111,17 +113,8 @@ nested_args+=(--file "$env_dir/e2e-env.sh")
 # cases-init.sh: the guest kernel's modules that kvmini's own initramfs
 # needs there, as they are in the package's tree (no depmod index), with
 # virtio_blk and ext4 xz-compressed to cover that path.
-mods_stage=$env_dir/modtree
-mkdir -p "$mods_stage"
-for m in pvpanic pvpanic-mmio virtio virtio_ring virtio_pci virtio_pci_modern_dev \
-         virtio_pci_legacy_dev virtio_mmio virtio_blk virtio_net net_failover failover \
-         virtio_console ext4 jbd2 mbcache crc16 crc32c_generic crc32c-intel overlay fuse virtiofs; do
-    (cd "$MODULES_DIR" && find kernel -name "$m.ko" -exec cp --parents {} "$mods_stage" \;)
-done
-cp "$MODULES_DIR/modules.builtin" "$MODULES_DIR/modules.order" "$mods_stage/"
-find "$mods_stage" \( -name virtio_blk.ko -o -name ext4.ko \) -exec xz -0 {} \;
-tar -cf "$env_dir/guest-modules.tar" -C "$mods_stage" .
-rm -rf "$mods_stage"
+guest_modules_tar "$env_dir/guest-modules.tar" virtio_blk ext4 ||
+    { loud "cannot stage the guest kernel's modules from $MODULES_DIR; counted as a FAILURE"; exit 1; }
 nested_args+=(--file "$env_dir/guest-modules.tar")
 if [[ $distro -eq 1 ]]; then
     if ! distro_dir=$(KVMINI_CACHE=${KVMINI_CACHE:-$repo/.cache} "$repo/tools/mkdistro.sh"); then
