@@ -17,8 +17,9 @@
 # above 1 is faster), and per workload KVM's exits, interrupts and the
 # VMM's CPU time, to say where the time goes.
 #
-# usage: tools/bench-fs.sh [-r ROUNDS] [--log FILE]   (default 1)
-#   (inside L1, tools/nested-run runs it as: bench-fs.sh --in-l1 ROUNDS TAR)
+# usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini qemu-9p"] [--log FILE]
+#   (default 1 round, both rows; inside L1, tools/nested-run runs it as:
+#   bench-fs.sh --in-l1 ROUNDS TAR ROWS)
 set -euo pipefail
 
 LIB_PROG=bench-fs
@@ -85,12 +86,14 @@ check_round() { # ROW
     local files=$((tree_dirs * tree_files_per_dir + tree_dirs + tree_dirs / 20 + 1)) bad=
     [[ $(session_value BIG_OUT) == 256+0 ]] || bad+=" big read '$(session_value BIG_OUT)' MiB records, not 256+0;"
     [[ $(session_value FIND_OUT) == "$files" ]] || bad+=" find saw $(session_value FIND_OUT) of $files paths;"
-    [[ $(session_value READALL_OUT) -ge $(stat -c %s /tmp/bench-fs/share/tree.tar) ]] ||
-        bad+=" readall read $(session_value READALL_OUT) bytes;"
+    [[ $(session_value READALL_OUT) == "$tree_bytes" ]] ||
+        bad+=" readall read $(session_value READALL_OUT) bytes, L1's busybox tar $tree_bytes;"
     [[ $(session_value CREATE_OUT) == $((files + 1)) ]] || bad+=" create left $(session_value CREATE_OUT) paths;"
     [[ ! -e /tmp/bench-fs/share/new ]] || bad+=" rm left /mnt/data/new;"
     if [[ -n $bad ]]; then
         echo "bench-fs: $1: wrong results:$bad"
+        echo "bench-fs: $1: the first errors the guest printed:"
+        grep -aE "^(tar|rm|find|dd): " "$dir/txt" | head -n 8 | sed 's/^/    | /'
         return 1
     fi
 }
@@ -113,7 +116,7 @@ label() {
 }
 
 in_l1() {
-    local rounds=$1 tar=${PAYLOAD_FILES:-/payload/files}/$2 r row f k q
+    local rounds=$1 tar=${PAYLOAD_FILES:-/payload/files}/$2 rows=$3 r row f k q
     # shellcheck disable=SC1091
     source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
     session_timeout=900
@@ -131,9 +134,11 @@ in_l1() {
     dd if=/dev/urandom of=/tmp/bench-fs/share/big bs=1M count=256 2>/dev/null
     cp "$tar" /tmp/bench-fs/share/tree.tar
     tar -xf /tmp/bench-fs/share/tree.tar -C /tmp/bench-fs/share || die "cannot unpack the tree in L1"
-    progress "share ready: $(find /tmp/bench-fs/share/tree | wc -l) paths in tree/, 256 MiB big"
+    # What the guest's busybox tar must produce from the tree: the same tar.
+    tree_bytes=$(tar -cf - -C /tmp/bench-fs/share tree | wc -c)
+    progress "share ready: $(find /tmp/bench-fs/share/tree | wc -l) paths in tree/ ($tree_bytes bytes as a tar), 256 MiB big"
     for ((r = 1; r <= rounds; r++)); do
-        for row in kvmini qemu-9p; do
+        for row in $rows; do
             echo "bench-fs: $row, round $r ..."
             if ! run_round "$row" "$r"; then
                 echo "bench-fs: $row round $r FAILED; its console:"
@@ -167,19 +172,20 @@ in_l1() {
 }
 
 if [[ ${1:-} == --in-l1 ]]; then
-    in_l1 "$2" "$3"
+    in_l1 "$2" "$3" "$4"
     exit
 fi
 
 # ---- on the host -----------------------------------------------------
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-rounds=1 log=
+rounds=1 log='' rows="kvmini qemu-9p"
 while [[ $# -gt 0 ]]; do
     case $1 in
     -r) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-r needs a positive number"; rounds=$2; shift ;;
     --log) [[ $# -ge 2 ]] || die "--log needs a file"; log=$2; shift ;;
-    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --rows) [[ ${2:-} =~ ^(kvmini|qemu-9p)( (kvmini|qemu-9p))?$ ]] || die "--rows takes kvmini and/or qemu-9p"; rows=$2; shift ;;
+    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -204,10 +210,7 @@ make_tree() { # OUT
 }
 tree_tar=$(cache_build bench-fs-tree tar "v1-$tree_dirs-$tree_files_per_dir-0000000" make_tree) ||
     die "cannot build the file tree"
-# idle=poll: in this emulated L1 an idle CPU (HLT) has stopped waking up
-# under heavy nested I/O (see tools/nested-run), a polling one has not.
-export NESTED_L1_CMDLINE="idle=poll${NESTED_L1_CMDLINE:+ $NESTED_L1_CMDLINE}"
 nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-1}" --memory 6G --timeout 3600 --stall 600
              --file "$here/guest-session.sh" --file "$tree_tar")
 [[ -n $log ]] && nested_args+=(--log "$log")
-exec "$here/nested-run" "${nested_args[@]}" "${BASH_SOURCE[0]}" --in-l1 "$rounds" "$(basename "$tree_tar")"
+exec "$here/nested-run" "${nested_args[@]}" "${BASH_SOURCE[0]}" --in-l1 "$rounds" "$(basename "$tree_tar")" "$rows"
