@@ -110,3 +110,37 @@ if want net-user; then
         fail net-user "cannot set up: $net_user_why"
     fi
 fi
+
+# net-user-init: the same network with kvmini's own initramfs and init
+# (--rootfs / of L1, no --initrd): the init's DHCP client configures the
+# NIC (address, prefix, gateway, MTU), and the command downloads from
+# L1's loopback through passt. init_setup/init_run: cases-init.sh.
+if want net-user-init; then
+    if ! net_user_setup; then
+        fail net-user-init "cannot set up: $net_user_why"
+    elif ! init_setup; then
+        fail net-user-init "$init_why"
+    else
+        www=$work/net-user-init-www
+        mkdir -p "$www"
+        dd if=/dev/urandom of="$www/f" bs=1M count=2 2>/dev/null
+        httpd -f -p 127.0.0.1:8001 -h "$www" &
+        httpd_pid=$!
+        # shellcheck disable=SC2016  # expanded by the guest's shell
+        init_run net-user-init -- --kernel "$k" --modules "$init_tree" --rootfs / --cpus 1 --memory 256M \
+            --cmdline quiet --net user \
+            --exec 'echo "NET=$(ip -4 addr show | awk "/inet / && !/127.0.0/ {print \$2}") GW=$(ip route | awk "/^default/ {print \$3}") MTU=$(cat /sys/class/net/eth0/mtu)"; echo "SUM=$(wget -q -O - http://10.0.2.2:8001/f | sha256sum | cut -d" " -f1)"'
+        kill "$httpd_pid" 2>/dev/null
+        want_sum=$(sha256sum < "$www/f" | cut -d' ' -f1)
+        if [[ $st -ne 0 ]]; then
+            fail net-user-init "kvmini exited $st" "$dir"
+        elif ! grep -qx 'NET=10.0.2.15/24 GW=10.0.2.2 MTU=65520' "$dir/out"; then
+            fail net-user-init "the init's DHCP gave '$(grep -a '^NET=' "$dir/out")', expected NET=10.0.2.15/24 GW=10.0.2.2 MTU=65520" "$dir"
+        elif ! grep -qx "SUM=$want_sum" "$dir/out"; then
+            fail net-user-init "download from L1's loopback: '$(grep -a '^SUM=' "$dir/out")', expected SUM=$want_sum" "$dir"
+        else
+            pass net-user-init
+            echo "    (net-user-init: the built-in init's DHCP: 10.0.2.15/24 via 10.0.2.2, MTU 65520; 2 MiB downloaded)"
+        fi
+    fi
+fi
