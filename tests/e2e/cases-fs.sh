@@ -19,6 +19,19 @@ fs_run() {
     echo "    ($name: status $st)"
 }
 
+# chk WHAT GOT WANT: notes in $problems that GOT is not WANT.
+chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
+# fs_verdict NAME SUMMARY: the case fails with every problem noted, or
+# passes and prints SUMMARY.
+fs_verdict() {
+    if [[ -n $problems ]]; then
+        fail "$1" "${problems#; }" "$dir"
+    else
+        pass "$1"
+        echo "$2"
+    fi
+}
+
 # tree_state DIR: every path under DIR with its type, size, mode, mtime
 # and content hash: equal output means nothing changed.
 tree_state() {
@@ -88,7 +101,6 @@ echo GUEST-DONE'
     outside=$(find "$dir" -mindepth 1 -maxdepth 1 ! -name share ! -name canary ! -name out ! -name err \
         ! -name 'canary.*')
     problems=
-    chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
     chk status "$st" 0
     grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
     chk sums "$(cat "$share/guest-sums" 2>/dev/null)" "$host_sums"
@@ -110,12 +122,7 @@ echo GUEST-DONE'
     chk canary "$(diff "$dir/canary.before" "$dir/canary.after" | head -3)" ""
     chk outside "$outside" ""
     chk host-tmp "$([[ -e /tmp/through-root ]] && echo present)" ""
-    if [[ -n $problems ]]; then
-        fail fs-share "${problems#; }" "$dir"
-    else
-        pass fs-share
-        echo "    (fs-share: a 256 MiB file read, copied and compared on the host, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged)"
-    fi
+    fs_verdict fs-share "    (fs-share: a 256 MiB file read, copied and compared on the host, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged)"
 fi
 
 if want fs-ro; then
@@ -216,7 +223,6 @@ done
 echo GUEST-DONE'
         fs_run fs-xattr -- "${fs_args[@]}" --share "$share:x" --exec "$script"
         problems=
-        chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
         chk status "$st" 0
         grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
         chk guest-get "$(grep -o 'GET=.*' "$dir/out" | head -n 1)" GET=green
@@ -227,12 +233,7 @@ echo GUEST-DONE'
         chk host-removed "$("$fs_probe" list "$share/b.txt" 2>&1 | tr '\n' ' ')" "user.host "
         chk host-others "$("$fs_probe" list "$share/a.txt" 2>&1 | tr '\n' ' ')" "user.color "
         chk refused "$(grep -o 'SET-ALLOWED .*' "$dir/out" | tr '\n' ' ')" ""
-        if [[ -n $problems ]]; then
-            fail fs-xattr "${problems#; }" "$dir"
-        else
-            pass fs-xattr
-            echo "    (fs-xattr: set, replace, get, list, remove seen on both sides (ext4 share); trusted/security/system names refused)"
-        fi
+        fs_verdict fs-xattr "    (fs-xattr: set, replace, get, list, remove seen on both sides (ext4 share); trusted/security/system names refused)"
     fi
     umount "$share" 2>/dev/null
 fi
@@ -299,7 +300,6 @@ cat /mnt/b/../top-only.txt 2>/dev/null && echo ESCAPE-UP
 echo GUEST-DONE'
     fs_run fs-nested -- "${fs_args[@]}" --share "$share:a" --share "$share/sub:b" --exec "$script"
     problems=
-    chk() { [[ $2 == "$3" ]] || problems="$problems; $1: '$2', expected '$3'"; }
     chk status "$st" 0
     grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
     chk a-sees "$(grep -o 'A-SEES=.*' "$dir/out" | tr -d '\r')" A-SEES=via-b
@@ -307,12 +307,7 @@ echo GUEST-DONE'
     chk host "$(cat "$share/sub/from-a" "$share/sub/from-b" 2>&1 | tr '\n' ' ')" "via-a via-b "
     chk up "$(grep -o 'UP=.*' "$dir/out" | tr -d '\r')" "UP=a b "
     chk escape "$(grep -c ESCAPE-UP "$dir/out")" 0
-    if [[ -n $problems ]]; then
-        fail fs-nested "${problems#; }" "$dir"
-    else
-        pass fs-nested
-        echo "    (fs-nested: a share inside another: changes seen through both, '..' of the inner one is the guest's /mnt)"
-    fi
+    fs_verdict fs-nested "    (fs-nested: a share inside another: changes seen through both, '..' of the inner one is the guest's /mnt)"
 fi
 
 if want fs-fds; then
