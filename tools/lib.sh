@@ -185,6 +185,9 @@ vmm_cmd() {
 l1_watch() {
 	local tag=$1 every=$2
 	(
+		# Threads vanish while it looks: a failed read must not end it
+		# under the caller's set -e.
+		set +e
 		local p t st comm
 		while sleep "$every"; do
 			echo "$tag: L1 up $(cut -d' ' -f1 /proc/uptime) s, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available"
