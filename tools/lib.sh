@@ -158,7 +158,7 @@ vmm_cmd() {
 	esac
 	# The QEMU rows.
 	[[ -n $initrd ]] && cmd+=(-initrd "$initrd")
-	[[ -n $share ]] && cmd+=(-virtfs "local,path=${share%:*},mount_tag=${share##*:},security_model=none")
+	[[ -n $share ]] && cmd+=(-virtfs "local,path=${share%:*},mount_tag=${share##*:},security_model=none,id=fs0")
 	[[ -n $user_fwd || -n $stream_sock ]] && cmdline+=" kvmini.dhcp=$qemu_mac"
 	cmd+=(-append "$cmdline")
 	if [[ -n $disk ]]; then
