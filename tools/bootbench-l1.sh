@@ -160,15 +160,17 @@ row_cmd() {
     local row=$1 i=$2
     limit=180
     case $row in
-    kvmini-rootfs)
-        vmm_cmd kvmini-bzimage --initrd '' --cmdline "$cmdline" -- --rootfs / --modules "$modules" \
-            --timeout 170s --report "json:$work/$row.$i.json" --exec true
-        cmd=(sh -c "exec \"\$@\" 2>&1" sh "${cmd[@]}") ;;
     qemu-9p-root)
         vmm_cmd qemu-pc --cmdline "$cmdline kvmini.root9p=/dev/root" --share /:/dev/root ;;
     kvmini-*)
-        vmm_cmd "$row" --cmdline "$cmdline" -- --timeout 170s \
-            --report "json:$work/$row.$i.json" --exec true
+        if [[ $row == kvmini-rootfs ]]; then
+            # The host's root, kvmini's own initramfs: no --initrd.
+            vmm_cmd kvmini-bzimage --initrd '' --cmdline "$cmdline" -- --rootfs / --modules "$modules" \
+                --timeout 170s --report "json:$work/$row.$i.json" --exec true
+        else
+            vmm_cmd "$row" --cmdline "$cmdline" -- --timeout 170s \
+                --report "json:$work/$row.$i.json" --exec true
+        fi
         # The kernel console joins stdout, where vmmstat looks for the marker.
         cmd=(sh -c "exec \"\$@\" 2>&1" sh "${cmd[@]}") ;;
     qemu-*)

@@ -44,6 +44,10 @@
 #                         package's (no depmod index); the modules named
 #                         XZ-NAME xz-compressed, as newer distributions
 #                         ship them
+#   l1_insmod NAME...     in L1: loads each module NAME from the payload
+#                         (PAYLOAD_FILES/NAME.ko, as run-nested.sh copies
+#                         them) unless /sys/module/NAME exists; in order,
+#                         so dependencies first; 0, or 1 with l1_why
 #   procs_named NAME      the pids of the processes whose command is NAME,
 #                         space-separated (L1's busybox has no pgrep)
 #   l1_passt_network      L1 as passt needs it (passt copies the host's
@@ -282,4 +286,13 @@ guest_modules_tar() {
 	local st=$?
 	rm -rf "$stage"
 	return $st
+}
+
+l1_insmod() {
+	local pf=${PAYLOAD_FILES:-/payload/files} m
+	l1_why=
+	for m in "$@"; do
+		[[ -d /sys/module/$m ]] || insmod "$pf/$m.ko" 2>/dev/null ||
+			{ l1_why="cannot load $m.ko in L1 (from $pf)"; return 1; }
+	done
 }

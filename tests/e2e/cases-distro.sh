@@ -198,15 +198,16 @@ distro_exec_case() {
 }
 
 distro_rootfs_case() {
-    local root=/mnt/debian-root pf=${PAYLOAD_FILES:-/payload/files} m sum pkgs
+    local root=/mnt/debian-root sum pkgs
     dir=$work/distro-rootfs
     distro_case=distro-rootfs
     mkdir -p "$dir" "$root"
     # ext4 in L1 (run-nested.sh copies the modules); noload: no journal
     # replay, nothing written.
-    for m in crc16 mbcache jbd2 crc32c_generic ext4; do
-        [[ -d /sys/module/$m ]] || insmod "$pf/$m.ko" 2>/dev/null
-    done
+    if ! l1_insmod crc16 mbcache jbd2 crc32c_generic ext4; then
+        fail distro-rootfs "$l1_why"
+        return
+    fi
     if ! mount -t ext4 -o ro,noload /dev/vda "$root" 2>"$dir/mount.err"; then
         fail distro-rootfs "cannot mount the image read-only in L1: $(head -c 200 "$dir/mount.err")"
         return

@@ -183,15 +183,10 @@ if want fs-xattr; then
     # file system on a loop device.
     dir=$work/fs-xattr
     share=$dir/share
-    pf=${PAYLOAD_FILES:-/payload/files}
     mkdir -p "$share"
     why=
     [[ -x $fs_probe ]] || why="no fsprobe in L1 (run-nested.sh copies build/tests/e2e/fsprobe)"
-    for m in crc16 mbcache jbd2 crc32c_generic ext4; do
-        [[ -n $why || -d /sys/module/$m ]] || insmod "$pf/$m.ko" 2>/dev/null ||
-            why="cannot load $m.ko in L1"
-    done
-    [[ -n $why || -e /dev/loop0 ]] || insmod "$pf/loop.ko" 2>/dev/null
+    [[ -n $why ]] || l1_insmod crc16 mbcache jbd2 crc32c_generic ext4 loop || why=$l1_why
     if [[ -z $why ]]; then
         dd if=/dev/zero of="$dir/xattr.img" bs=1M count=32 2>/dev/null
         mke2fs -q -t ext4 -F "$dir/xattr.img" 2>/dev/null && mount -o loop "$dir/xattr.img" "$share" ||
