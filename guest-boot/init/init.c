@@ -308,10 +308,10 @@ int main(int argc, char **argv)
 	cmdline = slurp("/proc/cmdline", 1 << 16, &len);
 	if (!cmdline)
 		die("cannot read /proc/cmdline: %s", strerror(errno));
-	net_configure(cmdline);
 	if (kcmdline_parse(cmdline, &k, err, sizeof(err)))
 		die("kernel command line: %s", err);
 	free(cmdline);
+	net_configure(k.dhcp);
 
 	struct plan_in in = {
 		.root = k.root, .fstype = k.fstype, .rootflags = k.flags, .rw = k.rw,

@@ -253,6 +253,8 @@ int kcmdline_parse(const char *cmdline, struct kcmdline *k, char *err, size_t er
 			r = copy_value(k->flags, sizeof(k->flags), eq, strlen(eq), "rootflags", err, errlen);
 		else if (!strcmp(word, "init"))
 			r = copy_value(k->init, sizeof(k->init), eq, strlen(eq), "init", err, errlen);
+		else if (!strcmp(word, "kvmini.dhcp"))
+			r = copy_value(k->dhcp, sizeof(k->dhcp), eq, strlen(eq), "kvmini.dhcp", err, errlen);
 		if (r)
 			return r;
 	}

@@ -256,12 +256,12 @@ static void configure(int s, const uint8_t mac[6], const char *mac_text)
 	close(ps);
 }
 
-void net_configure(const char *cmdline)
+void net_configure(const char *macs)
 {
-	const char *p = strstr(cmdline, "kvmini.dhcp=");
+	const char *p = macs;
 	int s;
 
-	if (!p || (p != cmdline && p[-1] != ' '))
+	if (!*p)
 		return;
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
@@ -270,10 +270,10 @@ void net_configure(const char *cmdline)
 	}
 	if (if_up(s, "lo"))
 		say("init: lo: %s", strerror(errno));
-	for (p += strlen("kvmini.dhcp="); *p && *p != ' ' && *p != '\n';) {
+	while (*p) {
 		char text[18] = { 0 };
 		uint8_t mac[6];
-		size_t n = strcspn(p, ", \n");
+		size_t n = strcspn(p, ",");
 
 		if (n < sizeof(text)) {
 			memcpy(text, p, n);

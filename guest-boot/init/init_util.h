@@ -31,9 +31,9 @@ int mkdir_p(const char *path, mode_t mode);
 void set_env(const struct init_conf *c);
 int open_raw_tty(const char *path);
 
-/* The --net user NICs (init_net.c): DHCP on each kvmini.dhcp=MAC of the
- * kernel command line @cmdline (not changed). */
-void net_configure(const char *cmdline);
+/* The --net user NICs (init_net.c): DHCP on each MAC of @macs, the
+ * kernel command line's kvmini.dhcp= value ("" for none). */
+void net_configure(const char *macs);
 
 /* --exec (init_exec.c). */
 void run_command(const struct init_conf *c, const char *cmd, size_t len) __attribute__((noreturn));

@@ -82,6 +82,7 @@ struct kcmdline {
 	char fstype[64];                /* rootfstype=; "" when absent */
 	char flags[KCMD_VALUE_MAX];     /* rootflags=: mount data */
 	char init[KCMD_VALUE_MAX];      /* init=; "" when absent */
+	char dhcp[KCMD_VALUE_MAX];      /* kvmini.dhcp=MAC[,MAC]: the --net user NICs */
 	bool rw;                        /* the last of ro/rw; read-only by default */
 };
 

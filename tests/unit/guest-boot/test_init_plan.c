@@ -235,11 +235,13 @@ START_TEST(kernel_cmdline)
 	char err[256], longv[600];
 
 	ck_assert_int_eq(kcmdline_parse("console=ttyS0 root=/dev/vda rootfstype=ext4 ro "
-					"rootflags=\"a b\" rw init=/bin/x -- root=/dev/evil", &k, err, sizeof(err)), 0);
+					"rootflags=\"a b\" rw init=/bin/x kvmini.dhcp=52:54:00:12:34:56,52:54:00:12:34:57 "
+					"-- root=/dev/evil", &k, err, sizeof(err)), 0);
 	ck_assert_str_eq(k.root, "/dev/vda");
 	ck_assert_str_eq(k.fstype, "ext4");
 	ck_assert_str_eq(k.flags, "a b");
 	ck_assert_str_eq(k.init, "/bin/x");
+	ck_assert_str_eq(k.dhcp, "52:54:00:12:34:56,52:54:00:12:34:57");
 	ck_assert(k.rw);
 	ck_assert(!kcmdline_root_is_virtiofs(&k));
 	ck_assert_int_eq(kcmdline_parse("\"root=tag\" rootfstype=virtiofs rw ro", &k, err, sizeof(err)), 0);
@@ -248,6 +250,7 @@ START_TEST(kernel_cmdline)
 	ck_assert(kcmdline_root_is_virtiofs(&k));
 	ck_assert_int_eq(kcmdline_parse("quiet", &k, err, sizeof(err)), 0);
 	ck_assert_str_eq(k.root, "");
+	ck_assert_str_eq(k.dhcp, "");
 	memset(longv, 'a', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	memcpy(longv, "root=", 5);
