@@ -43,6 +43,8 @@
 #                   security_model=none), its /bin/true run from it; with
 #                   the tools/ initramfs, which loads Debian's modular 9p
 #                   (kvmini.root9p=/dev/root: msize 512K, cache=loose, ro)
+#   kvmini-rootfs-pvh, qemu-9p-root-pvh  the same two entered through PVH:
+#                   kvmini --boot pvh, QEMU -M pc with the ELF (--vmlinux)
 #   runc            runc run of the bundle tools/mkoci.sh builds
 #   unshare         unshare --fork --pid --mount --uts --ipc --net chroot
 #                   ROOTFS /bin/sh -c 'echo KVMINI-USERSPACE-UP; exec /bin/true'
@@ -100,13 +102,13 @@ row_missing() {
     case $1 in
     kvmini-*)
         [[ -x ${KVMINI:-} ]] || { echo "no kvmini binary"; return; }
-        [[ $1 != kvmini-rootfs || -d $modules ]] || { echo "no guest module tree (--modules)"; return; }
+        [[ $1 != kvmini-rootfs* || -d $modules ]] || { echo "no guest module tree (--modules)"; return; }
         "$KVMINI" run --help 2>&1 | grep -q -- '--exec' ||
             { echo "this kvmini has no 'run --exec' yet"; return; }
         [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
     qemu-*)
         [[ -x ${QEMU:-} ]] || { echo "no qemu-system-x86_64 (QEMU)"; return; }
-        [[ $1 != qemu-pvh || -s ${VMLINUX:-} ]] || { echo "no ELF vmlinux (--vmlinux)"; return; }
+        [[ $1 != *-pvh || -s ${VMLINUX:-} ]] || { echo "no ELF vmlinux (--vmlinux)"; return; }
         [[ -c /dev/kvm ]] || echo "no /dev/kvm" ;;
     lkvm)
         [[ -x ${LKVM:-} ]] || { echo "no kvmtool binary (bootbench --lkvm PATH)"; return; }
@@ -160,12 +162,16 @@ row_cmd() {
     local row=$1 i=$2
     limit=180
     case $row in
-    qemu-9p-root)
-        vmm_cmd qemu-pc --cmdline "$cmdline kvmini.root9p=/dev/root" --share /:/dev/root ;;
+    qemu-9p-root|qemu-9p-root-pvh)
+        local entry=qemu-pc
+        [[ $row == *-pvh ]] && entry=qemu-pvh
+        vmm_cmd "$entry" --cmdline "$cmdline kvmini.root9p=/dev/root" --share /:/dev/root ;;
     kvmini-*)
-        if [[ $row == kvmini-rootfs ]]; then
+        if [[ $row == kvmini-rootfs* ]]; then
             # The host's root, kvmini's own initramfs: no --initrd.
-            vmm_cmd kvmini-bzimage --initrd '' --cmdline "$cmdline" -- --rootfs / --modules "$modules" \
+            local entry=kvmini-bzimage
+            [[ $row == *-pvh ]] && entry=kvmini-pvh
+            vmm_cmd "$entry" --initrd '' --cmdline "$cmdline" -- --rootfs / --modules "$modules" \
                 --timeout 170s --report "json:$work/$row.$i.json" --exec true
         else
             vmm_cmd "$row" --cmdline "$cmdline" -- --timeout 170s \
@@ -191,7 +197,7 @@ status_all=0
 # --boot pvh unpacks the bzImage into kvmini's cache on its first use (tens
 # of seconds in L1, once per machine): one unmeasured start first, so every
 # measured start finds the cache warm as it would in use. Its time is shown.
-if [[ " ${active[*]} " == *" kvmini-pvh "* ]]; then
+if [[ " ${active[*]} " == *" kvmini-pvh "* || " ${active[*]} " == *" kvmini-rootfs-pvh "* ]]; then
     row_cmd kvmini-pvh 0
     : | "$VMMSTAT" --marker "$marker" --timeout "$limit" --out /dev/null -- "${cmd[@]}" 2> "$work/warmup.err"
     echo "bootbench-l1: kvmini-pvh warm-up start (fills the unpacked-kernel cache; not counted): $(grep '^vmmstat: ' "$work/warmup.err" | tail -n 1)"

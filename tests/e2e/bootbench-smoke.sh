@@ -2,7 +2,8 @@
 # bootbench-smoke.sh: CI smoke test of tools/bootbench. Runs it with N=2
 # (in one nested L1 on machines without hardware virtualization) and checks
 # that EVERY row (kvmini bzImage and PVH, QEMU pc, PVH and microvm, kvmini
-# --rootfs / and QEMU's 9p root, runc, unshare, and the TCG floor from the bzImage and through PVH) gave numbers
+# --rootfs / and QEMU's 9p root, both also through PVH, runc, unshare,
+# and the TCG floor from the bzImage and through PVH) gave numbers
 # for both starts: time to userspace, time to exit and peak RSS, and for
 # the VMs in L1 KVM's exits per boot, read back from the CSV; and that the
 # plot was drawn. How big the numbers are is not checked. Prints the table,
@@ -21,7 +22,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 n=2
-rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-pvh qemu-microvm kvmini-rootfs qemu-9p-root runc unshare floor-bzimage floor-pvh"
+rows="kvmini-bzimage kvmini-pvh qemu-pc qemu-pvh qemu-microvm kvmini-rootfs qemu-9p-root kvmini-rootfs-pvh qemu-9p-root-pvh runc unshare floor-bzimage floor-pvh"
 
 fail() { echo "BOOTBENCH SMOKE FAILED: $*"; echo "BOOTBENCH SMOKE FAILED: $*" >&2; }
 
