@@ -83,6 +83,18 @@ int fs_op_lookup(struct fs_req *r)
 	err = fs_do_lookup(r->s, &parent, r->p.name, r->p.dot,
 			   (struct fuse_entry_out *)r->sc->reply);
 	fs_itab_put(&r->s->inodes, &parent);
+	if (err == -ENOENT && fs_timeout(r->s) > 0) {
+		/* A negative entry (node 0) with the cache timeout, as
+		 * virtiofsd answers: the guest then keeps the miss, so a name
+		 * looked up again and again before it exists (tar and make
+		 * probe each file they create, shells search PATH) costs one
+		 * request, not one per look. A bare ENOENT is never cached. */
+		struct fuse_entry_out *e = (struct fuse_entry_out *)r->sc->reply;
+
+		memset(e, 0, sizeof(*e));
+		e->entry_valid = fs_timeout(r->s);
+		err = 0;
+	}
 	if (!err)
 		r->reply_len = sizeof(struct fuse_entry_out);
 	return err;

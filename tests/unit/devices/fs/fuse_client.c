@@ -174,6 +174,9 @@ int fc_lookup(struct fc *c, uint64_t parent, const char *name, struct fuse_entry
 	if (!r) {
 		ck_assert_uint_eq(c->reply_len, sizeof(*e));
 		memcpy(e, fc_payload(c), sizeof(*e));
+		/* Node 0 is a miss the guest may cache (e->entry_valid). */
+		if (e->nodeid == 0)
+			return -ENOENT;
 	}
 	return r;
 }

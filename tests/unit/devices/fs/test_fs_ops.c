@@ -83,6 +83,37 @@ static void teardown(void)
 	fc_rmrf(top);
 }
 
+/* A miss is answered as a negative entry the guest may keep for the
+ * cache timeout (node 0), except with cache=never: a bare ENOENT. */
+START_TEST(negative_lookups)
+{
+	struct fuse_server_cfg never = { .cache = FUSE_CACHE_NEVER };
+	struct fuse_server_stats st;
+	struct fuse_entry_out e;
+
+	BEGIN();
+	memset(&e, 0xa5, sizeof(e));
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "later", &e), -ENOENT);
+	ck_assert_uint_eq(e.nodeid, 0);
+	ck_assert_uint_eq(e.entry_valid, 1);
+	ck_assert_uint_eq(e.attr_valid, 0);
+	fuse_server_stats(c.s, &st);
+	ck_assert_uint_eq(st.inodes, 1); /* the root only */
+	/* The server keeps nothing of a miss: the name, once made, is found. */
+	host_write("later", "x");
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "later", &e), 0);
+	ck_assert_uint_ne(e.nodeid, 0);
+	ck_assert_uint_eq(e.attr.size, 1);
+	fc_forget(&c, e.nodeid, 1);
+
+	fc_stop(&c);
+	fc_start(&c, share, &never);
+	memset(&e, 0xa5, sizeof(e));
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "nope", &e), -ENOENT);
+	ck_assert_uint_eq(e.nodeid, 0xa5a5a5a5a5a5a5a5ull); /* an error, no entry */
+}
+END_TEST
+
 START_TEST(init_negotiation)
 {
 	struct fuse_init_in in = { .major = 7, .minor = 36, .flags = 0xffffffffu };
@@ -537,6 +568,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_loop_test(tc, init_negotiation, 0, 1);
 	tcase_add_loop_test(tc, lookup_and_getattr, 0, 2);
+	tcase_add_loop_test(tc, negative_lookups, 0, 1);
 	tcase_add_loop_test(tc, create_write_read, 0, 2);
 	tcase_add_loop_test(tc, directories, 0, 2);
 	tcase_add_loop_test(tc, names_links_renames, 0, 2);
