@@ -120,8 +120,14 @@ mount -t tmpfs tmpfs /dev/shm
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root TMPDIR=/tmp
 read -r up _ </proc/uptime
 echo "L1: userspace up at ${up}s"
+# insmod, unlike kmod's modprobe, does not read /proc/cmdline: kvm_amd.P=V
+# there (tools/nested-run's NESTED_L1_CMDLINE) is handed over here.
+kvm_amd_args=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^kvm[-_]amd\.\([a-z_]*=[0-9A-Za-z]*\)$/\1/p' | tr '\n' ' ')
 for m in irqbypass ccp kvm kvm-amd tun; do
-    insmod "/lib/modules/l1/$m.ko" || echo "L1: insmod $m.ko failed"
+    a=
+    [ "$m" = kvm-amd ] && a=$kvm_amd_args
+    # shellcheck disable=SC2086  # one word per parameter
+    insmod "/lib/modules/l1/$m.ko" $a || echo "L1: insmod $m.ko $a failed"
 done
 if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
     for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
@@ -130,7 +136,7 @@ if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
     mdev -s 2>/dev/null
 fi
 if [ -c /dev/kvm ]; then
-    echo "L1: /dev/kvm ready (kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null))"
+    echo "L1: /dev/kvm ready (kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null) vgif=$(cat /sys/module/kvm_amd/parameters/vgif 2>/dev/null))"
 else
     echo "L1-ERROR: /dev/kvm is missing after loading kvm-amd (svm flag on $(grep -cw svm /proc/cpuinfo) of $(grep -c ^processor /proc/cpuinfo) CPUs): nothing can run KVM guests here"
 fi
