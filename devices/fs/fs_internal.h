@@ -20,7 +20,6 @@
  * what the first virtio-fs kernel (5.4) speaks. */
 #define FS_MIN_MINOR 31
 #define FS_REPLY_MAX (128 * 1024 + 4096)  /* READDIR, xattrs, READLINK */
-#define FS_DIRBUF 32768                   /* getdents64 buffer */
 #define FS_FD_RESERVE 64                  /* fds left to the rest of kvmini */
 
 /* What the host kernel offers (probed once). */
@@ -62,7 +61,6 @@ struct fuse_server {
 struct fs_scratch {
 	uint8_t parse[FUSE_PARSE_BUF_SIZE];
 	uint8_t reply[FS_REPLY_MAX];
-	uint8_t dirents[FS_DIRBUF];
 	struct iovec iov[FUSE_SERVER_MAX_IOV];
 };
 

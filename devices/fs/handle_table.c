@@ -11,10 +11,17 @@ int fs_htab_init(struct fs_handle_table *t, uint32_t cap, struct kv_err *e)
 	if (cap < 1)
 		return kv_err_set(e, -EINVAL, "handle table: capacity %u is too small", cap);
 	t->slot = calloc(cap, sizeof(*t->slot));
-	if (!t->slot)
+	t->dirbufs = calloc(cap, FS_HTAB_DIRBUF);
+	if (!t->slot || !t->dirbufs) {
+		free(t->slot);
+		free(t->dirbufs);
+		t->slot = NULL;
+		t->dirbufs = NULL;
 		return kv_err_set(e, -ENOMEM, "handle table: out of memory for %u handles", cap);
+	}
 	t->cap = cap;
 	for (uint32_t i = 0; i < cap; i++) {
+		t->slot[i].dbuf = t->dirbufs + (size_t)i * FS_HTAB_DIRBUF;
 		t->slot[i].fd = -1;
 		t->slot[i].gen = 1;
 		t->slot[i].free_next = i + 1 < cap ? i + 1 : FS_NO_SLOT;
@@ -36,7 +43,9 @@ void fs_htab_fini(struct fs_handle_table *t)
 		pthread_mutex_destroy(&t->slot[i].lock);
 	}
 	free(t->slot);
+	free(t->dirbufs);
 	t->slot = NULL;
+	t->dirbufs = NULL;
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -71,6 +80,8 @@ int fs_htab_add(struct fs_handle_table *t, int fd, bool dir, uint64_t *fh)
 	h->refs = 0;
 	h->live = true;
 	h->dir = dir;
+	h->dir_at_valid = false;
+	h->dpos = h->dlen = 0;
 	t->live++;
 	*fh = (uint64_t)h->gen << 32 | (idx + 1);
 	pthread_mutex_unlock(&t->lock);

@@ -2,10 +2,17 @@
  * RELEASEDIR (FSYNCDIR is with FSYNC in ops_file.c).
  *
  * A directory handle is the directory opened for reading ("." under its
- * O_PATH fd). READDIR seeks to the guest's offset (the d_off of the
- * last entry it got) and reads entries with getdents64 until the reply
- * is full, so the handle keeps no cursor of its own; its mutex keeps one
- * request's seek and read together. READDIRPLUS also looks each entry
+ * O_PATH fd). READDIR sends entries from the guest's offset (the d_off
+ * of the last entry it got) until the reply is full. When that offset
+ * is where the last reply ended, the handle goes on from where it
+ * stands: first the entries it read but could not send then (kept in
+ * the handle), then the host stream, never seeked. Only another offset
+ * seeks. A seek to where a reply ended would not do: on file systems
+ * whose offsets count entries from the start (tmpfs before Linux 6.6,
+ * ramfs), after the guest removed entries it lands past as many entries
+ * as were removed, which `rm -rf` then never sees and cannot rmdir
+ * (ENOTEMPTY). The handle's mutex keeps one request's reads together.
+ * READDIRPLUS also looks each entry
  * up (one lookup each, as LOOKUP would), only once the entry is known
  * to fit in the reply, so no lookup is counted for an entry the guest
  * never sees. */
@@ -100,27 +107,42 @@ static bool emit(struct dir_fill *f, const struct dirent64 *d)
 	return true;
 }
 
-static int fill_dir(struct dir_fill *f, struct fs_handle *h, uint64_t offset,
-		    struct fs_scratch *sc)
+/* Fills the reply from @offset; h->lock held. */
+static int fill_dir(struct dir_fill *f, struct fs_handle *h, uint64_t offset)
 {
-	bool full = false;
+	uint64_t last = offset;
 
-	if (lseek(h->fd, (off_t)offset, SEEK_SET) < 0)
-		return -errno;
-	while (!full) {
-		ssize_t n = getdents64(h->fd, sc->dirents, sizeof(sc->dirents));
-
-		if (n < 0)
-			return f->pos ? 0 : -errno;
-		if (n == 0)
-			break;
-		for (ssize_t at = 0; at < n && !full;) {
-			const struct dirent64 *d = (const struct dirent64 *)(sc->dirents + at);
-
-			full = !emit(f, d);
-			at += d->d_reclen;
-		}
+	if (!h->dir_at_valid || h->dir_at != offset) {
+		if (lseek(h->fd, (off_t)offset, SEEK_SET) < 0)
+			return -errno;
+		h->dpos = h->dlen = 0;
 	}
+	h->dir_at_valid = false;
+	for (;;) {
+		if (h->dpos == h->dlen) {
+			ssize_t n = getdents64(h->fd, h->dbuf, FS_HTAB_DIRBUF);
+
+			if (n < 0)
+				return f->pos ? 0 : -errno;
+			if (n == 0)
+				break;
+			h->dpos = 0;
+			h->dlen = (uint32_t)n;
+		}
+		const struct dirent64 *d = (const struct dirent64 *)(h->dbuf + h->dpos);
+
+		/* The kernel's records; still, never step past what it gave. */
+		if (d->d_reclen == 0 || d->d_reclen > h->dlen - h->dpos) {
+			h->dpos = h->dlen = 0;
+			return f->pos ? 0 : -EIO;
+		}
+		if (!emit(f, d))
+			break; /* it stays in the handle for the next READDIR */
+		last = (uint64_t)d->d_off;
+		h->dpos += d->d_reclen;
+	}
+	h->dir_at = last;
+	h->dir_at_valid = true;
 	return 0;
 }
 
@@ -153,7 +175,7 @@ int fs_op_readdir(struct fs_req *r)
 		f.parent = &parent;
 	}
 	pthread_mutex_lock(&h->lock);
-	err = fill_dir(&f, h, in->offset, r->sc);
+	err = fill_dir(&f, h, in->offset);
 	pthread_mutex_unlock(&h->lock);
 	if (plus)
 		fs_itab_put(&r->s->inodes, &parent);

@@ -96,13 +96,26 @@ struct fs_handle {
 	uint32_t refs;
 	bool live;          /* not yet released */
 	bool dir;           /* OPENDIR's: read with getdents64 */
+	/* A directory's stream (under lock): entries read from the host
+	 * but not yet sent stay in dbuf[dpos, dlen), and dir_at is the
+	 * offset the guest continues from when it asks for the rest. */
+	bool dir_at_valid;
+	uint64_t dir_at;
+	uint8_t *dbuf;      /* FS_HTAB_DIRBUF bytes, the table's */
+	uint32_t dpos, dlen;
 	uint32_t free_next;
 	pthread_mutex_t lock; /* a directory's seek + getdents64 */
 };
 
+/* Per handle, the directory entries read ahead of the guest: one 4 KiB
+ * getdents64 at a time (a Linux guest asks for 4 KiB of entries per
+ * READDIR). Reserved for every slot at init, resident only once used. */
+#define FS_HTAB_DIRBUF 4096
+
 struct fs_handle_table {
 	pthread_mutex_t lock;
 	struct fs_handle *slot;
+	uint8_t *dirbufs;   /* cap * FS_HTAB_DIRBUF */
 	uint32_t cap, live;
 	uint32_t free_head;
 };

@@ -7,12 +7,15 @@
  * host folder is empty at the end. A second pass with a server whose
  * inode table is smaller than the tree checks that a full table fails
  * only the calls that need a new inode (ENFILE), and that forgetting
- * makes room again. */
+ * makes room again. And rm -rf on a file system whose directory offsets
+ * count entries (ramfs; tmpfs before Linux 6.6, as in the nested L1). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -165,6 +168,43 @@ START_TEST(a_full_inode_table_fails_new_inodes_only)
 }
 END_TEST
 
+/* rm -rf removes entries between READDIRs. Where an offset counts
+ * entries from the start, a server that seeks to the guest's offset for
+ * every READDIR lands past as many entries as were removed: they are
+ * never listed and the rmdir fails with ENOTEMPTY (bench-fs's rm -rf in
+ * the L1, whose tmpfs is such a file system). Needs root: the ramfs is
+ * mounted in a private mount namespace of this test's process. */
+START_TEST(rm_rf_where_offsets_count_entries)
+{
+	enum { N = 300 };
+	char path[160];
+
+	if (geteuid() != 0)
+		ck_abort_msg("this test mounts a ramfs (offsets that count entries): run it as root");
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	umask(0);
+	fc_tmpdir(top, sizeof(top), "fsramfs");
+	snprintf(share, sizeof(share), "%s/share", top);
+	ck_assert_int_eq(mkdir(share, 0755), 0);
+	ck_assert_int_eq(mount("kvmini-test", share, "ramfs", 0, "mode=0755"), 0);
+	snprintf(path, sizeof(path), "%s/d", share);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s/d/file-%03d", share, i);
+		int fd = open(path, O_CREAT | O_WRONLY, 0644);
+
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	fc_start(&c, share, NULL);
+	/* Each 4 KiB READDIRPLUS holds about 25 of them: a dozen rounds. */
+	ck_assert_int_eq(rm_dir_of_files(FUSE_ROOT_ID, "d"), N);
+	fc_stop(&c);
+	ck_assert_int_eq(umount(share), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_scale");
@@ -174,6 +214,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, tar_x_then_rm_rf_of_10000_files);
 	tcase_add_test(tc, a_full_inode_table_fails_new_inodes_only);
+	tcase_add_test(tc, rm_rf_where_offsets_count_entries);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
