@@ -94,6 +94,12 @@ done
 echo x > dir-link/planted 2>/dev/null && echo "ESCAPE-WRITE dir-link" || true
 ln -s / rootlink && echo x > rootlink/tmp/through-root && echo "WROTE-GUEST-TMP"
 ls -a / > /dev/null
+# rm -rf lists a folder while it removes its entries (L1 tmpfs counts
+# directory offsets from the start: a server that seeks skips entries).
+mkdir many && i=0 && while [ $i -lt 600 ]; do : > many/file-$i; i=$((i + 1)); done
+rm -rf many && echo RMRF-DONE
+d=$(stat -c %d .)
+echo "READAHEAD=$(cat /sys/class/bdi/$((d >> 8 & 4095)):$(( (d & 255) | (d >> 12 & 1048320) ))/read_ahead_kb)"
 sync
 echo GUEST-DONE'
     fs_run fs-share -- "${fs_args[@]}" --share "$share:data" --exec "$script"
@@ -122,7 +128,9 @@ echo GUEST-DONE'
     chk canary "$(diff "$dir/canary.before" "$dir/canary.after" | head -3)" ""
     chk outside "$outside" ""
     chk host-tmp "$([[ -e /tmp/through-root ]] && echo present)" ""
-    fs_verdict fs-share "    (fs-share: a 256 MiB file read, copied and compared on the host, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged)"
+    chk rm-rf "$(grep -c RMRF-DONE "$dir/out")/$(ls "$share/many" 2>/dev/null | wc -l)" "1/0"
+    chk readahead "$(grep -o 'READAHEAD=[0-9]*' "$dir/out")" READAHEAD=1024
+    fs_verdict fs-share "    (fs-share: a 256 MiB file read, copied and compared on the host, 9 kinds of change seen on the host, open-unlink-fstat ok, 5 escape attempts harmless, canary unchanged, rm -rf of 600 files, 1 MiB read-ahead)"
 fi
 
 if want fs-ro; then

@@ -21,11 +21,12 @@ if want rootfs-exec; then
 echo x > /rootfs-probe 2>/dev/null && echo ROOT-WRITABLE
 echo t > /tmp/tmp-probe && echo "TMP=$(cat /tmp/tmp-probe)"
 echo "ROOTFS=$(awk '"'"'$2 == "/" { t = $3 " " substr($4, 1, 2) } END { print t }'"'"' /proc/mounts)"
+d=$(stat -c %d /); echo "RA=$(cat /sys/class/bdi/$((d >> 8 & 4095)):$(( (d & 255) | (d >> 12 & 1048320) ))/read_ahead_kb)"
 exit 7'
         cd - >/dev/null || exit 1
         dir=$work/rootfs-exec
         out=$(tr '\n' '|' < "$dir/out")
-        want_out="PWD=/srv/kvmini-proj|MARK=l1-marker-$$|TMP=t|ROOTFS=virtiofs ro|"
+        want_out="PWD=/srv/kvmini-proj|MARK=l1-marker-$$|TMP=t|ROOTFS=virtiofs ro|RA=1024|"
         if [[ $st -ne 7 ]]; then
             fail rootfs-exec "status $st, expected 7" "$dir"
         elif [[ $out != "$want_out" ]]; then
