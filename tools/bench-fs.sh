@@ -1,8 +1,9 @@
 #!/bin/bash
 # bench-fs.sh: host folders in the guest, kvmini's virtio-fs (--share, the
-# default cache=auto) next to QEMU's virtio-9p (-virtfs local,
-# security_model=none; the guest mounts it with msize=512K and
-# cache=loose, as vmtest and kvmtool do), in ONE nested L1
+# default cache=auto; and row kvmini-always, cache=always: the guest keeps
+# entries and attributes as 9p's cache=loose does) next to QEMU's
+# virtio-9p (-virtfs local, security_model=none; the guest mounts it with
+# msize=512K and cache=loose, as vmtest and kvmtool do), in ONE nested L1
 # (tools/nested-run --with-qemu), same guest kernel and busybox initramfs,
 # 1 vCPU, 1 GiB, the folder on L1's tmpfs. Each VMM boots a fresh guest
 # per round (cold guest caches), rounds interleaved, and the guest times:
@@ -17,8 +18,9 @@
 # above 1 is faster), and per workload KVM's exits, interrupts and the
 # VMM's CPU time, to say where the time goes.
 #
-# usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini qemu-9p"] [--log FILE]
-#   (default 1 round, both rows; inside L1, tools/nested-run runs it as:
+# usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini kvmini-always qemu-9p"]
+#                          [--log FILE]
+#   (default 1 round, rows kvmini and qemu-9p; inside L1, tools/nested-run runs it as:
 #   bench-fs.sh --in-l1 ROUNDS TAR ROWS)
 set -euo pipefail
 
@@ -51,6 +53,8 @@ run_round() { # ROW ROUND
     dir=/tmp/bench-fs/$row-$r
     if [[ $row == kvmini ]]; then
         vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
+    elif [[ $row == kvmini-always ]]; then
+        vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data,cache=always"
     else
         vmm_cmd qemu-pc --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
     fi
@@ -149,21 +153,22 @@ in_l1() {
     done
     echo
     echo "BENCH-FS RESULTS (seconds, median of $rounds; 1 vCPU, 1 GiB; inside the nested L1)"
-    printf '%-34s %10s %10s %9s\n' workload kvmini qemu-9p speedup
+    printf '%-34s %10s %10s %10s %9s %9s\n' workload kvmini kv-always qemu-9p speedup sp-always
     for f in "${figures[@]}"; do
         k=$(awk -v r=kvmini -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
+        a=$(awk -v r=kvmini-always -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
         q=$(awk -v r=qemu-9p -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
-        printf '%-34s %10s %10s %9s\n' "$(label "$f")" "$k" "$q" "$(ratio "$q" "$k")"
+        printf '%-34s %10s %10s %10s %9s %9s\n' "$(label "$f")" "$k" "$a" "$q" "$(ratio "$q" "$k")" "$(ratio "$q" "$a")"
     done
-    echo "(speedup: QEMU-9p's time / kvmini's; the target is 2 or more on the tree workloads, 1 or more on the big file)"
+    echo "(speedup: QEMU-9p's time / kvmini's (cache=auto), sp-always: / kvmini's with cache=always; the target is 2 or more on the tree workloads, 1 or more on the big file)"
     [[ -s $KVM_COUNTERS ]] || return 0
     echo
     echo "PER WORKLOAD (KVM's counters in L1 and the VMM's CPU time, mean of the rounds)"
-    printf '%-8s %-8s %9s %8s %8s %8s %9s %9s\n' row workload exits pio mmio irqs guest_ms vmm_ms
-    for row in kvmini qemu-9p; do
+    printf '%-13s %-8s %9s %8s %8s %8s %9s %9s\n' row workload exits pio mmio irqs guest_ms vmm_ms
+    for row in kvmini kvmini-always qemu-9p; do
         for f in "${figures[@]}"; do
             awk -v r="$row" -v f="$f" '$1 == r && $2 == f { s[$3] += $4; n[$3]++ } END {
-                if (length(n)) printf "%-8s %-8s %9d %8d %8d %8d %9d %9d\n", r, f, s["exits"] / n["exits"],
+                if (length(n)) printf "%-13s %-8s %9d %8d %8d %8d %9d %9d\n", r, f, s["exits"] / n["exits"],
                     s["io_exits"] / n["io_exits"], s["mmio_exits"] / n["mmio_exits"],
                     s["irq_injections"] / n["irq_injections"], s["guest_ms"] / n["guest_ms"], s["vmm_ms"] / n["vmm_ms"] }' \
                 "$KVM_COUNTERS"
@@ -184,7 +189,8 @@ while [[ $# -gt 0 ]]; do
     case $1 in
     -r) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-r needs a positive number"; rounds=$2; shift ;;
     --log) [[ $# -ge 2 ]] || die "--log needs a file"; log=$2; shift ;;
-    --rows) [[ ${2:-} =~ ^(kvmini|qemu-9p)( (kvmini|qemu-9p))?$ ]] || die "--rows takes kvmini and/or qemu-9p"; rows=$2; shift ;;
+    --rows) [[ ${2:-} =~ ^(kvmini|kvmini-always|qemu-9p)( (kvmini|kvmini-always|qemu-9p)){0,2}$ ]] ||
+                die "--rows takes kvmini, kvmini-always and/or qemu-9p"; rows=$2; shift ;;
     -h|--help) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
