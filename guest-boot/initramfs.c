@@ -92,6 +92,7 @@ static int check_plan(const struct initramfs_cfg *c, const struct kcmdline *k, s
 	struct plan_in in = {
 		.root = k->root, .fstype = k->fstype, .rootflags = k->flags, .rw = k->rw,
 		.overlays = c->overlays, .nr_overlays = c->nr_overlays, .hostname = c->hostname,
+		.shares = k->shares,
 	};
 	char err[512];
 

@@ -338,6 +338,7 @@ int main(int argc, char **argv)
 	struct plan_in in = {
 		.root = k.root, .fstype = k.fstype, .rootflags = k.flags, .rw = k.rw,
 		.overlays = conf.overlays, .nr_overlays = conf.nr_overlays, .hostname = conf.hostname,
+		.shares = k.shares,
 	};
 	n = plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err));
 	if (n < 0)

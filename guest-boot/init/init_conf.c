@@ -255,6 +255,9 @@ int kcmdline_parse(const char *cmdline, struct kcmdline *k, char *err, size_t er
 			r = copy_value(k->init, sizeof(k->init), eq, strlen(eq), "init", err, errlen);
 		else if (!strcmp(word, "kvmini.dhcp"))
 			r = copy_value(k->dhcp, sizeof(k->dhcp), eq, strlen(eq), "kvmini.dhcp", err, errlen);
+		else if (!strcmp(word, "kvmini.shares"))
+			r = copy_value(k->shares, sizeof(k->shares), eq, strlen(eq), "kvmini.shares", err,
+				       errlen);
 		if (r)
 			return r;
 	}

@@ -239,6 +239,63 @@ static bool hostname_ok(const char *h)
 	return true;
 }
 
+/* A share tag as kvmini makes them: 1 to 36 letters, digits, '.', '_'
+ * or '-', not "." or ".." (it becomes a folder name under /mnt). */
+static bool tag_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (!n || n > 36 || !strcmp(t, ".") || !strcmp(t, ".."))
+		return false;
+	return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* Each share but the root's on /mnt/TAG, in a tmpfs over /mnt. */
+static int plan_shares(struct builder *b, const struct plan_in *in, bool virtiofs_root,
+		       char *err, size_t errlen)
+{
+	char list[PLAN_DATA_MAX], *save = NULL;
+	bool first = true;
+
+	if (!in->shares || !*in->shares)
+		return 0;
+	if (strlen(in->shares) >= sizeof(list)) {
+		snprintf(err, errlen, "kvmini.shares= is too long");
+		return -EINVAL;
+	}
+	strcpy(list, in->shares);
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(t, ':');
+		char dst[PLAN_PATH_MAX];
+		bool ro = false;
+
+		if (colon) {
+			if (strcmp(colon, ":ro")) {
+				snprintf(err, errlen, "kvmini.shares=: '%s': only ':ro' may follow a tag", t);
+				return -EINVAL;
+			}
+			*colon = '\0';
+			ro = true;
+		}
+		if (!tag_ok(t)) {
+			snprintf(err, errlen, "kvmini.shares=: '%s' is not a share tag (1 to 36 letters, "
+				 "digits, '.', '_' or '-')", t);
+			return -EINVAL;
+		}
+		if (virtiofs_root && !strcmp(t, in->root))
+			continue;
+		if (first) {
+			mkdir_op(b, NR "/mnt", 0755);
+			mount_op(b, 0, "tmpfs", NR "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+			first = false;
+		}
+		fmt(b, dst, sizeof(dst), NR "/mnt/%s", t);
+		mkdir_op(b, dst, 0755);
+		mount_op(b, 0, t, dst, "virtiofs", ro ? MS_RDONLY : 0, NULL);
+	}
+	return 0;
+}
+
 int plan_root(const struct plan_in *in, struct plan_op *ops, unsigned max, char *err, size_t errlen)
 {
 	struct builder b = { .ops = ops, .max = max };
@@ -288,6 +345,8 @@ int plan_root(const struct plan_in *in, struct plan_op *ops, unsigned max, char 
 	plan_overlays(&b, in);
 	if (!in->rw)
 		plan_etc(&b, host);
+	if (plan_shares(&b, in, virtiofs, err, errlen))
+		return -EINVAL;
 	if (b.err == -ENAMETOOLONG)
 		snprintf(err, errlen, "a path or mount option is too long for the mount plan");
 	else if (b.err)

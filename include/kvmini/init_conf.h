@@ -83,6 +83,7 @@ struct kcmdline {
 	char flags[KCMD_VALUE_MAX];     /* rootflags=: mount data */
 	char init[KCMD_VALUE_MAX];      /* init=; "" when absent */
 	char dhcp[KCMD_VALUE_MAX];      /* kvmini.dhcp=MAC[,MAC]: the --net user NICs */
+	char shares[KCMD_VALUE_MAX];    /* kvmini.shares=TAG[:ro],...: the --share tags */
 	bool rw;                        /* the last of ro/rw; read-only by default */
 };
 

@@ -23,7 +23,11 @@
  *   read-write: tmpfs on /run and /tmp, the user's overlays; the root's own
  *     /etc and /var are left as they are (it is the user's system).
  * Mount points that the read-only root lacks are skipped (it cannot get
- * new folders). */
+ * new folders).
+ * Shares (kvmini.shares=, the root's own tag left out): each on
+ * /mnt/TAG (read-only for TAG:ro), in a tmpfs mounted over /mnt, so
+ * that neither a read-only root nor the host's folder needs (or gets) a
+ * folder per share; the root's own /mnt is hidden while they are. */
 #ifndef KVMINI_INIT_PLAN_H
 #define KVMINI_INIT_PLAN_H
 
@@ -33,7 +37,7 @@
 #define PLAN_NEWROOT "/newroot"
 #define PLAN_PATH_MAX 256
 #define PLAN_DATA_MAX 1024
-#define PLAN_MAX_OPS 64
+#define PLAN_MAX_OPS 80
 #define INIT_MAX_OVERLAYS_ALL 10 /* the user's (at most 8) and /var/lib, /var/cache */
 
 enum plan_kind {
@@ -65,6 +69,7 @@ struct plan_in {
 	const char *const *overlays; /* absolute guest paths */
 	unsigned nr_overlays;
 	const char *hostname;        /* NULL: "kvmini" */
+	const char *shares;          /* kvmini.shares=: "TAG[:ro],..."; NULL: none */
 };
 
 /* The early mounts. Returns the number of operations written to @ops. */

@@ -14,14 +14,16 @@ if want rootfs-exec; then
     if ! init_setup; then fail rootfs-exec "$init_why"; else
         echo "l1-marker-$$" > /srv/kvmini-proj/l1-marker
         rm -f /rootfs-probe /srv/kvmini-proj/tmp-probe
+        rm -rf /tmp/kvmini-out && mkdir -p /tmp/kvmini-out
         # shellcheck disable=SC2016  # expanded by the guest's shell
         cd /srv/kvmini-proj || exit 1
-        init_run rootfs-exec -- "${rootfs_args[@]}" --rootfs / --exec \
+        init_run rootfs-exec -- "${rootfs_args[@]}" --rootfs / --share /tmp/kvmini-out:out --exec \
             'echo "PWD=$(pwd)"; echo "MARK=$(cat l1-marker)"
 echo x > /rootfs-probe 2>/dev/null && echo ROOT-WRITABLE
 echo t > /tmp/tmp-probe && echo "TMP=$(cat /tmp/tmp-probe)"
 echo "ROOTFS=$(awk '"'"'$2 == "/" { t = $3 " " substr($4, 1, 2) } END { print t }'"'"' /proc/mounts)"
 d=$(stat -c %d /); echo "RA=$(cat /sys/class/bdi/$((d >> 8 & 4095)):$(( (d & 255) | (d >> 12 & 1048320) ))/read_ahead_kb)"
+echo "result-$$" > /mnt/out/result
 exit 7'
         cd - >/dev/null || exit 1
         dir=$work/rootfs-exec
@@ -33,6 +35,8 @@ exit 7'
             fail rootfs-exec "stdout '$out', expected '$want_out'" "$dir"
         elif [[ -e /rootfs-probe || -e /tmp/tmp-probe ]]; then
             fail rootfs-exec "the guest's writes reached L1's root" "$dir"
+        elif ! grep -q '^result-[0-9]*$' /tmp/kvmini-out/result 2>/dev/null; then
+            fail rootfs-exec "--share next to --rootfs: /mnt/out/result did not reach L1 ('$(head -c 80 /tmp/kvmini-out/result 2>&1)')" "$dir"
         else
             pass rootfs-exec
         fi

@@ -131,6 +131,48 @@ START_TEST(virtiofs_root)
 }
 END_TEST
 
+/* --share next to a root: each share but the root's on /mnt/TAG, in a
+ * tmpfs over /mnt; tags the init would turn into paths are refused. */
+START_TEST(shares)
+{
+	struct plan_in in = { .root = "kvmini-root", .fstype = "virtiofs", .rw = true,
+			      .shares = "kvmini-root:ro,out,data.v2:ro" };
+	static const char *const bad[] = { "..", "a/b", "x:rw", "", "a,,b", "." };
+	char got[4096], err[256];
+	const struct plan_op *op;
+	int n = plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err));
+
+	ck_assert_msg(n > 0, "%s", err);
+	describe(n, got, sizeof(got));
+	ck_assert_str_eq(got, "mkdir /newroot\nmountvirtiofs /newroot\nmounttmpfs /newroot/run\n"
+			      "move /newroot/dev\nmove /newroot/proc\nmove /newroot/sys\n"
+			      "mounttmpfs /newroot/tmp (if exists)\n"
+			      "mkdir /newroot/mnt\nmounttmpfs /newroot/mnt\n"
+			      "mkdir /newroot/mnt/out\nmountvirtiofs /newroot/mnt/out\n"
+			      "mkdir /newroot/mnt/data.v2\nmountvirtiofs /newroot/mnt/data.v2\n");
+	op = find(n, PLAN_MOUNT, "/newroot/mnt/out");
+	ck_assert_str_eq(op->src, "out");
+	ck_assert_uint_eq(op->flags, 0);
+	op = find(n, PLAN_MOUNT, "/newroot/mnt/data.v2");
+	ck_assert_str_eq(op->src, "data.v2");
+	ck_assert_uint_eq(op->flags, MS_RDONLY);
+	/* Only the root's tag: no /mnt tmpfs. */
+	in.shares = "kvmini-root:ro";
+	n = plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err));
+	ck_assert_ptr_null(find(n, PLAN_MOUNT, "/newroot/mnt"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		in.shares = bad[i];
+		n = plan_root(&in, ops, PLAN_MAX_OPS, err, sizeof(err));
+		if (bad[i][0] && strcmp(bad[i], "a,,b")) {
+			ck_assert_msg(n == -EINVAL, "kvmini.shares=%s: %d", bad[i], n);
+			ck_assert(strstr(err, "kvmini.shares="));
+		} else {
+			ck_assert_msg(n > 0, "kvmini.shares=%s: %s", bad[i], err); /* empty parts skipped */
+		}
+	}
+}
+END_TEST
+
 START_TEST(bad_input)
 {
 	static const char *const bad[] = { "etc", "/", "/a,b", "/a:b", "/a//b", "/a/", "/a/../b", "/a/.",
@@ -236,12 +278,13 @@ START_TEST(kernel_cmdline)
 
 	ck_assert_int_eq(kcmdline_parse("console=ttyS0 root=/dev/vda rootfstype=ext4 ro "
 					"rootflags=\"a b\" rw init=/bin/x kvmini.dhcp=52:54:00:12:34:56,52:54:00:12:34:57 "
-					"-- root=/dev/evil", &k, err, sizeof(err)), 0);
+					"kvmini.shares=kvmini-root:ro,out -- root=/dev/evil", &k, err, sizeof(err)), 0);
 	ck_assert_str_eq(k.root, "/dev/vda");
 	ck_assert_str_eq(k.fstype, "ext4");
 	ck_assert_str_eq(k.flags, "a b");
 	ck_assert_str_eq(k.init, "/bin/x");
 	ck_assert_str_eq(k.dhcp, "52:54:00:12:34:56,52:54:00:12:34:57");
+	ck_assert_str_eq(k.shares, "kvmini-root:ro,out");
 	ck_assert(k.rw);
 	ck_assert(!kcmdline_root_is_virtiofs(&k));
 	ck_assert_int_eq(kcmdline_parse("\"root=tag\" rootfstype=virtiofs rw ro", &k, err, sizeof(err)), 0);
@@ -251,6 +294,7 @@ START_TEST(kernel_cmdline)
 	ck_assert_int_eq(kcmdline_parse("quiet", &k, err, sizeof(err)), 0);
 	ck_assert_str_eq(k.root, "");
 	ck_assert_str_eq(k.dhcp, "");
+	ck_assert_str_eq(k.shares, "");
 	memset(longv, 'a', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	memcpy(longv, "root=", 5);
@@ -268,6 +312,7 @@ int main(void)
 	tcase_add_test(tc, read_only_root);
 	tcase_add_test(tc, read_write_root);
 	tcase_add_test(tc, virtiofs_root);
+	tcase_add_test(tc, shares);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, conf_round_trip);
 	tcase_add_test(tc, conf_parse_rules);
