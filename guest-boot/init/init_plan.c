@@ -64,14 +64,19 @@ static void mount_op(struct builder *b, unsigned opt, const char *src, const cha
 	fmt(b, op->data, sizeof(op->data), "%s", data ? data : "");
 }
 
-static void mkdir_op(struct builder *b, const char *dst, unsigned long mode)
+static void mkdir_op_opt(struct builder *b, const char *dst, unsigned long mode, unsigned opt)
 {
-	struct plan_op *op = add(b, PLAN_MKDIR, 0);
+	struct plan_op *op = add(b, PLAN_MKDIR, opt);
 
 	if (!op)
 		return;
 	fmt(b, op->dst, sizeof(op->dst), "%s", dst);
 	op->flags = mode;
+}
+
+static void mkdir_op(struct builder *b, const char *dst, unsigned long mode)
+{
+	mkdir_op_opt(b, dst, mode, 0);
 }
 
 int plan_early(struct plan_op *ops, unsigned max)
@@ -284,14 +289,17 @@ static int plan_shares(struct builder *b, const struct plan_in *in, bool virtiof
 		}
 		if (virtiofs_root && !strcmp(t, in->root))
 			continue;
+		/* Best effort: a read-only root without /mnt boots without its
+		 * shares (and says so) rather than not at all. */
 		if (first) {
-			mkdir_op(b, NR "/mnt", 0755);
-			mount_op(b, 0, "tmpfs", NR "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+			mkdir_op_opt(b, NR "/mnt", 0755, PLAN_BEST_EFFORT);
+			mount_op(b, PLAN_IF_EXISTS | PLAN_BEST_EFFORT, "tmpfs", NR "/mnt", "tmpfs",
+				 MS_NOSUID | MS_NODEV, "mode=0755");
 			first = false;
 		}
 		fmt(b, dst, sizeof(dst), NR "/mnt/%s", t);
-		mkdir_op(b, dst, 0755);
-		mount_op(b, 0, t, dst, "virtiofs", ro ? MS_RDONLY : 0, NULL);
+		mkdir_op_opt(b, dst, 0755, PLAN_BEST_EFFORT);
+		mount_op(b, PLAN_IF_EXISTS | PLAN_BEST_EFFORT, t, dst, "virtiofs", ro ? MS_RDONLY : 0, NULL);
 	}
 	return 0;
 }

@@ -15,6 +15,9 @@ if want rootfs-exec; then
         echo "l1-marker-$$" > /srv/kvmini-proj/l1-marker
         rm -f /rootfs-probe /srv/kvmini-proj/tmp-probe
         rm -rf /tmp/kvmini-out && mkdir -p /tmp/kvmini-out
+        # A distribution's root has /mnt, L1's bare one not: shares go
+        # under it (a read-only root cannot get it in the guest).
+        mkdir -p /mnt
         # shellcheck disable=SC2016  # expanded by the guest's shell
         cd /srv/kvmini-proj || exit 1
         init_run rootfs-exec -- "${rootfs_args[@]}" --rootfs / --share /tmp/kvmini-out:out --exec \
