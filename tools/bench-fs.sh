@@ -123,7 +123,8 @@ in_l1() {
     local rounds=$1 tar=${PAYLOAD_FILES:-/payload/files}/$2 rows=$3 r row f k q
     # shellcheck disable=SC1091
     source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
-    session_timeout=900
+    # A whole boot's work: QEMU's 9p create alone ran past 530 s once.
+    session_timeout=2400
     export KVM_COUNTERS=/tmp/bench-fs/counters
     [[ -x ${QEMU:-} ]] || die "no qemu in L1"
     # Every inode the guest knows is an fd kvmini holds (20,000 here): L1's
@@ -216,7 +217,7 @@ make_tree() { # OUT
 }
 tree_tar=$(cache_build bench-fs-tree tar "v1-$tree_dirs-$tree_files_per_dir-0000000" make_tree) ||
     die "cannot build the file tree"
-nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-1}" --memory 6G --timeout 3600 --stall 600
+nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-1}" --memory 6G --timeout 6000 --stall 600
              --file "$here/guest-session.sh" --file "$tree_tar")
 [[ -n $log ]] && nested_args+=(--log "$log")
 exec "$here/nested-run" "${nested_args[@]}" "${BASH_SOURCE[0]}" --in-l1 "$rounds" "$(basename "$tree_tar")" "$rows"
