@@ -120,7 +120,7 @@ label() {
 }
 
 in_l1() {
-    local rounds=$1 tar=${PAYLOAD_FILES:-/payload/files}/$2 rows=$3 r row f k q
+    local rounds=$1 tar=${PAYLOAD_FILES:-/payload/files}/$2 rows=$3 r row f k a q
     # shellcheck disable=SC1091
     source "${PAYLOAD_FILES:-/payload/files}/guest-session.sh"
     # A whole boot's work: QEMU's 9p create alone ran past 530 s once.
@@ -155,10 +155,10 @@ in_l1() {
     echo
     echo "BENCH-FS RESULTS (seconds, median of $rounds; 1 vCPU, 1 GiB; inside the nested L1)"
     printf '%-34s %10s %10s %10s %9s %9s\n' workload kvmini kv-always qemu-9p speedup sp-always
+    # The median of ROW's figure F over the rounds.
+    row_median() { awk -v r="$1" -v f="$2" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median; }
     for f in "${figures[@]}"; do
-        k=$(awk -v r=kvmini -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
-        a=$(awk -v r=kvmini-always -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
-        q=$(awk -v r=qemu-9p -v f="$f" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median)
+        k=$(row_median kvmini "$f") a=$(row_median kvmini-always "$f") q=$(row_median qemu-9p "$f")
         printf '%-34s %10s %10s %10s %9s %9s\n' "$(label "$f")" "$k" "$a" "$q" "$(ratio "$q" "$k")" "$(ratio "$q" "$a")"
     done
     echo "(speedup: QEMU-9p's time / kvmini's (cache=auto), sp-always: / kvmini's with cache=always; the target is 2 or more on the tree workloads, 1 or more on the big file)"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kvmini/config_devices.h"
+#include "kvmini/init_plan.h"
 #include "kvmini/layout.h"
 
 /* Splits @arg at commas into @parts (in @buf). Returns the count or -E2BIG. */
@@ -246,20 +247,7 @@ int config_add_net(struct config_devices *d, const char *arg, struct kv_err *e)
 	return 0;
 }
 
-/* A tag the guest mounts and the initramfs turns into /mnt/TAG: 1 to 36
- * bytes of letters, digits, '.', '_' and '-', not starting with '.'. */
-static bool tag_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (!n || n > VIRTIO_FS_TAG_MAX || t[0] == '.')
-		return false;
-	for (; *t; t++)
-		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
-		      *t == '.' || *t == '_' || *t == '-'))
-			return false;
-	return true;
-}
+_Static_assert(PLAN_SHARE_TAG_MAX == VIRTIO_FS_TAG_MAX, "the init's tag rule is virtio-fs's");
 
 int config_add_share_dir(struct config_devices *d, const char *dir, const char *tag, bool ro,
 			 struct kv_err *e)
@@ -274,7 +262,7 @@ int config_add_share_dir(struct config_devices *d, const char *dir, const char *
 	if (strlen(dir) >= sizeof(d->share_paths[0]))
 		return kv_err_set(e, -ENAMETOOLONG, "--share: path longer than %zu bytes",
 				  sizeof(d->share_paths[0]) - 1);
-	if (!tag_ok(tag))
+	if (!plan_share_tag_ok(tag))
 		return kv_err_set(e, -EINVAL, "--share %s: tag '%s': use 1 to %d letters, digits, '.', '_' "
 				  "or '-' (not starting with '.'), e.g. --share %s:data", dir, tag,
 				  VIRTIO_FS_TAG_MAX, dir);
@@ -352,7 +340,7 @@ int config_add_share(struct config_devices *d, const char *arg, struct kv_err *e
 		snprintf(tag, sizeof(tag), "%s", colon + 1);
 	} else {
 		default_tag(parts[0], tag, sizeof(tag));
-		if (!tag_ok(tag))
+		if (!plan_share_tag_ok(tag))
 			return kv_err_set(e, -EINVAL, "--share %s: no usable tag from the folder's name: "
 					  "name one, e.g. --share %s:data", parts[0], parts[0]);
 	}

@@ -112,14 +112,9 @@ static void run_plan(const struct plan_op *ops, int n)
 		r = run_op(op);
 		if (!r)
 			continue;
-		if ((op->opt & PLAN_BEST_EFFORT) && op->kind == PLAN_MKDIR) {
-			say("cannot make the folder %s in the root: %s", op->dst + strlen(PLAN_NEWROOT),
-			    strerror(-r));
-			continue;
-		}
 		if (op->opt & PLAN_BEST_EFFORT) {
 			say("%s stays as the root has it: %s %s: %s", op->dst + strlen(PLAN_NEWROOT),
-			    op->fstype, op->dst, strerror(-r));
+			    op->kind == PLAN_MKDIR ? "mkdir" : op->fstype, op->dst, strerror(-r));
 			continue;
 		}
 		if (op->kind == PLAN_MOUNT && !strcmp(op->dst, PLAN_NEWROOT))

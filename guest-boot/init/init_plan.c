@@ -64,7 +64,7 @@ static void mount_op(struct builder *b, unsigned opt, const char *src, const cha
 	fmt(b, op->data, sizeof(op->data), "%s", data ? data : "");
 }
 
-static void mkdir_op_opt(struct builder *b, const char *dst, unsigned long mode, unsigned opt)
+static void mkdir_op(struct builder *b, unsigned opt, const char *dst, unsigned long mode)
 {
 	struct plan_op *op = add(b, PLAN_MKDIR, opt);
 
@@ -74,26 +74,21 @@ static void mkdir_op_opt(struct builder *b, const char *dst, unsigned long mode,
 	op->flags = mode;
 }
 
-static void mkdir_op(struct builder *b, const char *dst, unsigned long mode)
-{
-	mkdir_op_opt(b, dst, mode, 0);
-}
-
 int plan_early(struct plan_op *ops, unsigned max)
 {
 	struct builder b = { .ops = ops, .max = max };
 	const unsigned long nosuid = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
-	mkdir_op(&b, "/proc", 0555);
+	mkdir_op(&b, 0, "/proc", 0555);
 	mount_op(&b, 0, "proc", "/proc", "proc", nosuid, NULL);
-	mkdir_op(&b, "/sys", 0555);
+	mkdir_op(&b, 0, "/sys", 0555);
 	mount_op(&b, 0, "sysfs", "/sys", "sysfs", nosuid, NULL);
-	mkdir_op(&b, "/dev", 0755);
+	mkdir_op(&b, 0, "/dev", 0755);
 	mount_op(&b, 0, "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-	mkdir_op(&b, "/dev/pts", 0755);
+	mkdir_op(&b, 0, "/dev/pts", 0755);
 	/* gid 5: the tty group in Debian and most distributions. */
 	mount_op(&b, 0, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666");
-	mkdir_op(&b, "/dev/shm", 01777);
+	mkdir_op(&b, 0, "/dev/shm", 01777);
 	mount_op(&b, 0, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	return b.err ? b.err : (int)b.n;
 }
@@ -187,8 +182,8 @@ static void plan_overlays(struct builder *b, const struct plan_in *in)
 		fmt(b, up, sizeof(up), NR "/run/kvmini/overlay/%u/upper", i);
 		fmt(b, work, sizeof(work), NR "/run/kvmini/overlay/%u/work", i);
 		fmt(b, dst, sizeof(dst), NR "%s", list[i].path);
-		mkdir_op(b, up, 0755);
-		mkdir_op(b, work, 0700);
+		mkdir_op(b, 0, up, 0755);
+		mkdir_op(b, 0, work, 0700);
 		op = add(b, PLAN_MOUNT, opt);
 		if (!op)
 			return;
@@ -212,7 +207,7 @@ static void plan_etc(struct builder *b, const char *host)
 	fmt(b, files[1].text, sizeof(files[1].text),
 	    "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", host);
 	fmt(b, files[2].text, sizeof(files[2].text), "%s", fstab);
-	mkdir_op(b, NR "/run/kvmini/etc", 0755);
+	mkdir_op(b, 0, NR "/run/kvmini/etc", 0755);
 	for (int i = 0; i < 3; i++) {
 		struct plan_op *op = add(b, PLAN_WRITE, 0);
 
@@ -244,15 +239,12 @@ static bool hostname_ok(const char *h)
 	return true;
 }
 
-/* A share tag as kvmini makes them: 1 to 36 letters, digits, '.', '_'
- * or '-', not "." or ".." (it becomes a folder name under /mnt). */
-static bool tag_ok(const char *t)
+bool plan_share_tag_ok(const char *t)
 {
 	size_t n = strlen(t);
 
-	if (!n || n > 36 || !strcmp(t, ".") || !strcmp(t, ".."))
-		return false;
-	return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+	return n && n <= PLAN_SHARE_TAG_MAX && t[0] != '.' &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 /* Each share but the root's on /mnt/TAG, in a tmpfs over /mnt. */
@@ -282,9 +274,9 @@ static int plan_shares(struct builder *b, const struct plan_in *in, bool virtiof
 			*colon = '\0';
 			ro = true;
 		}
-		if (!tag_ok(t)) {
+		if (!plan_share_tag_ok(t)) {
 			snprintf(err, errlen, "kvmini.shares=: '%s' is not a share tag (1 to 36 letters, "
-				 "digits, '.', '_' or '-')", t);
+				 "digits, '.', '_' or '-', not starting with '.')", t);
 			return -EINVAL;
 		}
 		if (virtiofs_root && !strcmp(t, in->root))
@@ -292,13 +284,13 @@ static int plan_shares(struct builder *b, const struct plan_in *in, bool virtiof
 		/* Best effort: a read-only root without /mnt boots without its
 		 * shares (and says so) rather than not at all. */
 		if (first) {
-			mkdir_op_opt(b, NR "/mnt", 0755, PLAN_BEST_EFFORT);
+			mkdir_op(b, PLAN_BEST_EFFORT, NR "/mnt", 0755);
 			mount_op(b, PLAN_IF_EXISTS | PLAN_BEST_EFFORT, "tmpfs", NR "/mnt", "tmpfs",
 				 MS_NOSUID | MS_NODEV, "mode=0755");
 			first = false;
 		}
 		fmt(b, dst, sizeof(dst), NR "/mnt/%s", t);
-		mkdir_op_opt(b, dst, 0755, PLAN_BEST_EFFORT);
+		mkdir_op(b, PLAN_BEST_EFFORT, dst, 0755);
 		mount_op(b, PLAN_IF_EXISTS | PLAN_BEST_EFFORT, t, dst, "virtiofs", ro ? MS_RDONLY : 0, NULL);
 	}
 	return 0;
@@ -332,7 +324,7 @@ int plan_root(const struct plan_in *in, struct plan_op *ops, unsigned max, char 
 		if (plan_check_overlay(in->overlays[i], err, errlen))
 			return -EINVAL;
 
-	mkdir_op(&b, NR, 0755);
+	mkdir_op(&b, 0, NR, 0755);
 	mount_op(&b, 0, in->root, NR, in->fstype, in->rw ? 0 : MS_RDONLY, in->rootflags);
 	/* The kernel's file systems from the initramfs, with what is under them. */
 	mount_op(&b, 0, "tmpfs", NR "/run", "tmpfs", scratch, "mode=0755");

@@ -72,6 +72,14 @@ struct plan_in {
 	const char *shares;          /* kvmini.shares=: "TAG[:ro],..."; NULL: none */
 };
 
+#define PLAN_SHARE_TAG_MAX 36 /* VIRTIO_FS_TAG_MAX, without virtio's headers */
+
+/* A share tag as kvmini gives them and the init mounts them on /mnt/TAG:
+ * 1 to 36 bytes of letters, digits, '.', '_' and '-', not starting with
+ * '.' (so never "." or ".."). config checks --share with it, the init
+ * kvmini.shares=. */
+bool plan_share_tag_ok(const char *tag);
+
 /* The early mounts. Returns the number of operations written to @ops. */
 int plan_early(struct plan_op *ops, unsigned max) __attribute__((warn_unused_result));
 
