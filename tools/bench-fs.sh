@@ -16,11 +16,15 @@
 # and checks the work was done (file counts, bytes). Prints each figure's
 # median in seconds, kvmini's speed-up over 9p (QEMU time / kvmini time:
 # above 1 is faster), and per workload KVM's exits, interrupts and the
-# VMM's CPU time, to say where the time goes.
+# VMM's CPU time, to say where the time goes. Then, for the kvmini rows,
+# the requests per workload: each workload alone in a fresh guest
+# (--exec, --report json), the share's FUSE requests by opcode, the queue
+# notifications and interrupts they took (kvmini's own counts).
 #
 # usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini kvmini-always qemu-9p"]
 #                          [--log FILE]
-#   (default 1 round, rows kvmini and qemu-9p; inside L1, tools/nested-run runs it as:
+#   (default 1 round, rows kvmini and qemu-9p; -r 0: only the requests
+#   per workload; inside L1, tools/nested-run runs it as:
 #   bench-fs.sh --in-l1 ROUNDS TAR ROWS)
 set -euo pipefail
 
@@ -109,6 +113,57 @@ record_round() { # ROW
     done >> /tmp/bench-fs/results
 }
 
+# The requests ROW's share served for each workload, alone in a fresh
+# guest (cold caches, as in a round's first workload: find and readall
+# there follow other workloads, whose entries cache=always keeps). The
+# tree for rm is unpacked by L1; the archive for create is read from a
+# second share (counted apart).
+request_pass() { # ROW
+    local row=$1 share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage opt='' f work json
+    [[ $row == kvmini-always ]] && opt=,cache=always
+    mkdir -p "$stage"
+    ln -f "$share/tree.tar" "$stage/tree.tar" 2>/dev/null || cp "$share/tree.tar" "$stage/tree.tar"
+    for f in "${figures[@]}"; do
+        rm -rf "$share/new"
+        case $f in
+        big) work='dd if=/mnt/data/big of=/dev/null bs=1M' ;;
+        find) work='find /mnt/data/tree | wc -l' ;;
+        readall) work='tar -cf - -C /mnt/data tree | wc -c' ;;
+        create) work='cat /mnt/stage/tree.tar > /tmp/tree.tar && mkdir /mnt/data/new && tar -xf /tmp/tree.tar -C /mnt/data/new && sync' ;;
+        rm) mkdir "$share/new" && tar -xf "$stage/tree.tar" -C "$share/new"; work='rm -rf /mnt/data/new' ;;
+        esac
+        json=/tmp/bench-fs/requests-$row-$f.json
+        vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data$opt" \
+            -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
+        if ! timeout 2400 "${cmd[@]}" < /dev/null > "/tmp/bench-fs/requests-$row-$f.out" 2>&1; then
+            echo "bench-fs: requests: $row $f: kvmini status $?; its output:"
+            tail -n 8 "/tmp/bench-fs/requests-$row-$f.out" | sed 's/^/    | /'
+            continue
+        fi
+        jq -r --arg row "$row" --arg f "$f" '.shares[] | select(.tag == "data") |
+            "\($row) \($f) \(.requests) \(.notifications) \(.interrupts) " +
+            ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
+            >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
+        progress "$row: requests for $f done"
+    done
+    rm -rf "$share/new"
+}
+
+# The request table: per row and workload, the requests and what they
+# took, per path of the tree (files and folders) for the tree workloads.
+print_requests() {
+    local paths=$((tree_dirs * tree_files_per_dir + tree_dirs + tree_dirs / 20 + 1))
+    [[ -s /tmp/bench-fs/requests ]] || return 0
+    echo
+    echo "REQUESTS PER WORKLOAD (kvmini's --report, each workload alone in a fresh guest; per path: / $paths)"
+    printf '%-13s %-8s %9s %9s %9s %8s  %s\n' row workload requests notify irqs per-path "by opcode"
+    while read -r row f req nt irq ops; do
+        per=-
+        [[ $f != big ]] && per=$(awk -v a="$req" -v b="$paths" 'BEGIN { printf "%.2f", a / b }')
+        printf '%-13s %-8s %9s %9s %9s %8s  %s\n' "$row" "$f" "$req" "$nt" "$irq" "$per" "$ops"
+    done < /tmp/bench-fs/requests
+}
+
 label() {
     case $1 in
     big) echo "read one 256 MiB file" ;;
@@ -133,6 +188,7 @@ in_l1() {
     ulimit -Hn 1048576 && ulimit -n 1048576 || die "cannot raise the open-file limit in L1"
     mkdir -p /tmp/bench-fs/share
     : > /tmp/bench-fs/results
+    : > /tmp/bench-fs/requests
     : > "$KVM_COUNTERS"
     [[ -d /sys/kernel/debug/kvm ]] || mount -t debugfs none /sys/kernel/debug 2>/dev/null ||
         echo "bench-fs: cannot mount debugfs: no KVM exit counts"
@@ -162,6 +218,10 @@ in_l1() {
         printf '%-34s %10s %10s %10s %9s %9s\n' "$(label "$f")" "$k" "$a" "$q" "$(ratio "$q" "$k")" "$(ratio "$q" "$a")"
     done
     echo "(speedup: QEMU-9p's time / kvmini's (cache=auto), sp-always: / kvmini's with cache=always; the target is 2 or more on the tree workloads, 1 or more on the big file)"
+    for row in $rows; do
+        [[ $row == kvmini* ]] && request_pass "$row"
+    done
+    print_requests
     [[ -s $KVM_COUNTERS ]] || return 0
     echo
     echo "PER WORKLOAD (KVM's counters in L1 and the VMM's CPU time, mean of the rounds)"
@@ -188,7 +248,7 @@ repo=$(cd "$here/.." && pwd)
 rounds=1 log='' rows="kvmini qemu-9p"
 while [[ $# -gt 0 ]]; do
     case $1 in
-    -r) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "-r needs a positive number"; rounds=$2; shift ;;
+    -r) [[ ${2:-} =~ ^[0-9]+$ ]] || die "-r needs a number (0: only the requests per workload)"; rounds=$2; shift ;;
     --log) [[ $# -ge 2 ]] || die "--log needs a file"; log=$2; shift ;;
     --rows) [[ ${2:-} =~ ^(kvmini|kvmini-always|qemu-9p)( (kvmini|kvmini-always|qemu-9p)){0,2}$ ]] ||
                 die "--rows takes kvmini, kvmini-always and/or qemu-9p"; rows=$2; shift ;;
@@ -221,5 +281,7 @@ tree_tar=$(cache_build bench-fs-tree tar "v1-$tree_dirs-$tree_files_per_dir-0000
 # find three times of three (README, "Shared folders").
 nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-2}" --memory 6G --timeout 6000 --stall 600
              --file "$here/guest-session.sh" --file "$tree_tar")
+jq=$(command -v jq) || die "jq is missing (tools/install-deps installs it)"
+nested_args+=(--bin "$jq:/usr/bin/jq")
 [[ -n $log ]] && nested_args+=(--log "$log")
 exec "$here/nested-run" "${nested_args[@]}" "${BASH_SOURCE[0]}" --in-l1 "$rounds" "$(basename "$tree_tar")" "$rows"

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "kvmini/log.h"
+#include "kvmini/fuse_parse.h"
 #include "kvmini/report.h"
+#include "kvmini/virtio_fs.h"
 
 static const char *const milestone_names[MS_COUNT] = {
 	[MS_PROCESS_START] = "process_start",
@@ -133,6 +135,38 @@ static void write_kib(FILE *f, const char *key, long v)
 		fprintf(f, "%ld", v);
 }
 
+/* "shares": per virtio-fs device, how requests came and went and how
+ * many of each FUSE opcode (those served at least once). */
+static void write_shares(const struct report *r, FILE *f)
+{
+	fputs(",\"shares\":[", f);
+	for (unsigned i = 0; i < r->nr_shares; i++) {
+		const struct virtio_fs_counts *c = &r->shares[i];
+		bool first = true;
+
+		fputs(i ? ",{\"tag\":" : "{\"tag\":", f);
+		report_json_string(f, c->tag);
+		fprintf(f, ",\"notifications\":%llu,\"requests\":%llu,\"interrupts\":%llu,\"ops\":{",
+			(unsigned long long)c->notifications, (unsigned long long)c->chains,
+			(unsigned long long)c->interrupts);
+		for (unsigned op = 0; op < FUSE_SERVER_NR_OPCODES; op++) {
+			const char *name = fuse_opcode_name(op);
+
+			if (!c->ops[op])
+				continue;
+			fputs(first ? "" : ",", f);
+			first = false;
+			if (name && op < FUSE_SERVER_NR_OPCODES - 1)
+				report_json_string(f, name);
+			else
+				fprintf(f, "\"opcode_%u%s\"", op, op == FUSE_SERVER_NR_OPCODES - 1 ? "_or_above" : "");
+			fprintf(f, ":%llu", (unsigned long long)c->ops[op]);
+		}
+		fputs("}}", f);
+	}
+	fputc(']', f);
+}
+
 static void write_profile(const struct report *r, FILE *f)
 {
 	double first = r->at[MS_FIRST_VCPU_ENTRY];
@@ -148,6 +182,7 @@ static void write_profile(const struct report *r, FILE *f)
 		overhead = r->rss_kib > r->guest_resident_kib ? r->rss_kib - r->guest_resident_kib : 0;
 	write_kib(f, "vmm_overhead_kib", overhead);
 	write_kvm(r, f);
+	write_shares(r, f);
 }
 
 void report_fini(struct report *r)

@@ -8,10 +8,13 @@
 #include <string.h>
 #include <linux/kvm.h>
 
+#include "kvmini/config_devices.h"
 #include "kvmini/kvm_stats.h"
 #include "kvmini/log.h"
+#include "kvmini/virtio_fs.h"
 #include "kvmini/vm.h"
 #include "vm_stats.h"
+#include "vm_virtio.h"
 
 #define MAX_OUT (2 * KVM_STATS_MAX_DESC)
 
@@ -20,6 +23,7 @@ struct vm_stats {
 	struct kvm_stats_src src;       /* the fd being read, one at a time */
 	struct report_stat out[MAX_OUT]; /* the VM's scalars, then the vCPUs' */
 	char names[MAX_OUT][KVM_STATS_NAME_MAX]; /* what out[].name points to */
+	struct virtio_fs_counts shares[CONFIG_MAX_SHARES];
 };
 
 int vm_stats_init(struct vm *vm, struct kv_err *e)
@@ -95,6 +99,10 @@ int vm_stats_collect(struct vm *vm, struct report *r)
 
 	if (!st || !r)
 		return -ENOTSUP;
+	r->nr_shares = vm_virtio_fs_counts(vm, st->shares, CONFIG_MAX_SHARES);
+	if (r->nr_shares > CONFIG_MAX_SHARES)
+		r->nr_shares = CONFIG_MAX_SHARES;
+	r->shares = st->shares;
 	err = read_one(st, vm->vm_fd, &k, true, &e);
 	base = k;
 	for (unsigned i = 0; !err && i < vm->nr_vcpus; i++) {

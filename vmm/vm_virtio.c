@@ -208,3 +208,19 @@ void vm_virtio_close(struct vm *vm)
 		evloop_destroy(vm->loop);
 	vm->loop = NULL;
 }
+
+unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct vm_virtio_dev *v = &vm->virtio[i];
+
+		if (!v->dev_made || v->dev.device_id != VIRTIO_ID_FS)
+			continue;
+		if (n < max)
+			virtio_fs_counts(&v->dev, &out[n]);
+		n++;
+	}
+	return n;
+}

@@ -20,4 +20,9 @@ int vm_virtio_start(struct vm *vm, struct kv_err *e) KV_MUST_CHECK;
 void vm_virtio_detach(struct vm *vm);
 void vm_virtio_close(struct vm *vm);
 
+/* Each virtio-fs device's counts (--report), at most @max; returns how
+ * many devices there are. */
+struct virtio_fs_counts;
+unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsigned max);
+
 #endif

@@ -55,6 +55,8 @@ struct fuse_server {
 
 	pthread_mutex_t log_lock;
 	struct log_ratelimit rl;
+
+	atomic_uint_least64_t op_count[FUSE_SERVER_NR_OPCODES];
 };
 
 /* A worker's buffers (one per thread; never allocated while serving). */

@@ -243,6 +243,19 @@ static size_t write_reply(struct fs_req *r, int err)
 	return oh.len;
 }
 
+static void count_op(struct fuse_server *s, uint32_t op)
+{
+	if (op >= FUSE_SERVER_NR_OPCODES)
+		op = FUSE_SERVER_NR_OPCODES - 1;
+	atomic_fetch_add_explicit(&s->op_count[op], 1, memory_order_relaxed);
+}
+
+void fuse_server_op_counts(struct fuse_server *s, uint64_t counts[FUSE_SERVER_NR_OPCODES])
+{
+	for (unsigned i = 0; i < FUSE_SERVER_NR_OPCODES; i++)
+		counts[i] = atomic_load_explicit(&s->op_count[i], memory_order_relaxed);
+}
+
 static size_t serve(struct fuse_server *s, struct fs_scratch *sc, const struct iovec *in,
 		    unsigned nin, const struct iovec *out, unsigned nout)
 {
@@ -266,6 +279,8 @@ static size_t serve(struct fuse_server *s, struct fs_scratch *sc, const struct i
 		return 0;
 	}
 	err = fuse_parse(in, nin, out, nout, sc->parse, sizeof(sc->parse), &r.p, &why);
+	if (r.p.have_header)
+		count_op(s, r.p.h.opcode);
 	if (err) {
 		if (err != -ENOSYS)
 			fs_log_guest(s, "malformed request (opcode %u): %s", r.p.h.opcode, why);

@@ -179,12 +179,14 @@ void virtio_dev_config_changed(struct virtio_dev *d)
 		d->tops->notify_config(d->transport);
 }
 
-void virtio_dev_used(struct virtio_dev *d, unsigned q)
+bool virtio_dev_used(struct virtio_dev *d, unsigned q)
 {
 	if (q >= d->nr_queues)
-		return;
-	if (vq_should_interrupt(&d->vqs[q]) && d->tops && d->tops->notify_queue)
-		d->tops->notify_queue(d->transport, q);
+		return false;
+	if (!vq_should_interrupt(&d->vqs[q]) || !d->tops || !d->tops->notify_queue)
+		return false;
+	d->tops->notify_queue(d->transport, q);
+	return true;
 }
 
 void virtio_dev_requeue(struct virtio_dev *d, unsigned q)

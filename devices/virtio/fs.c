@@ -45,12 +45,14 @@ struct vfs_dev {
 	struct virtio_dev *dev;
 	struct fuse_server *srv;
 	struct virtio_fs_config config;   /* as the guest reads it (little-endian) */
+	char tag[VIRTIO_FS_TAG_MAX + 1];
 	struct vfs_slot *slots;
 	unsigned nr_slots;
 	/* Under the device lock: */
 	struct vfs_slot *free;
 	unsigned outstanding[VIRTIO_MAX_QUEUES];
 	uint32_t epoch;
+	uint64_t notifications, chains, interrupts; /* virtio_fs_counts */
 	/* Requests whose buffers a worker may still touch. */
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
@@ -96,8 +98,8 @@ static void vfs_done(struct fuse_request *req, size_t len)
 			if (vq_push(&d->vqs[q], head, (uint32_t)len) < 0)
 				virtio_dev_fail(d, "queue %u: %s", q,
 						d->vqs[q].error ? d->vqs[q].error : "push failed");
-			else
-				virtio_dev_used(d, q);
+			else if (virtio_dev_used(d, q))
+				fs->interrupts++;
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -112,6 +114,7 @@ static void vfs_queue_notify(struct virtio_dev *d, unsigned q)
 	if (q >= d->nr_queues || !virtio_dev_live(d))
 		return;
 	vq = &d->vqs[q];
+	fs->notifications++;
 	do {
 		vq_disable_kicks(vq);
 		for (;;) {
@@ -136,6 +139,7 @@ static void vfs_queue_notify(struct virtio_dev *d, unsigned q)
 			}
 			fs->free = slot->next_free;
 			fs->outstanding[q]++;
+			fs->chains++;
 			slot->head = c.head;
 			slot->q = (uint8_t)q;
 			slot->epoch = fs->epoch;
@@ -222,6 +226,20 @@ unsigned virtio_fs_in_flight(struct virtio_dev *d)
 	return n;
 }
 
+void virtio_fs_counts(struct virtio_dev *d, struct virtio_fs_counts *out)
+{
+	struct vfs_dev *fs = to_fs(d);
+
+	*out = (struct virtio_fs_counts){ 0 };
+	memcpy(out->tag, fs->tag, sizeof(out->tag));
+	pthread_mutex_lock(&d->lock);
+	out->notifications = fs->notifications;
+	out->chains = fs->chains;
+	out->interrupts = fs->interrupts;
+	pthread_mutex_unlock(&d->lock);
+	fuse_server_op_counts(fs->srv, out->ops);
+}
+
 static int check_cfg(const struct virtio_fs_cfg *cfg, const char *name, unsigned *nq,
 		     struct kv_err *e)
 {
@@ -281,6 +299,7 @@ int virtio_fs_create(const struct virtio_fs_cfg *cfg, const struct guest_mem *me
 		return r;
 	}
 	memcpy(fs->config.tag, cfg->tag, strlen(cfg->tag)); /* NUL-padded, not terminated */
+	memcpy(fs->tag, cfg->tag, strlen(cfg->tag));
 	fs->config.num_request_queues = htole32(nq);
 	virtio_dev_init(dev, name, VIRTIO_ID_FS, 0, nq + 1, VIRTQ_MAX_SIZE, sizeof(fs->config),
 			&vfs_ops, fs, mem, loop);

@@ -139,4 +139,10 @@ struct fuse_server_stats {
 };
 void fuse_server_stats(struct fuse_server *s, struct fuse_server_stats *st);
 
+/* Requests with a FUSE header served since the server was made, by
+ * opcode (what --report says, to tell requests per operation); an
+ * opcode at or past FUSE_SERVER_NR_OPCODES counts in the last slot. */
+#define FUSE_SERVER_NR_OPCODES 64
+void fuse_server_op_counts(struct fuse_server *s, uint64_t counts[FUSE_SERVER_NR_OPCODES]);
+
 #endif

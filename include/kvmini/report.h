@@ -25,6 +25,8 @@ struct report_stat {
 	uint64_t value;
 };
 
+struct virtio_fs_counts; /* include/kvmini/virtio_fs.h */
+
 struct report {
 	pthread_mutex_t lock;  /* milestones are marked from vCPU threads */
 	double at[MS_COUNT];   /* seconds since process start; < 0: not reached */
@@ -40,6 +42,8 @@ struct report {
 	long rss_kib;          /* resident at the VM's end */
 	long guest_resident_kib; /* guest RAM resident then (counted in rss_kib) */
 	long guest_hugetlb_kib;  /* guest RAM in hugetlbfs pages (not in rss_kib) */
+	const struct virtio_fs_counts *shares; /* each --share's requests, at the VM's end */
+	unsigned nr_shares;
 };
 
 void report_init(struct report *r);

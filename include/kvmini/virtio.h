@@ -127,8 +127,9 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
  * generation and interrupt the driver for a config change. Lock held. */
 void virtio_dev_config_changed(struct virtio_dev *d);
 
-/* After vq_push()es on queue @q: interrupt the driver if the ring asks. */
-void virtio_dev_used(struct virtio_dev *d, unsigned q);
+/* After vq_push()es on queue @q: interrupt the driver if the ring asks.
+ * Returns whether it did. */
+bool virtio_dev_used(struct virtio_dev *d, unsigned q);
 
 /* A device that stopped processing queue @q with work left (its budget
  * per call is spent) asks to be called again after the event loop's

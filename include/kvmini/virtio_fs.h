@@ -43,4 +43,16 @@ int virtio_fs_create(const struct virtio_fs_cfg *cfg, const struct guest_mem *me
 /* Requests taken from the queues and not yet completed (tests). */
 unsigned virtio_fs_in_flight(struct virtio_dev *dev);
 
+/* What the device did since it was made (--report): how the guest's
+ * requests arrived and were answered, and the requests by FUSE opcode. */
+struct virtio_fs_counts {
+	char tag[VIRTIO_FS_TAG_MAX + 1];
+	uint64_t notifications; /* queue notifications handled (kicks that
+				 * arrive together count once) */
+	uint64_t chains;        /* requests taken from the queues */
+	uint64_t interrupts;    /* completions that interrupted the driver */
+	uint64_t ops[FUSE_SERVER_NR_OPCODES]; /* by opcode (fuse_server_op_counts) */
+};
+void virtio_fs_counts(struct virtio_dev *dev, struct virtio_fs_counts *out);
+
 #endif

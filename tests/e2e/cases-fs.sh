@@ -301,16 +301,23 @@ echo "B-SEES=$(cat /mnt/b/from-a)"
 cd /mnt/b && cd .. && echo "UP=$(ls | tr "\n" " ")"
 cat /mnt/b/../top-only.txt 2>/dev/null && echo ESCAPE-UP
 echo GUEST-DONE'
-    fs_run fs-nested -- "${fs_args[@]}" --share "$share:a" --share "$share/sub:b" --exec "$script"
+    fs_run fs-nested -- "${fs_args[@]}" --share "$share:a" --share "$share/sub:b" --exec "$script" \
+        --report "json:$dir/report.json"
     problems=
     chk status "$st" 0
+    # --report counts each share's requests: two shares, each with its
+    # INIT, and writes as CREATE (or MKNOD) and WRITE on the share written.
+    chk report-shares "$(jq -r '[.shares[].tag] | join(",")' "$dir/report.json" 2>&1)" a,b
+    chk report-init "$(jq -r '[.shares[].ops.INIT] | join(",")' "$dir/report.json" 2>&1)" 1,1
+    chk report-writes "$(jq -r '[.shares[] | (.ops.WRITE // 0) > 0 and .requests > 5 and .interrupts > 0]
+        | join(",")' "$dir/report.json" 2>&1)" true,true
     grep -q GUEST-DONE "$dir/out" || problems="$problems; the guest's script did not finish"
     chk a-sees "$(grep -o 'A-SEES=.*' "$dir/out" | tr -d '\r')" A-SEES=via-b
     chk b-sees "$(grep -o 'B-SEES=.*' "$dir/out" | tr -d '\r')" B-SEES=via-a
     chk host "$(cat "$share/sub/from-a" "$share/sub/from-b" 2>&1 | tr '\n' ' ')" "via-a via-b "
     chk up "$(grep -o 'UP=.*' "$dir/out" | tr -d '\r')" "UP=a b "
     chk escape "$(grep -c ESCAPE-UP "$dir/out")" 0
-    fs_verdict fs-nested "    (fs-nested: a share inside another: changes seen through both, '..' of the inner one is the guest's /mnt)"
+    fs_verdict fs-nested "    (fs-nested: a share inside another: changes seen through both, '..' of the inner one is the guest's /mnt; --report: $(jq -c '[.shares[] | {tag, requests, notifications}]' "$dir/report.json"))"
 fi
 
 if want fs-fds; then

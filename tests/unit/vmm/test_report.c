@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fuse.h>
 
 #include "kvmini/log.h"
 #include "kvmini/report.h"
+#include "kvmini/virtio_fs.h"
 #include "../check_main.h"
 
 /* Runs @fn into a memory stream; returns the malloc'd text. */
@@ -72,7 +74,7 @@ START_TEST(report_object)
 		"\"command_done\":null,\"vm_exit\":1.500000},\"peak_rss_kib\":1234,"
 		"\"before_main_s\":null,\"to_first_guest_instruction_s\":null,\"rss_kib\":null,"
 		"\"guest_resident_kib\":null,\"guest_hugetlb_kib\":null,\"vmm_overhead_kib\":null,"
-		"\"kvm_exits\":null,\"kvm_stats\":null}\n");
+		"\"kvm_exits\":null,\"kvm_stats\":null,\"shares\":[]}\n");
 	if (system("command -v python3 >/dev/null 2>&1") == 0) {
 		char cmd[2048];
 
@@ -120,13 +122,47 @@ START_TEST(profile)
 		"\"nested_page_fault\":100,\"host_interrupt\":70,\"irq_window\":0,"
 		"\"nmi_window\":0,\"signal\":0,\"request_irq\":0,\"other\":505},"
 		"\"kvm_stats\":{\"exits\":1000,\"io_exits\":300,\"mmio_exits\":20,"
-		"\"halt_exits\":5,\"pf_taken\":100,\"irq_exits\":70,\"pages_2m\":59}}\n"));
+		"\"halt_exits\":5,\"pf_taken\":100,\"irq_exits\":70,\"pages_2m\":59},"
+		"\"shares\":[]}\n"));
 	free(out);
 	report_fini(&r);
 
 	/* This process's age: positive, and not absurd for a unit test. */
 	ck_assert(report_process_age() > 0);
 	ck_assert(report_process_age() < 3600);
+}
+END_TEST
+
+/* Each share's counts: the requests by FUSE name, only those seen; an
+ * opcode the server has no name for by number. */
+START_TEST(shares)
+{
+	static struct virtio_fs_counts c[2] = {
+		{ .tag = "src", .notifications = 7, .chains = 9, .interrupts = 8 },
+		{ .tag = "o\"ut" },
+	};
+	struct report r;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	c[0].ops[FUSE_INIT] = 1;
+	c[0].ops[FUSE_LOOKUP] = 5;
+	c[0].ops[FUSE_READ] = 3;
+	c[0].ops[60] = 2;
+	c[0].ops[FUSE_SERVER_NR_OPCODES - 1] = 4;
+	report_init(&r);
+	r.shares = c;
+	r.nr_shares = 2;
+	f = open_memstream(&out, &len);
+	ck_assert_int_eq(report_write_json(&r, f), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, ",\"shares\":[{\"tag\":\"src\",\"notifications\":7,"
+		"\"requests\":9,\"interrupts\":8,\"ops\":{\"LOOKUP\":5,\"READ\":3,\"INIT\":1,"
+		"\"opcode_60\":2,\"opcode_63_or_above\":4}},{\"tag\":\"o\\\"ut\",\"notifications\":0,"
+		"\"requests\":0,\"interrupts\":0,\"ops\":{}}]}\n"));
+	free(out);
+	report_fini(&r);
 }
 END_TEST
 
@@ -138,6 +174,7 @@ int main(void)
 	tcase_add_test(tc, escapes);
 	tcase_add_test(tc, report_object);
 	tcase_add_test(tc, profile);
+	tcase_add_test(tc, shares);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
