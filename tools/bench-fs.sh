@@ -140,8 +140,11 @@ request_pass() { # ROW
             tail -n 8 "/tmp/bench-fs/requests-$row-$f.out" | sed 's/^/    | /'
             continue
         fi
-        jq -r --arg row "$row" --arg f "$f" '.shares[] | select(.tag == "data") |
-            "\($row) \($f) \(.requests) \(.notifications) \(.interrupts) " +
+        # The VM's exits (boot included: about 5,000) by kind, then the
+        # share's counts and its requests by opcode.
+        jq -r --arg row "$row" --arg f "$f" '(.kvm_exits // {}) as $x | .shares[] | select(.tag == "data") |
+            "\($row) \($f) \(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
+            "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
             ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
             >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
         progress "$row: requests for $f done"
@@ -155,12 +158,16 @@ print_requests() {
     local paths=$((tree_dirs * tree_files_per_dir + tree_dirs + tree_dirs / 20 + 1))
     [[ -s /tmp/bench-fs/requests ]] || return 0
     echo
-    echo "REQUESTS PER WORKLOAD (kvmini's --report, each workload alone in a fresh guest; per path: / $paths)"
-    printf '%-13s %-8s %9s %9s %9s %8s  %s\n' row workload requests notify irqs per-path "by opcode"
-    while read -r row f req nt irq ops; do
+    echo "REQUESTS PER WORKLOAD (kvmini's --report, each workload alone in a fresh guest; per path: / $paths;"
+    echo "  the VM's KVM exits, boot included, by kind: mmio and io kicks and accesses, hlt, other (emulated"
+    echo "  instructions, MSRs...))"
+    printf '%-13s %-8s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' row workload requests notify irqs \
+        per-path exits mmio io hlt other "by opcode"
+    while read -r row f req nt irq ex mmio io hlt other ops; do
         per=-
         [[ $f != big ]] && per=$(awk -v a="$req" -v b="$paths" 'BEGIN { printf "%.2f", a / b }')
-        printf '%-13s %-8s %9s %9s %9s %8s  %s\n' "$row" "$f" "$req" "$nt" "$irq" "$per" "$ops"
+        printf '%-13s %-8s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' "$row" "$f" "$req" "$nt" "$irq" "$per" \
+            "$ex" "$mmio" "$io" "$hlt" "$other" "$ops"
     done < /tmp/bench-fs/requests
 }
 
