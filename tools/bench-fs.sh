@@ -142,8 +142,9 @@ request_pass() { # ROW
         fi
         # The VM's exits (boot included: about 5,000) by kind, then the
         # share's counts and its requests by opcode.
-        jq -r --arg row "$row" --arg f "$f" '(.kvm_exits // {}) as $x | .shares[] | select(.tag == "data") |
-            "\($row) \($f) \(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
+        jq -r --arg row "$row" --arg f "$f" '(.kvm_exits // {}) as $x | .milestones as $m | .shares[] | select(.tag == "data") |
+            "\($row) \($f) \(if $m.command_done and $m.command_started then
+                ($m.command_done - $m.command_started) * 100 | round / 100 else "-" end) \(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
             "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
             ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
             >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
@@ -158,16 +159,17 @@ print_requests() {
     local paths=$((tree_dirs * tree_files_per_dir + tree_dirs + tree_dirs / 20 + 1))
     [[ -s /tmp/bench-fs/requests ]] || return 0
     echo
-    echo "REQUESTS PER WORKLOAD (kvmini's --report, each workload alone in a fresh guest; per path: / $paths;"
+    echo "REQUESTS PER WORKLOAD (kvmini's --report, each workload alone in a fresh guest; seconds: the"
+    echo "  command's, from kvmini's milestones (the timed rounds' figures are the guest's); per path: / $paths;"
     echo "  the VM's KVM exits, boot included, by kind: mmio and io kicks and accesses, hlt, other (emulated"
     echo "  instructions, MSRs...))"
-    printf '%-13s %-8s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' row workload requests notify irqs \
-        per-path exits mmio io hlt other "by opcode"
-    while read -r row f req nt irq ex mmio io hlt other ops; do
+    printf '%-13s %-8s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' row workload seconds requests notify \
+        irqs per-path exits mmio io hlt other "by opcode"
+    while read -r row f secs req nt irq ex mmio io hlt other ops; do
         per=-
         [[ $f != big ]] && per=$(awk -v a="$req" -v b="$paths" 'BEGIN { printf "%.2f", a / b }')
-        printf '%-13s %-8s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' "$row" "$f" "$req" "$nt" "$irq" "$per" \
-            "$ex" "$mmio" "$io" "$hlt" "$other" "$ops"
+        printf '%-13s %-8s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' "$row" "$f" "$secs" "$req" "$nt" "$irq" \
+            "$per" "$ex" "$mmio" "$io" "$hlt" "$other" "$ops"
     done < /tmp/bench-fs/requests
 }
 
