@@ -559,6 +559,46 @@ START_TEST(destroy_and_reset_forget_everything)
 }
 END_TEST
 
+/* OPEN and CREATE say FOPEN_NOFLUSH in every cache mode (the server has
+ * nothing to do at a guest's close()), with the cache mode's own flag;
+ * a FLUSH that comes anyway (older guests) is still answered. */
+START_TEST(open_flags_by_cache_mode)
+{
+	static const struct { enum fuse_cache cache; uint32_t want; } modes[] = {
+		{ FUSE_CACHE_AUTO, FOPEN_NOFLUSH },
+		{ FUSE_CACHE_ALWAYS, FOPEN_NOFLUSH | FOPEN_KEEP_CACHE },
+		{ FUSE_CACHE_NEVER, FOPEN_NOFLUSH | FOPEN_DIRECT_IO },
+	};
+	struct fuse_server_cfg cfg = { .cache = modes[_i].cache };
+	struct fuse_create_in ci = { .flags = O_RDWR, .mode = 0644 };
+	struct fuse_open_in oi = { .flags = O_RDONLY };
+	struct fuse_flush_in fl = { 0 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+
+	umask(0);
+	fc_tmpdir(top, sizeof(top), "fsopen");
+	snprintf(share, sizeof(share), "%s/share", top);
+	ck_assert_int_eq(mkdir(share, 0755), 0);
+	fds_before = fc_count_fds();
+	fc_start(&c, share, &cfg);
+	ck_assert_int_eq(fc_call(&c, FUSE_CREATE, FUSE_ROOT_ID, &ci, sizeof(ci), "f", 2,
+				 sizeof(e) + sizeof(o)), 0);
+	memcpy(&e, fc_payload(&c), sizeof(e));
+	memcpy(&o, (uint8_t *)fc_payload(&c) + sizeof(e), sizeof(o));
+	ck_assert_uint_eq(o.open_flags, modes[_i].want);
+	fl.fh = o.fh;
+	ck_assert_int_eq(fc_call(&c, FUSE_FLUSH, e.nodeid, &fl, sizeof(fl), NULL, 0, 0), 0);
+	ck_assert_int_eq(fc_release(&c, e.nodeid, o.fh), 0);
+	ck_assert_int_eq(fc_call(&c, FUSE_OPEN, e.nodeid, &oi, sizeof(oi), NULL, 0, sizeof(o)), 0);
+	memcpy(&o, fc_payload(&c), sizeof(o));
+	ck_assert_uint_eq(o.open_flags, modes[_i].want);
+	ck_assert_int_eq(fc_release(&c, e.nodeid, o.fh), 0);
+	/* A FLUSH of a handle that is gone: EBADF, as before. */
+	ck_assert_int_eq(fc_call(&c, FUSE_FLUSH, e.nodeid, &fl, sizeof(fl), NULL, 0, 0), -EBADF);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_ops");
@@ -576,6 +616,7 @@ int main(void)
 	tcase_add_loop_test(tc, xattrs, 0, 2);
 	tcase_add_loop_test(tc, misc_ops, 0, 2);
 	tcase_add_loop_test(tc, open_unlink_fstat, 0, 2);
+	tcase_add_loop_test(tc, open_flags_by_cache_mode, 0, 3);
 	tcase_add_loop_test(tc, destroy_and_reset_forget_everything, 0, 1);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
