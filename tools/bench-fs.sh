@@ -21,10 +21,12 @@
 # (--exec, --report json), the share's FUSE requests by opcode, the queue
 # notifications and interrupts they took (kvmini's own counts).
 #
-# usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini kvmini-always qemu-9p"]
-#                          [--log FILE]
+# usage: tools/bench-fs.sh [-r ROUNDS] [--rows "kvmini kvmini-always qemu-9p kvmini-base"]
+#                          [--base KVMINI] [--log FILE]
 #   (default 1 round, rows kvmini and qemu-9p; -r 0: only the requests
-#   per workload; inside L1, tools/nested-run runs it as:
+#   per workload; --base: another kvmini build (say, main before a
+#   change) as row kvmini-base, cache=auto, interleaved with the others
+#   in the same L1; inside L1, tools/nested-run runs it as:
 #   bench-fs.sh --in-l1 ROUNDS TAR ROWS)
 set -euo pipefail
 
@@ -57,6 +59,8 @@ run_round() { # ROW ROUND
     dir=/tmp/bench-fs/$row-$r
     if [[ $row == kvmini ]]; then
         vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
+    elif [[ $row == kvmini-base ]]; then
+        KVMINI=/usr/local/bin/kvmini-base vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
     elif [[ $row == kvmini-always ]]; then
         vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data,cache=always"
     else
@@ -133,7 +137,8 @@ request_pass() { # ROW
         rm) mkdir "$share/new" && tar -xf "$stage/tree.tar" -C "$share/new"; work='rm -rf /mnt/data/new' ;;
         esac
         json=/tmp/bench-fs/requests-$row-$f.json
-        vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data$opt" \
+        KVMINI=$([[ $row == kvmini-base ]] && echo /usr/local/bin/kvmini-base || echo "$KVMINI") \
+            vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data$opt" \
             -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
         if ! timeout 2400 "${cmd[@]}" < /dev/null > "/tmp/bench-fs/requests-$row-$f.out" 2>&1; then
             echo "bench-fs: requests: $row $f: kvmini status $?; its output:"
@@ -219,12 +224,13 @@ in_l1() {
     done
     echo
     echo "BENCH-FS RESULTS (seconds, median of $rounds; 1 vCPU, 1 GiB; inside the nested L1)"
-    printf '%-34s %10s %10s %10s %9s %9s\n' workload kvmini kv-always qemu-9p speedup sp-always
+    printf '%-34s %10s %10s %10s %9s %9s %10s\n' workload kvmini kv-always qemu-9p speedup sp-always kv-base
     # The median of ROW's figure F over the rounds.
     row_median() { awk -v r="$1" -v f="$2" '$1 == r && $2 == f && $3 != "" { print $3 }' /tmp/bench-fs/results | median; }
     for f in "${figures[@]}"; do
         k=$(row_median kvmini "$f") a=$(row_median kvmini-always "$f") q=$(row_median qemu-9p "$f")
-        printf '%-34s %10s %10s %10s %9s %9s\n' "$(label "$f")" "$k" "$a" "$q" "$(ratio "$q" "$k")" "$(ratio "$q" "$a")"
+        printf '%-34s %10s %10s %10s %9s %9s %10s\n' "$(label "$f")" "$k" "$a" "$q" "$(ratio "$q" "$k")" \
+            "$(ratio "$q" "$a")" "$(row_median kvmini-base "$f")"
     done
     echo "(speedup: QEMU-9p's time / kvmini's (cache=auto), sp-always: / kvmini's with cache=always; the target is 2 or more on the tree workloads, 1 or more on the big file)"
     for row in $rows; do
@@ -235,7 +241,7 @@ in_l1() {
     echo
     echo "PER WORKLOAD (KVM's counters in L1 and the VMM's CPU time, mean of the rounds)"
     printf '%-13s %-8s %9s %8s %8s %8s %9s %9s\n' row workload exits pio mmio irqs guest_ms vmm_ms
-    for row in kvmini kvmini-always qemu-9p; do
+    for row in kvmini kvmini-always kvmini-base qemu-9p; do
         for f in "${figures[@]}"; do
             awk -v r="$row" -v f="$f" '$1 == r && $2 == f { s[$3] += $4; n[$3]++ } END {
                 if (length(n)) printf "%-13s %-8s %9d %8d %8d %8d %9d %9d\n", r, f, s["exits"] / n["exits"],
@@ -254,14 +260,15 @@ fi
 # ---- on the host -----------------------------------------------------
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-rounds=1 log='' rows="kvmini qemu-9p"
+rounds=1 log='' rows="kvmini qemu-9p" base=''
 while [[ $# -gt 0 ]]; do
     case $1 in
     -r) [[ ${2:-} =~ ^[0-9]+$ ]] || die "-r needs a number (0: only the requests per workload)"; rounds=$2; shift ;;
     --log) [[ $# -ge 2 ]] || die "--log needs a file"; log=$2; shift ;;
-    --rows) [[ ${2:-} =~ ^(kvmini|kvmini-always|qemu-9p)( (kvmini|kvmini-always|qemu-9p)){0,2}$ ]] ||
-                die "--rows takes kvmini, kvmini-always and/or qemu-9p"; rows=$2; shift ;;
-    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --rows) [[ ${2:-} =~ ^(kvmini|kvmini-always|kvmini-base|qemu-9p)( (kvmini|kvmini-always|kvmini-base|qemu-9p)){0,3}$ ]] ||
+                die "--rows takes kvmini, kvmini-always, kvmini-base and/or qemu-9p"; rows=$2; shift ;;
+    --base) [[ -x ${2:-} ]] || die "--base needs a kvmini executable"; base=$2; shift ;;
+    -h|--help) sed -n '2,/^set -e/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -293,4 +300,8 @@ nested_args=(--with-qemu --smp "${BENCH_L1_SMP:-2}" --memory 6G --timeout 6000 -
 jq=$(command -v jq) || die "jq is missing (tools/install-deps installs it)"
 nested_args+=(--bin "$jq:/usr/bin/jq")
 [[ -n $log ]] && nested_args+=(--log "$log")
+if [[ " $rows " == *" kvmini-base "* ]]; then
+    [[ -n $base ]] || die "row kvmini-base needs --base KVMINI"
+    nested_args+=(--bin "$base:/usr/local/bin/kvmini-base")
+fi
 exec "$here/nested-run" "${nested_args[@]}" "${BASH_SOURCE[0]}" --in-l1 "$rounds" "$(basename "$tree_tar")" "$rows"
