@@ -117,45 +117,55 @@ record_round() { # ROW
     done >> /tmp/bench-fs/results
 }
 
-# The requests ROW's share served for each workload, alone in a fresh
-# guest (cold caches, as in a round's first workload: find and readall
-# there follow other workloads, whose entries cache=always keeps). The
-# tree for rm is unpacked by L1; the archive for create is read from a
-# second share (counted apart).
-request_pass() { # ROW
-    local row=$1 share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage opt='' f work json
-    [[ $row == kvmini-always ]] && opt=,cache=always
+# The requests each kvmini row's share served for each workload, alone
+# in a fresh guest (cold caches, as in a round's first workload: find and
+# readall there follow other workloads, whose entries cache=always
+# keeps), the rows interleaved per workload. The tree for rm is unpacked
+# by L1; the archive for create is read from a second share (counted
+# apart).
+request_pass() { # ROW...
+    local share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage f row
     mkdir -p "$stage"
     ln -f "$share/tree.tar" "$stage/tree.tar" 2>/dev/null || cp "$share/tree.tar" "$stage/tree.tar"
     for f in "${figures[@]}"; do
-        rm -rf "$share/new"
-        case $f in
-        big) work='dd if=/mnt/data/big of=/dev/null bs=1M' ;;
-        find) work='find /mnt/data/tree | wc -l' ;;
-        readall) work='tar -cf - -C /mnt/data tree | wc -c' ;;
-        create) work='cat /mnt/stage/tree.tar > /tmp/tree.tar && mkdir /mnt/data/new && tar -xf /tmp/tree.tar -C /mnt/data/new && sync' ;;
-        rm) mkdir "$share/new" && tar -xf "$stage/tree.tar" -C "$share/new"; work='rm -rf /mnt/data/new' ;;
-        esac
-        json=/tmp/bench-fs/requests-$row-$f.json
-        KVMINI=$([[ $row == kvmini-base ]] && echo /usr/local/bin/kvmini-base || echo "$KVMINI") \
-            vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data$opt" \
-            -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
-        if ! timeout 2400 "${cmd[@]}" < /dev/null > "/tmp/bench-fs/requests-$row-$f.out" 2>&1; then
-            echo "bench-fs: requests: $row $f: kvmini status $?; its output:"
-            tail -n 8 "/tmp/bench-fs/requests-$row-$f.out" | sed 's/^/    | /'
-            continue
-        fi
-        # The VM's exits (boot included: about 5,000) by kind, then the
-        # share's counts and its requests by opcode.
-        jq -r --arg row "$row" --arg f "$f" '(.kvm_exits // {}) as $x | .milestones as $m | .shares[] | select(.tag == "data") |
-            "\($row) \($f) \(if $m.command_done and $m.command_started then
-                ($m.command_done - $m.command_started) * 100 | round / 100 else "-" end) \(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
-            "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
-            ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
-            >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
-        progress "$row: requests for $f done"
+        for row in "$@"; do
+            request_one "$row" "$f"
+        done
     done
     rm -rf "$share/new"
+}
+
+request_one() { # ROW WORKLOAD
+    local row=$1 f=$2 share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage opt='' work json vmm=$KVMINI
+    [[ $row == kvmini-always ]] && opt=,cache=always
+    [[ $row == kvmini-base ]] && vmm=/usr/local/bin/kvmini-base
+    rm -rf "$share/new"
+    case $f in
+    big) work='dd if=/mnt/data/big of=/dev/null bs=1M' ;;
+    find) work='find /mnt/data/tree | wc -l' ;;
+    readall) work='tar -cf - -C /mnt/data tree | wc -c' ;;
+    create) work='cat /mnt/stage/tree.tar > /tmp/tree.tar && mkdir /mnt/data/new && tar -xf /tmp/tree.tar -C /mnt/data/new && sync' ;;
+    rm) mkdir "$share/new" && tar -xf "$stage/tree.tar" -C "$share/new"; work='rm -rf /mnt/data/new' ;;
+    esac
+    json=/tmp/bench-fs/requests-$row-$f.json
+    KVMINI=$vmm vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G \
+        --share "$share:data$opt" -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
+    if ! timeout 2400 "${cmd[@]}" < /dev/null > "/tmp/bench-fs/requests-$row-$f.out" 2>&1; then
+        echo "bench-fs: requests: $row $f: kvmini status $?; its output:"
+        tail -n 8 "/tmp/bench-fs/requests-$row-$f.out" | sed 's/^/    | /'
+        return 0
+    fi
+    # The VM's exits (boot included: about 5,000) by kind, then the
+    # share's counts and its requests by opcode.
+    jq -r --arg row "$row" --arg f "$f" '(.kvm_exits // {}) as $x | .milestones as $m |
+        .shares[] | select(.tag == "data") |
+        "\($row) \($f) \(if $m.command_done and $m.command_started then
+            ($m.command_done - $m.command_started) * 100 | round / 100 else "-" end) " +
+        "\(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
+        "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
+        ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
+        >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
+    progress "$row: requests for $f done"
 }
 
 # The request table: per row and workload, the requests and what they
@@ -233,9 +243,11 @@ in_l1() {
             "$(ratio "$q" "$a")" "$(row_median kvmini-base "$f")"
     done
     echo "(speedup: QEMU-9p's time / kvmini's (cache=auto), sp-always: / kvmini's with cache=always; the target is 2 or more on the tree workloads, 1 or more on the big file)"
+    local kvmini_rows=()
     for row in $rows; do
-        [[ $row == kvmini* ]] && request_pass "$row"
+        [[ $row == kvmini* ]] && kvmini_rows+=("$row")
     done
+    [[ ${#kvmini_rows[@]} -gt 0 ]] && request_pass "${kvmini_rows[@]}"
     print_requests
     [[ -s $KVM_COUNTERS ]] || return 0
     echo
