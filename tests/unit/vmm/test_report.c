@@ -25,6 +25,19 @@ static char *capture_string(const char *s)
 	return out;
 }
 
+/* @r as report_write_json writes it; the malloc'd text. */
+static char *report_text(struct report *r)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(report_write_json(r, f), 0);
+	fclose(f);
+	return out;
+}
+
 START_TEST(escapes)
 {
 	static const struct { const char *in, *want; } cases[] = {
@@ -49,9 +62,7 @@ END_TEST
 START_TEST(report_object)
 {
 	struct report r;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *out;
 
 	log_init();
 	report_init(&r);
@@ -64,9 +75,7 @@ START_TEST(report_object)
 	r.has_command_status = true;
 	r.command_status = 42;
 	r.peak_rss_kib = 1234;
-	f = open_memstream(&out, &len);
-	ck_assert_int_eq(report_write_json(&r, f), 0);
-	fclose(f);
+	out = report_text(&r);
 	ck_assert_str_eq(out,
 		"{\"exit_status\":42,\"stop_reason\":\"po\\\"weroff\",\"command_status\":42,"
 		"\"milestones\":{\"process_start\":0.000000,\"first_vcpu_entry\":0.250000,"
@@ -100,9 +109,7 @@ START_TEST(profile)
 		{ "pf_taken", 100 }, { "irq_exits", 70 }, { "pages_2m", 59 },
 	};
 	struct report r;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *out;
 
 	report_init(&r);
 	r.at[MS_FIRST_VCPU_ENTRY] = 0.125;
@@ -112,9 +119,7 @@ START_TEST(profile)
 	r.rss_kib = 100000;
 	r.guest_resident_kib = 80000;
 	r.guest_hugetlb_kib = 0;
-	f = open_memstream(&out, &len);
-	ck_assert_int_eq(report_write_json(&r, f), 0);
-	fclose(f);
+	out = report_text(&r);
 	ck_assert_ptr_nonnull(strstr(out, ",\"before_main_s\":0.500000,"
 		"\"to_first_guest_instruction_s\":0.625000,\"rss_kib\":100000,"
 		"\"guest_resident_kib\":80000,\"guest_hugetlb_kib\":0,\"vmm_overhead_kib\":20000,"
@@ -142,9 +147,7 @@ START_TEST(shares)
 		{ .tag = "o\"ut" },
 	};
 	struct report r;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *out;
 
 	c[0].ops[FUSE_INIT] = 1;
 	c[0].ops[FUSE_LOOKUP] = 5;
@@ -154,9 +157,7 @@ START_TEST(shares)
 	report_init(&r);
 	r.shares = c;
 	r.nr_shares = 2;
-	f = open_memstream(&out, &len);
-	ck_assert_int_eq(report_write_json(&r, f), 0);
-	fclose(f);
+	out = report_text(&r);
 	ck_assert_ptr_nonnull(strstr(out, ",\"shares\":[{\"tag\":\"src\",\"notifications\":7,"
 		"\"requests\":9,\"interrupts\":8,\"ops\":{\"LOOKUP\":5,\"READ\":3,\"INIT\":1,"
 		"\"opcode_60\":2,\"opcode_63_or_above\":4}},{\"tag\":\"o\\\"ut\",\"notifications\":0,"
