@@ -150,9 +150,12 @@ request_one() { # ROW WORKLOAD
     json=/tmp/bench-fs/requests-$row-$f.json
     KVMINI=$vmm vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G \
         --share "$share:data$opt" -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
-    if ! timeout 2400 "${cmd[@]}" < /dev/null > "/tmp/bench-fs/requests-$row-$f.out" 2>&1; then
-        echo "bench-fs: requests: $row $f: kvmini status $?; its output:"
-        tail -n 8 "/tmp/bench-fs/requests-$row-$f.out" | sed 's/^/    | /'
+    local st=0 out=/tmp/bench-fs/requests-$row-$f.out
+    timeout 2400 "${cmd[@]}" < /dev/null > "$out" 2>&1 || st=$?
+    if [[ $st -ne 0 ]]; then
+        echo "bench-fs: requests: $row $f: kvmini status $st; the guest's kernel messages and the last lines:"
+        grep -aE 'Kernel panic|Oops|BUG|WARNING|Out of memory|kvmini: ' "$out" | head -n 20 | sed 's/^/    ! /'
+        grep -av '^ *\(R[0-9A-Z]\|CR0\|[CSDEFG]S \|TR \|LDT\|GDT\|RIP\|RAX\|RSI\)' "$out" | tail -n 25 | sed 's/^/    | /'
         return 0
     fi
     # The VM's exits (boot included: about 5,000) by kind, then the
@@ -165,7 +168,7 @@ request_one() { # ROW WORKLOAD
         "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
         ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
         >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
-    progress "$row: requests for $f done"
+    progress "$row: requests for $f: $(tail -n 1 /tmp/bench-fs/requests)"
 }
 
 # The request table: per row and workload, the requests and what they
