@@ -256,6 +256,37 @@ void fuse_server_op_counts(struct fuse_server *s, uint64_t counts[FUSE_SERVER_NR
 		counts[i] = atomic_load_explicit(&s->op_count[i], memory_order_relaxed);
 }
 
+/* @n printable bytes of guest name @name, for a trace line. */
+static void printable(char *out, size_t n, const char *name)
+{
+	size_t i = 0;
+
+	for (; name && name[i] && i + 1 < n; i++)
+		out[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+	out[i] = '\0';
+}
+
+/* KVMINI_LOG=trace: one line per request (what a workload asks). */
+static void trace_request(struct fuse_server *s, const struct fuse_parsed *p, int err)
+{
+	const char *op = fuse_opcode_name(p->h.opcode);
+	char name[64], opnum[24];
+	unsigned extra = 0;
+
+	if (!op) {
+		snprintf(opnum, sizeof(opnum), "opcode %u", p->h.opcode);
+		op = opnum;
+	}
+
+	printable(name, sizeof(name), p->name);
+	if (p->h.opcode == FUSE_SETATTR)
+		extra = p->a.setattr.valid;
+	else if (p->h.opcode == FUSE_OPEN || p->h.opcode == FUSE_CREATE)
+		extra = p->h.opcode == FUSE_OPEN ? p->a.open.flags : p->a.create.flags;
+	LOG_TRACE("%s: %s node %llu '%s' 0x%x -> %d", s->name, op,
+		  (unsigned long long)p->h.nodeid, name, extra, err);
+}
+
 static size_t serve(struct fuse_server *s, struct fs_scratch *sc, const struct iovec *in,
 		    unsigned nin, const struct iovec *out, unsigned nout)
 {
@@ -289,6 +320,8 @@ static size_t serve(struct fuse_server *s, struct fs_scratch *sc, const struct i
 	}
 	if (!r.p.have_header)
 		return 0;
+	if (log_get_level() >= LOG_LEVEL_TRACE)
+		trace_request(s, &r.p, err);
 	return write_reply(&r, err);
 }
 

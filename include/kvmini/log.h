@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 
-enum log_level { LOG_LEVEL_ERR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+/* TRACE: a line per guest request where a device offers it (virtio-fs:
+ * KVMINI_LOG=trace), for finding out what a workload asks of kvmini. */
+enum log_level { LOG_LEVEL_ERR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG, LOG_LEVEL_TRACE };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
@@ -15,6 +17,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define LOG_WARN(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define LOG_INFO(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define LOG_TRACE(...) log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
 
 /* Rate limit for anything a guest can trigger: allows @burst messages,
  * then one per second, and counts what it suppressed. */

@@ -33,7 +33,7 @@ enum log_level log_get_level(void)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
 	char line[1024];
 	va_list ap;
 	int n;

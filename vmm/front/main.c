@@ -494,9 +494,12 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	log_init();
 	before_main = report_process_age();
-	/* KVMINI_LOG=debug shows boot milestones with timestamps. */
+	/* KVMINI_LOG=debug shows boot milestones with timestamps; trace also
+	 * each virtio-fs request. */
 	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "debug"))
 		log_set_level(LOG_LEVEL_DEBUG);
+	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "trace"))
+		log_set_level(LOG_LEVEL_TRACE);
 	if (config_parse(argc, argv, &cfg, &e))
 		fail(&e);
 	switch (cfg.action) {

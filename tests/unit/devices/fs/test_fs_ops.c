@@ -16,6 +16,7 @@
 
 #include "../../check_main.h"
 #include "fuse_client.h"
+#include "kvmini/log.h"
 
 #define ALL_FALLBACKS (FUSE_HOST_NO_OPENAT2 | FUSE_HOST_NO_FCHMODAT2 | \
 		       FUSE_HOST_NO_FACCESSAT2 | FUSE_HOST_NO_LINK_EMPTY)
@@ -599,6 +600,43 @@ START_TEST(open_flags_by_cache_mode)
 }
 END_TEST
 
+/* KVMINI_LOG=trace: a line per request with its opcode, node, name (made
+ * printable) and result; nothing at the debug level. */
+START_TEST(trace_lines)
+{
+	char path[128], buf[2048] = { 0 };
+	struct fuse_entry_out e, miss;
+	unsigned lines = 0;
+	int fd, saved;
+
+	BEGIN();
+	host_write("f", "x");
+	snprintf(path, sizeof(path), "%s/trace.txt", top);
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fd, 2), 0);
+	log_set_level(LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "f", &e), 0);
+	log_set_level(LOG_LEVEL_TRACE);
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "f", &e), 0);
+	ck_assert_int_eq(fc_lookup(&c, FUSE_ROOT_ID, "no\x01such", &miss), -ENOENT); /* node 0 */
+	log_set_level(LOG_LEVEL_WARN);
+	ck_assert_int_ge(dup2(saved, 2), 0);
+	close(saved);
+	ck_assert_int_gt(pread(fd, buf, sizeof(buf) - 1, 0), 0);
+	close(fd);
+	ck_assert_ptr_nonnull(strstr(buf, "kvmini: trace: test-fs: LOOKUP node 1 'f' 0x0 -> 0\r\n"));
+	/* A miss is a negative entry (0); the control byte shows as '?'. */
+	ck_assert_ptr_nonnull(strstr(buf, "kvmini: trace: test-fs: LOOKUP node 1 'no?such' 0x0 -> 0\r\n"));
+	for (const char *p = buf; (p = strstr(p, "LOOKUP")); p++)
+		lines++;
+	ck_assert_uint_eq(lines, 2); /* the debug level traced nothing */
+	fc_forget(&c, e.nodeid, 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_ops");
@@ -617,6 +655,7 @@ int main(void)
 	tcase_add_loop_test(tc, misc_ops, 0, 2);
 	tcase_add_loop_test(tc, open_unlink_fstat, 0, 2);
 	tcase_add_loop_test(tc, open_flags_by_cache_mode, 0, 3);
+	tcase_add_loop_test(tc, trace_lines, 0, 1);
 	tcase_add_loop_test(tc, destroy_and_reset_forget_everything, 0, 1);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
