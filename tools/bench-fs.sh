@@ -53,16 +53,23 @@ guest_time() { # ROW NAME COMMAND
     progress "$row: $name $(session_value "${name^^}") s"
 }
 
+# kvmini_cmd ROW [-- EXTRA...]: cmd for a kvmini row: which build and which
+# cache mode the row means, the share as /mnt/data.
+kvmini_cmd() {
+    local row=$1 vmm=$KVMINI opt=''
+    shift
+    [[ $row == kvmini-always ]] && opt=,cache=always
+    [[ $row == kvmini-base ]] && vmm=/usr/local/bin/kvmini-base
+    KVMINI=$vmm vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G \
+        --share "/tmp/bench-fs/share:data$opt" "$@"
+}
+
 # shellcheck disable=SC2016  # the guest's shell expands what is sent
 run_round() { # ROW ROUND
     local row=$1 r=$2 share=/tmp/bench-fs/share
     dir=/tmp/bench-fs/$row-$r
-    if [[ $row == kvmini ]]; then
-        vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
-    elif [[ $row == kvmini-base ]]; then
-        KVMINI=/usr/local/bin/kvmini-base vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
-    elif [[ $row == kvmini-always ]]; then
-        vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data,cache=always"
+    if [[ $row == kvmini* ]]; then
+        kvmini_cmd "$row"
     else
         vmm_cmd qemu-pc --cmdline "console=ttyS0 quiet panic=-1" --memory 1G --share "$share:data"
     fi
@@ -136,9 +143,7 @@ request_pass() { # ROW...
 }
 
 request_one() { # ROW WORKLOAD
-    local row=$1 f=$2 share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage opt='' work json vmm=$KVMINI
-    [[ $row == kvmini-always ]] && opt=,cache=always
-    [[ $row == kvmini-base ]] && vmm=/usr/local/bin/kvmini-base
+    local row=$1 f=$2 share=/tmp/bench-fs/share stage=/tmp/bench-fs/stage work json
     rm -rf "$share/new"
     case $f in
     big) work='dd if=/mnt/data/big of=/dev/null bs=1M' ;;
@@ -148,8 +153,7 @@ request_one() { # ROW WORKLOAD
     rm) mkdir "$share/new" && tar -xf "$stage/tree.tar" -C "$share/new"; work='rm -rf /mnt/data/new' ;;
     esac
     json=/tmp/bench-fs/requests-$row-$f.json
-    KVMINI=$vmm vmm_cmd kvmini-bzimage --cmdline "console=ttyS0 quiet panic=-1" --memory 1G \
-        --share "$share:data$opt" -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
+    kvmini_cmd "$row" -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
     local st=0 out=/tmp/bench-fs/requests-$row-$f.out
     timeout 2400 "${cmd[@]}" < /dev/null > "$out" 2>&1 || st=$?
     if [[ $st -ne 0 ]]; then
@@ -167,8 +171,9 @@ request_one() { # ROW WORKLOAD
         "\(.requests) \(.notifications) \(.interrupts) \($x.total // "-") \($x.mmio // "-") " +
         "\($x.io // "-") \($x.halt // "-") \($x.other // "-") " +
         ([.ops | to_entries | sort_by(-.value)[] | "\(.key)=\(.value)"] | join(" "))' "$json" \
-        >> /tmp/bench-fs/requests || echo "bench-fs: requests: $row $f: no share counts in $json"
-    progress "$row: requests for $f: $(tail -n 1 /tmp/bench-fs/requests)"
+        > "$json.line" && [[ -s $json.line ]] || { echo "bench-fs: requests: $row $f: no share counts in $json"; return 0; }
+    cat "$json.line" >> /tmp/bench-fs/requests
+    progress "$row: requests for $f: $(cat "$json.line")"
 }
 
 # The request table: per row and workload, the requests and what they

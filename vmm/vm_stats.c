@@ -100,8 +100,6 @@ int vm_stats_collect(struct vm *vm, struct report *r)
 	if (!st || !r)
 		return -ENOTSUP;
 	r->nr_shares = vm_virtio_fs_counts(vm, st->shares, CONFIG_MAX_SHARES);
-	if (r->nr_shares > CONFIG_MAX_SHARES)
-		r->nr_shares = CONFIG_MAX_SHARES;
 	r->shares = st->shares;
 	err = read_one(st, vm->vm_fd, &k, true, &e);
 	base = k;

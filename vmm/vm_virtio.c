@@ -213,14 +213,11 @@ unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsign
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+	for (unsigned i = 0; i < vm->nr_virtio && n < max; i++) {
 		struct vm_virtio_dev *v = &vm->virtio[i];
 
-		if (!v->dev_made || v->dev.device_id != VIRTIO_ID_FS)
-			continue;
-		if (n < max)
-			virtio_fs_counts(&v->dev, &out[n]);
-		n++;
+		if (v->dev_made && v->dev.device_id == VIRTIO_ID_FS)
+			virtio_fs_counts(&v->dev, &out[n++]);
 	}
 	return n;
 }

@@ -21,7 +21,7 @@ void vm_virtio_detach(struct vm *vm);
 void vm_virtio_close(struct vm *vm);
 
 /* Each virtio-fs device's counts (--report), at most @max; returns how
- * many devices there are. */
+ * many it filled. */
 struct virtio_fs_counts;
 unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsigned max);
 

@@ -279,10 +279,11 @@ static void trace_request(struct fuse_server *s, const struct fuse_parsed *p, in
 	}
 
 	printable(name, sizeof(name), p->name);
-	if (p->h.opcode == FUSE_SETATTR)
-		extra = p->a.setattr.valid;
-	else if (p->h.opcode == FUSE_OPEN || p->h.opcode == FUSE_CREATE)
-		extra = p->h.opcode == FUSE_OPEN ? p->a.open.flags : p->a.create.flags;
+	switch (p->h.opcode) {
+	case FUSE_SETATTR: extra = p->a.setattr.valid; break;
+	case FUSE_OPEN:    extra = p->a.open.flags; break;
+	case FUSE_CREATE:  extra = p->a.create.flags; break;
+	}
 	LOG_TRACE("%s: %s node %llu '%s' 0x%x -> %d", s->name, op,
 		  (unsigned long long)p->h.nodeid, name, extra, err);
 }

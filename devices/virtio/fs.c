@@ -45,7 +45,6 @@ struct vfs_dev {
 	struct virtio_dev *dev;
 	struct fuse_server *srv;
 	struct virtio_fs_config config;   /* as the guest reads it (little-endian) */
-	char tag[VIRTIO_FS_TAG_MAX + 1];
 	struct vfs_slot *slots;
 	unsigned nr_slots;
 	/* Under the device lock: */
@@ -231,7 +230,9 @@ void virtio_fs_counts(struct virtio_dev *d, struct virtio_fs_counts *out)
 	struct vfs_dev *fs = to_fs(d);
 
 	*out = (struct virtio_fs_counts){ 0 };
-	memcpy(out->tag, fs->tag, sizeof(out->tag));
+	/* The config's tag is NUL-padded, not terminated: out->tag has room
+	 * for the NUL. */
+	memcpy(out->tag, fs->config.tag, sizeof(fs->config.tag));
 	pthread_mutex_lock(&d->lock);
 	out->notifications = fs->notifications;
 	out->chains = fs->chains;
@@ -299,7 +300,6 @@ int virtio_fs_create(const struct virtio_fs_cfg *cfg, const struct guest_mem *me
 		return r;
 	}
 	memcpy(fs->config.tag, cfg->tag, strlen(cfg->tag)); /* NUL-padded, not terminated */
-	memcpy(fs->tag, cfg->tag, strlen(cfg->tag));
 	fs->config.num_request_queues = htole32(nq);
 	virtio_dev_init(dev, name, VIRTIO_ID_FS, 0, nq + 1, VIRTQ_MAX_SIZE, sizeof(fs->config),
 			&vfs_ops, fs, mem, loop);

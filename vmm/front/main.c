@@ -486,19 +486,19 @@ int main(int argc, char *argv[])
 {
 	struct kv_config cfg;
 	struct kv_err e = { 0 };
+	const char *kvmini_log = getenv("KVMINI_LOG");
+	double before_main;
 
 	/* A console reader that goes away must not kill the VMM: the UART
 	 * then sees EPIPE and drops output. */
-	double before_main;
-
 	signal(SIGPIPE, SIG_IGN);
 	log_init();
 	before_main = report_process_age();
 	/* KVMINI_LOG=debug shows boot milestones with timestamps; trace also
 	 * each virtio-fs request. */
-	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "debug"))
+	if (kvmini_log && !strcmp(kvmini_log, "debug"))
 		log_set_level(LOG_LEVEL_DEBUG);
-	if (getenv("KVMINI_LOG") && !strcmp(getenv("KVMINI_LOG"), "trace"))
+	else if (kvmini_log && !strcmp(kvmini_log, "trace"))
 		log_set_level(LOG_LEVEL_TRACE);
 	if (config_parse(argc, argv, &cfg, &e))
 		fail(&e);
