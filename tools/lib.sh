@@ -50,6 +50,8 @@
 #                         so dependencies first; 0, or 1 with l1_why
 #   procs_named NAME      the pids of the processes whose command is NAME,
 #                         space-separated (L1's busybox has no pgrep)
+#   batch_threads PID...  how many threads of these processes run
+#                         SCHED_BATCH (policy 3, /proc's stat field 41)
 #   l1_passt_network      L1 as passt needs it (passt copies the host's
 #                         addresses and routes): lo up and a dummy interface
 #                         l1dummy0 with 10.0.2.15/24 and a default route via
@@ -218,6 +220,12 @@ l1_passt_network() {
 	ip link add l1dummy0 type dummy && ip addr add 10.0.2.15/24 dev l1dummy0 &&
 		ip link set l1dummy0 up && ip route add default via 10.0.2.2 dev l1dummy0 ||
 		{ l1_why="cannot set up l1dummy0 with a default route"; return 1; }
+}
+
+batch_threads() {
+	local p
+	for p in "$@"; do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
+		awk '{ sub(/^.*\) /, ""); split($0, a, " "); if (a[39] == 3) n++ } END { print n + 0 }'
 }
 
 procs_named() {

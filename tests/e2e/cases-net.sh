@@ -68,8 +68,10 @@ net_user_case() {
     fi
     passts_during=$(net_user_passts)
     # kill -9: the socket closes with kvmini, and passt must follow.
-    local vm_pids
+    local vm_pids batch
     vm_pids=$(procs_named kvmini)
+    # shellcheck disable=SC2086  # one word per pid
+    batch=$(batch_threads $vm_pids)
     # shellcheck disable=SC2086  # one word per pid
     [[ -n $vm_pids ]] && kill -9 $vm_pids
     session_end
@@ -93,6 +95,8 @@ net_user_case() {
         fail net-user "no passt process was seen while the VM ran" "$dir"
     elif [[ $(stat -c %u /proc/"${passts_during%% *}" 2>/dev/null || echo 1000) == 0 ]]; then
         fail net-user "passt ran as root" "$dir"
+    elif [[ $batch != 0 ]]; then
+        fail net-user "$batch of kvmini's threads ran SCHED_BATCH: with a --net user NIC none should (vm_virtio.c)" "$dir"
     elif [[ -n $passts_after ]]; then
         fail net-user "passt ($passts_after) still runs 3 s after kvmini was killed with SIGKILL" "$dir"
     elif [[ -n $(find /tmp -maxdepth 1 -name 'passt*' 2>/dev/null) ]]; then

@@ -188,6 +188,9 @@ if want net-tap; then
     if vm_expect '^HTTPD=up' && vm_expect '^H2GSUM='; then
         got_g2h=$(wget -q -O - http://198.18.0.2:8080/g2h | sha256sum | cut -d' ' -f1)
     fi
+    # With a tap, the event loop's thread (and only it) runs SCHED_BATCH.
+    # shellcheck disable=SC2046  # one word per pid
+    batch=$(batch_threads $(procs_named kvmini))
     vm_send "poweroff -f\n"
     vm_end
     kill "$httpd_pid" 2>/dev/null
@@ -201,6 +204,8 @@ if want net-tap; then
         fail net-tap "guest->host 4 MiB: host got sum '$got_g2h', guest has '$(value G2HSUM)'" "$dir"
     elif ip link show "$tap" >/dev/null 2>&1; then
         fail net-tap "the tap kvmini created is still there after it exited" "$dir"
+    elif [[ $batch != 1 ]]; then
+        fail net-tap "$batch of kvmini's threads ran SCHED_BATCH, expected 1 (the event loop)" "$dir"
     else
         pass net-tap
     fi
