@@ -173,13 +173,13 @@ int vm_virtio_attach(struct vm *vm, struct kv_err *e)
  * guest, an interrupt per packet or two and a TCP ACK, with its own
  * transmit interrupt, per two packets received. The loop now runs when
  * the vCPU halts or its time slice ends, and takes in one pass what came
- * meanwhile (tools/bench-io.sh, one L1: downloads 10.1 -> 2.2 ACKs and
- * 33 -> 13 interrupts per MiB, 25.4 -> 64.9 MiB/s). With a CPU to itself
- * the loop runs at once, as before.
+ * meanwhile (tools/bench-io.sh, one L1: per MiB downloaded 9.4 -> 2.9
+ * ACKs and 28 -> 15 interrupts; 42.4 -> 52.0 MiB/s down, 21.3 -> 64.0
+ * up). With a CPU to itself the loop runs at once, as before.
  *
  * Not with a --net user NIC: passt is a third process in that path, and
- * there the same change halved the guest's downloads (7.3 -> 2.8 MiB/s:
- * the guest halted between frames that waited for its slice to end). */
+ * there the same change cut the guest's downloads (7.3 -> 2.8 MiB/s: the
+ * guest halted between frames that waited for its slice to end). */
 static int io_thread_enter_batch(const void *ctx, struct kv_err *e)
 {
 	struct thread_policy seccomp = seccomp_policy(SECCOMP_IO);
