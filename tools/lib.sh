@@ -50,6 +50,8 @@
 #                         so dependencies first; 0, or 1 with l1_why
 #   procs_named NAME      the pids of the processes whose command is NAME,
 #                         space-separated (L1's busybox has no pgrep)
+#   stat_fields FILE...   /proc stat lines without "pid (comm) ": proc(5)'s
+#                         field N is awk's $(N-2)
 #   batch_threads PID...  how many threads of these processes run
 #                         SCHED_BATCH (policy 3, /proc's stat field 41)
 #   l1_passt_network      L1 as passt needs it (passt copies the host's
@@ -227,10 +229,13 @@ l1_passt_network() {
 		{ l1_why="cannot set up l1dummy0 with a default route"; return 1; }
 }
 
+# /proc stat lines without their "pid (comm) ", so that proc(5)'s field N
+# is awk's $(N-2) (a command name may hold spaces and parentheses).
+stat_fields() { cat "$@" 2>/dev/null | sed 's/^.*) //'; }
+
 batch_threads() {
 	local p
-	for p in "$@"; do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
-		awk '{ sub(/^.*\) /, ""); split($0, a, " "); if (a[39] == 3) n++ } END { print n + 0 }'
+	for p in "$@"; do stat_fields /proc/"$p"/task/*/stat; done | awk '$39 == 3 { n++ } END { print n + 0 }'
 }
 
 procs_named() {
@@ -253,10 +258,8 @@ kvm_snap() {
 	for f in exits io_exits mmio_exits irq_injections halt_exits; do
 		line+="$f=$(cat "$d/$f" 2>/dev/null || echo 0) "
 	done
-	line+=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '{
-		sub(/^.*\) /, ""); n = split($0, a, " ")
-		if (n >= 41) { g += a[41]; h += a[12] + a[13] - a[41] }
-	} END { printf "guest_ms=%d vmm_ms=%d", g * 10, h * 10 }')
+	line+=$(stat_fields /proc/"$pid"/task/*/stat | awk 'NF >= 41 { g += $41; h += $12 + $13 - $41 }
+		END { printf "guest_ms=%d vmm_ms=%d", g * 10, h * 10 }')
 	echo "$line"
 }
 
