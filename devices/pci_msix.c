@@ -8,6 +8,7 @@
  * route is missing or stale (the last route attempt failed) stays
  * pending, and the next write that lets it fire retries. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -181,6 +182,22 @@ void pci_msix_pba_read(const struct pci_msix *m, unsigned off, void *data, unsig
 		memcpy(data, pba + off, len);
 	else
 		memset(data, 0, len);
+}
+
+void pci_msix_dump(const struct pci_msix *m, FILE *f)
+{
+	uint64_t masked = 0, stale = 0;
+
+	for (unsigned v = 0; v < m->nr; v++) {
+		if (ENTRY(m, v)[PCI_MSIX_ENTRY_VECTOR_CTRL] & PCI_MSIX_ENTRY_CTRL_MASKBIT)
+			masked |= 1ULL << v;
+		if (!route_current(m, v))
+			stale |= 1ULL << v;
+	}
+	fprintf(f, "kvmini: %s: MSI-X %s%s, pending %#llx, masked %#llx, not routed as the "
+		"table says %#llx\r\n", m->name, m->enabled ? "on" : "off",
+		m->masked ? " (function masked)" : "", (unsigned long long)m->pba,
+		(unsigned long long)masked, (unsigned long long)stale);
 }
 
 void pci_msix_notify(struct pci_msix *m, unsigned v)

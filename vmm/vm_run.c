@@ -127,6 +127,8 @@ enum vm_stop_cause vm_wait(struct vm *vm)
 			fprintf(stderr, "kvmini: vCPU %u at exit:\r\n", i);
 			cpu_dump_regs(vm->vcpus[i].fd, stderr);
 		}
+		/* A guest waiting on a device: what each ring says. */
+		vm_virtio_dump(vm, stderr);
 	}
 	return vm->stop_cause;
 }

@@ -263,3 +263,10 @@ unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsign
 	}
 	return n;
 }
+
+void vm_virtio_dump(struct vm *vm, FILE *f)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++)
+		if (vm->virtio[i].dev_made)
+			virtio_dev_dump(&vm->virtio[i].dev, f);
+}

@@ -4,6 +4,8 @@
 #ifndef KVMINI_VMM_VM_VIRTIO_H
 #define KVMINI_VMM_VM_VIRTIO_H
 
+#include <stdio.h>
+
 #include "kvmini/err.h"
 
 struct vm;
@@ -24,5 +26,8 @@ void vm_virtio_close(struct vm *vm);
  * many it filled. */
 struct virtio_fs_counts;
 unsigned vm_virtio_fs_counts(struct vm *vm, struct virtio_fs_counts *out, unsigned max);
+
+/* Every device's state on @f (virtio_dev_dump): KVMINI_DUMP_ON_EXIT. */
+void vm_virtio_dump(struct vm *vm, FILE *f);
 
 #endif

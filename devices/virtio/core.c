@@ -195,6 +195,22 @@ void virtio_dev_requeue(struct virtio_dev *d, unsigned q)
 		d->tops->requeue(d->transport, q);
 }
 
+void virtio_dev_dump(struct virtio_dev *d, FILE *f)
+{
+	pthread_mutex_lock(&d->lock);
+	fprintf(f, "kvmini: %s: status %#x%s, features %#llx\r\n", d->name, d->status,
+		d->broken ? " (NEEDS_RESET)" : "", (unsigned long long)d->driver_features);
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		fprintf(f, "kvmini: %s: queue %u: ", d->name, q);
+		vq_dump(&d->vqs[q], f);
+	}
+	if (d->ops->dump)
+		d->ops->dump(d, f);
+	if (d->tops && d->tops->dump)
+		d->tops->dump(d->transport, f);
+	pthread_mutex_unlock(&d->lock);
+}
+
 bool virtio_dev_live(const struct virtio_dev *d)
 {
 	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->broken;

@@ -204,6 +204,23 @@ static void vfs_destroy(struct virtio_dev *d)
 	d->priv = NULL;
 }
 
+/* Device lock held. */
+static void vfs_dump(struct virtio_dev *d, FILE *f)
+{
+	struct vfs_dev *fs = to_fs(d);
+	unsigned busy;
+
+	pthread_mutex_lock(&fs->mu);
+	busy = fs->busy;
+	pthread_mutex_unlock(&fs->mu);
+	fprintf(f, "kvmini: %s: %llu kicks, %llu requests, %llu interrupts; in flight:", d->name,
+		(unsigned long long)fs->notifications, (unsigned long long)fs->chains,
+		(unsigned long long)fs->interrupts);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		fprintf(f, " %u", fs->outstanding[q]);
+	fprintf(f, " (queue 0 up), %u not yet answered by a worker\r\n", busy);
+}
+
 static const struct virtio_dev_ops vfs_ops = {
 	.config_read = vfs_config_read,
 	.config_write = vfs_config_write,
@@ -211,6 +228,7 @@ static const struct virtio_dev_ops vfs_ops = {
 	.queue_notify = vfs_queue_notify,
 	.reset = vfs_reset,
 	.destroy = vfs_destroy,
+	.dump = vfs_dump,
 };
 
 unsigned virtio_fs_in_flight(struct virtio_dev *d)

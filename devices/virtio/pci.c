@@ -81,10 +81,21 @@ static void vp_requeue(void *transport, unsigned q)
 		LOG_DEBUG("%s: queue %u requeue: %s", vp->dev->name, q, strerror(errno));
 }
 
+static void vp_dump(void *transport, FILE *f)
+{
+	struct virtio_pci *vp = transport;
+
+	pci_msix_dump(&vp->msix, f);
+	if (!pci_msix_enabled(&vp->msix))
+		fprintf(f, "kvmini: %s: ISR %#x, INTx %s\r\n", vp->dev->name, vp->isr,
+			vp->intx_level ? "high" : "low");
+}
+
 static const struct virtio_transport_ops vp_tops = {
 	.notify_queue = vp_notify_queue,
 	.notify_config = vp_notify_config,
 	.requeue = vp_requeue,
+	.dump = vp_dump,
 };
 
 /* ---- kicks ---- */

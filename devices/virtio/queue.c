@@ -22,6 +22,7 @@
  * read natively. All functions run under the device lock. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kvmini/virtio.h"
@@ -366,6 +367,27 @@ bool vq_enable_kicks(struct virtq *vq)
 	 * between either kicks or is seen here. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vq_has_avail(vq);
+}
+
+void vq_dump(const struct virtq *vq, FILE *f)
+{
+	uint16_t avail_flags = 0, avail_idx = 0, used_event = 0, used_flags = 0, avail_event = 0;
+
+	if (!vq->enabled) {
+		fprintf(f, "disabled\r\n");
+		return;
+	}
+	(void)load_u16(vq, vq->avail_gpa + AVAIL_FLAGS, &avail_flags);
+	(void)load_u16(vq, vq->avail_gpa + AVAIL_IDX, &avail_idx);
+	(void)load_u16(vq, vq->avail_gpa + AVAIL_RING + 2 * (uint64_t)vq->size, &used_event);
+	(void)load_u16(vq, vq->used_gpa + USED_FLAGS, &used_flags);
+	(void)load_u16(vq, vq->used_gpa + USED_RING + (uint64_t)USED_ELEM * vq->size, &avail_event);
+	fprintf(f, "size %u; avail idx %u (device at %u), flags %#x; used idx %u (interrupted at "
+		"%u%s), flags %#x", vq->size, avail_idx, vq->last_avail, avail_flags, vq->used_idx,
+		vq->signalled_used, vq->signalled_used_valid ? "" : ", never", used_flags);
+	if (vq->event_idx)
+		fprintf(f, "; used_event %u, avail_event %u", used_event, avail_event);
+	fprintf(f, "; MSI-X vector %u\r\n", vq->msix_vector);
 }
 
 /* Copies between @buf and the iovecs [first, first + n) from byte @off. */

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kvmini/err.h"
 #include "kvmini/log.h"
@@ -94,5 +95,9 @@ static inline bool pci_msix_enabled(const struct pci_msix *m)
  * register write lets it fire. Any thread; never routes, never
  * allocates. */
 void pci_msix_notify(struct pci_msix *m, unsigned v);
+
+/* One line on @f: enable and function mask, the pending bits, the
+ * masked vectors, the vectors whose route is not their table entry. */
+void pci_msix_dump(const struct pci_msix *m, FILE *f);
 
 #endif

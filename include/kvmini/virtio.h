@@ -56,6 +56,9 @@ struct virtio_dev_ops {
 	void (*queue_stop)(struct virtio_dev *d, unsigned q);
 	/* Frees the device's private state (not the virtio_dev). */
 	void (*destroy)(struct virtio_dev *d);
+	/* Optional: the device's own state in a few lines on @f (requests
+	 * held, counters), for virtio_dev_dump. Lock held. */
+	void (*dump)(struct virtio_dev *d, FILE *f);
 };
 
 /* What a transport provides to the core. */
@@ -67,6 +70,8 @@ struct virtio_transport_ops {
 	/* Have the event loop call queue_notify(@q) again soon, as a kick
 	 * would (a device that spent its work budget yields this way). */
 	void (*requeue)(void *transport, unsigned q);
+	/* Optional: the interrupt state (MSI-X vectors, ISR) on @f. Lock held. */
+	void (*dump)(void *transport, FILE *f);
 };
 
 #define VIRTIO_MAX_QUEUES 8
@@ -138,6 +143,11 @@ void virtio_dev_requeue(struct virtio_dev *d, unsigned q);
 
 /* True when the device may process queues (DRIVER_OK, not broken). */
 bool virtio_dev_live(const struct virtio_dev *d);
+
+/* A few lines on @f: status, each queue's indices (vq_dump), the
+ * device's and the transport's own state. Takes the lock. For a guest
+ * that hangs waiting on a device (KVMINI_DUMP_ON_EXIT). */
+void virtio_dev_dump(struct virtio_dev *d, FILE *f);
 
 /* What transports need from the VM besides the buses: KVM's ioeventfd
  * and irqfd/MSI routing, behind function pointers so unit tests and

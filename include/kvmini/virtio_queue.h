@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 #include <linux/virtio_ring.h>
 
@@ -89,6 +90,10 @@ bool vq_enable_kicks(struct virtq *vq);
 
 /* True if the avail ring holds chains not yet popped. */
 bool vq_has_avail(struct virtq *vq);
+
+/* One line on @f: the ring's indices as the device and the driver see
+ * them (a debugging aid for a guest that waits on the device). */
+void vq_dump(const struct virtq *vq, FILE *f);
 
 /* Copy helpers over a chain's iovecs (offsets within the readable or the
  * writable part). Return bytes copied. */
