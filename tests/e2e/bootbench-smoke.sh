@@ -48,9 +48,10 @@ fi
 # The emulated L1 itself sometimes wedges, panics or freezes whole before
 # it reports (see tools/nested-run): that says nothing about bootbench, so
 # it runs again in a new L1, at most once more, loudly. A freeze is an L1
-# whose console has been silent for NESTED_STALL s (each row's boots print
-# within a minute; the whole smoke run takes under 4 minutes).
-export NESTED_STALL=${NESTED_STALL:-600}
+# whose console has been silent for NESTED_STALL s (each start prints its
+# line within a minute, 25 s at most seen in CI; the whole smoke run takes
+# 4 to 13 minutes): 240 s, so that a frozen L1 leaves time for the second.
+export NESTED_STALL=${NESTED_STALL:-240}
 status=0
 for attempt in 1 2; do
     [[ -n $check_only ]] && break

@@ -67,8 +67,18 @@ fail() {
     if [[ -n ${3:-} ]]; then
         echo "    --- guest console (last 30 lines of $3/out) ---"
         tr -d '\r' < "$3/out" | tail -n 30 | sed 's/^/    | /'
-        echo "    --- kvmini stderr (last 40 lines) ---"
-        tail -n 40 "$3/err" | sed 's/^/    | /'
+        # A systemd guest says what it gave up on earlier (timeouts, units
+        # that failed, the ones that depended on them).
+        # (ESC itself from printf: L1's sed may not know \x1b.)
+        local esc
+        esc=$(printf '\033')
+        if tr -d '\r' < "$3/out" | sed "s/$esc\\[[0-9;]*[A-Za-z]//g; s/$esc[A-Z]//g" |
+            grep -aE '\[(FAILED| TIME |DEPEND)\]' > "$3/systemd-failures"; then
+            echo "    --- systemd's failures on the console ---"
+            head -n 20 "$3/systemd-failures" | sed 's/^/    | /'
+        fi
+        echo "    --- kvmini stderr (last 60 lines) ---"
+        tr -d '\r' < "$3/err" | grep -v '^$' | tail -n 60 | sed 's/^/    | /'
         echo "    --- end ---"
     fi
 }
