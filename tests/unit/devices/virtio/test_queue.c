@@ -2,6 +2,7 @@
  * enabling rules (hostile rings: test_queue_hostile.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -310,6 +311,37 @@ START_TEST(enable_rejections)
 }
 END_TEST
 
+/* The dump names both sides' indices: the driver's avail->idx and
+ * used_event read from its ring, the device's own progress beside them. */
+START_TEST(dump_shows_both_sides)
+{
+	uint64_t a = fr_alloc(&f, 4);
+	char out[512] = "";
+	FILE *m = fmemopen(out, sizeof(out) - 1, "w");
+
+	ck_assert_ptr_nonnull(m);
+	vq_dump(&f.vq, m);
+	fflush(m);
+	ck_assert_str_eq(out, "disabled\r\n");
+	rewind(m);
+	fr_enable(&f, true, false);
+	for (uint16_t i = 0; i < 3; i++) {
+		fr_desc(&f, desc_table(), i, a, 4, W, 0);
+		fr_publish(&f, i);
+	}
+	ck_assert_int_eq(vq_pop(&f.vq, &c, iov, 16), 1);
+	ck_assert_int_eq(vq_push(&f.vq, c.head, 4), 0);
+	fr_set_used_event(&f, 7);
+	ck_assert(vq_should_interrupt(&f.vq));
+	vq_enable_kicks(&f.vq);
+	vq_dump(&f.vq, m);
+	fclose(m);
+	ck_assert_str_eq(out, "size 8; avail idx 3 (device at 1), flags 0; used idx 1 "
+			      "(interrupted at 1), flags 0; used_event 7, avail_event 1; "
+			      "MSI-X vector 65535\r\n");
+}
+END_TEST
+
 START_TEST(reset_caps_size)
 {
 	vq_reset(&f.vq, &f.gm, 1024);
@@ -337,6 +369,7 @@ int main(void)
 	tcase_add_test(ok, no_interrupt_flag);
 	tcase_add_test(ok, kick_suppression_flags);
 	tcase_add_test(ok, kick_suppression_event_idx);
+	tcase_add_test(ok, dump_shows_both_sides);
 	tcase_add_test(en, enable_rejections);
 	tcase_add_test(en, reset_caps_size);
 	suite_add_tcase(s, ok);
