@@ -40,18 +40,6 @@ tree_dirs=200 tree_files_per_dir=100
 # ---- inside L1 -------------------------------------------------------
 progress() { echo "    [$(cut -d' ' -f1 /proc/uptime)] $*"; }
 
-# A line every 120 s while a workload runs: nested-run takes an L1 whose
-# console is silent for 600 s for frozen, and QEMU 9p's tar -x runs longer
-# than that (it was stopped there once, mid-workload, as "frozen").
-heartbeat_start() { # LABEL
-    ( while sleep 120; do progress "$1: still running"; done ) &
-    heartbeat=$!
-}
-heartbeat_stop() {
-    kill "$heartbeat" 2>/dev/null || true
-    wait "$heartbeat" 2>/dev/null || true
-}
-
 # One workload in the guest: NAME and the command to time; its seconds
 # go to the console as NAME=s, with the command's output as NAME_OUT=.
 # Counters from before to after go to $KVM_COUNTERS.
@@ -60,9 +48,7 @@ guest_time() { # ROW NAME COMMAND
     k0=$(kvm_snap)
     # shellcheck disable=SC2016  # expanded by the guest's shell
     session_send 'a=$(t); o=$('"$3"'); b=$(t); echo '"${name^^}"'_OUT=$o; echo '"${name^^}"'=$(el $a $b)\n'
-    heartbeat_start "$row: $name"
-    session_expect "^${name^^}=" || { heartbeat_stop; echo "bench-fs: $row: $name did not finish"; return 1; }
-    heartbeat_stop
+    session_expect "^${name^^}=" || { echo "bench-fs: $row: $name did not finish"; return 1; }
     kvm_record "$row" "$name" 1 "$k0" "$(kvm_snap)"
     progress "$row: $name $(session_value "${name^^}") s"
 }
@@ -169,9 +155,7 @@ request_one() { # ROW WORKLOAD
     json=/tmp/bench-fs/requests-$row-$f.json
     kvmini_cmd "$row" -- --share "$stage:stage,ro" --report "json:$json" --exec "$work"
     local st=0 out=/tmp/bench-fs/requests-$row-$f.out
-    heartbeat_start "requests: $row $f"
     timeout 2400 "${cmd[@]}" < /dev/null > "$out" 2>&1 || st=$?
-    heartbeat_stop
     if [[ $st -ne 0 ]]; then
         echo "bench-fs: requests: $row $f: kvmini status $st; the guest's kernel messages and the last lines:"
         grep -aE 'Kernel panic|Oops|BUG|WARNING|Out of memory|kvmini: ' "$out" | head -n 20 | sed 's/^/    ! /'
@@ -230,6 +214,11 @@ in_l1() {
     session_timeout=2400
     export KVM_COUNTERS=/tmp/bench-fs/counters
     [[ -x ${QEMU:-} ]] || die "no qemu in L1"
+    # A line every 120 s: nested-run takes an L1 whose console is silent for
+    # 600 s for frozen, and one workload can run longer than that (QEMU 9p's
+    # tar -x took 1,097 s; without this it was once stopped as "frozen").
+    l1_watch bench-fs-watch "${BENCH_WATCH:-120}"
+    trap 'kill "$l1_watch_pid" 2>/dev/null' EXIT
     # Every inode the guest knows is an fd kvmini holds (20,000 here): L1's
     # busybox init leaves the kernel's hard limit of 4,096, which a desktop
     # session or CI runner raises (systemd: 524,288). QEMU gets the same.
