@@ -136,45 +136,15 @@ else
     nested_args+=(--kvmini "$kvmini")
 fi
 case_args=(--case-timeout "${E2E_CASE_TIMEOUT:-120}" ${case_args[@]+"${case_args[@]}"})
-# The emulated L1 itself sometimes fails: it freezes whole (its console and
-# the cases' watchdog, which prints every E2E_WATCH s, fall silent: QEMU's
-# TCG, seen in CI during fs-swap), or wedges or panics. That says nothing
-# about kvmini, so the cases it had not reported run again in a new L1, at
-# most twice more, loudly; a case it had reported (PASS or FAIL) counts as
-# reported. The case running when it froze runs again; a freeze that
-# recurs three times fails the suite.
+# The emulated L1 itself sometimes fails (freezes whole, wedges, panics):
+# l1-retry.sh runs the cases it had not reported again in a new L1. A
+# frozen L1 is one whose console, and with it the cases' watchdog (a line
+# every E2E_WATCH s), has been silent for E2E_STALL s.
 stall=${E2E_STALL:-$((${E2E_WATCH:-300} * 2))}
 nested_args+=(--stall "$stall")
-attempt_log=$(mktemp "${TMPDIR:-/tmp}/e2e-attempt.XXXXXX")
-trap 'rm -rf "$env_dir" "$attempt_log"' EXIT
-reported=() earlier_fails=0
-for attempt in 1 2 3; do
-    skip_args=()
-    if [[ ${#reported[@]} -gt 0 ]]; then
-        skip_args=(--skip "$(IFS=,; echo "${reported[*]}")")
-    fi
-    set +e
-    "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
-        ${case_args[@]+"${case_args[@]}"} ${skip_args[@]+"${skip_args[@]}"} 2>&1 |
-        tee "$attempt_log"
-    status=${PIPESTATUS[0]}
-    set -e
-    [[ $status -eq 125 && $attempt -lt 3 ]] || break
-    # Cases this L1 reported before it failed: not run again.
-    mapfile -t now < <(tr -d '\r' < "$attempt_log" | sed -nE 's/^(PASS|FAIL) ([A-Za-z0-9_-]+).*$/\2/p')
-    fails=$(tr -d '\r' < "$attempt_log" | grep -c '^FAIL ' || true)
-    earlier_fails=$((earlier_fails + fails))
-    reported+=(${now[@]+"${now[@]}"})
-    loud "the L1 machine failed before reporting (attempt $attempt, see above; the last case it reported: ${now[-1]:-none}); the ${#reported[@]} case(s) reported so far ($earlier_fails failed) stand, the rest run in a new L1"
-done
-if [[ $status -eq 0 && $earlier_fails -gt 0 ]]; then
-    echo "e2e: $earlier_fails case(s) FAILED in an L1 that later froze (see above)"
-    status=1
-fi
-case $status in
-0) ;;
-124) loud "the L1 run timed out: the cases did not all run; counted as a FAILURE" ;;
-125) loud "the L1 did not report the cases' result; counted as a FAILURE" ;;
-*) echo "e2e: some cases FAILED (status $status)" ;;
-esac
-[[ $status -eq 0 ]] || exit 1
+set +e
+"$here/l1-retry.sh" "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
+    ${case_args[@]+"${case_args[@]}"}
+status=$?
+set -e
+exit "$status"
