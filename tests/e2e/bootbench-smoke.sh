@@ -14,7 +14,8 @@
 #        run's output folder)
 #   (defaults: $KVMINI, $VMMSTAT, else what tools/bootbench finds in build/)
 # environment: BOOTBENCH_SMOKE_OUT (output folder, default a temporary one,
-#   removed on success).
+#   removed on success); BOOTBENCH (the bootbench to run, default
+#   tools/bootbench: a stand-in checks this script's reruns).
 # Exit status: 0 every row gave numbers; 1 not (never a pass); 77 (meson's
 # skip) only when qemu-system-x86_64 is missing, so no L1 can run.
 set -uo pipefail
@@ -45,63 +46,96 @@ if [[ -z $out ]]; then
     keep=0
 fi
 
+# check_row CSV ROW: prints why ROW has no numbers for every start in CSV
+# (tools/bootbench's), nothing when it has them all.
+check_row() {
+    local csv=$1 r=$2 line want ok us ex rss exits why
+    local num='^[0-9]+([.][0-9]+)?$'
+    # summary,<row>,"<label>",n,ok,us,us_min,us_max,ex,ex_min,ex_max,rss_kb,
+    #   guest_uptime_s,kvm_exits,pages_2m,vmm_overhead_kb
+    line=$(grep "^summary,$r," "$csv" 2>/dev/null | sed 's/"[^"]*"/L/')
+    if [[ -z $line ]]; then
+        echo "no summary line in $csv"
+        return
+    fi
+    IFS=, read -r _ _ _ want ok us _ _ ex _ _ rss _ exits _ <<< "$line"
+    why=$(grep -m1 "^BOOTBENCH-SKIP $r " "$(dirname "$csv")/run.log" 2>/dev/null | cut -d' ' -f3-)
+    if [[ ! $want =~ $num || ! $ok =~ $num ]]; then
+        echo "unreadable summary line: $line"
+    elif [[ $ok -ne $want ]]; then
+        echo "$ok of $want starts gave numbers${why:+ (not run: $why)}"
+    elif [[ ! $us =~ $num ]]; then
+        echo "no time to userspace ('$us')"
+    elif [[ ! $ex =~ $num ]]; then
+        echo "no time to exit ('$ex')"
+    elif [[ ! $rss =~ $num ]]; then
+        echo "no peak RSS ('$rss')"
+    elif [[ ( $r == kvmini-* || $r == qemu-* ) && ! $exits =~ $num ]]; then
+        echo "no KVM exit count ('$exits')"
+    fi
+}
+
 # The emulated L1 itself sometimes wedges, panics or freezes whole before
 # it reports (see tools/nested-run): that says nothing about bootbench, so
-# it runs again in a new L1, at most once more, loudly. A freeze is an L1
-# whose console has been silent for NESTED_STALL s (each start prints its
-# line within a minute, 25 s at most seen in CI; the whole smoke run takes
-# 4 to 13 minutes): 240 s, so that a frozen L1 leaves time for the second.
+# the rows that have no numbers yet run again in a new L1, at most three
+# L1s in all, loudly (each attempt in its own folder, OUT/attemptK). A
+# freeze is an L1 whose console has been silent for NESTED_STALL s (each
+# start prints its line within a minute, 25 s at most seen in CI; the
+# whole smoke run takes 4 to 13 minutes): 240 s. The floor rows run on
+# this machine, after the L1, in the same attempt.
 export NESTED_STALL=${NESTED_STALL:-240}
-status=0
-for attempt in 1 2; do
-    [[ -n $check_only ]] && break
+attempts=3
+declare -A why_missing=()
+missing=()
+if [[ -n $check_only ]]; then
+    adirs=("$check_only")
     status=0
-    "$repo/tools/bootbench" -n "$n" --out "$out" || status=$?
-    if [[ -f $out/run.log ]] && ! grep -q 'L1-EXIT=' "$out/run.log" &&
-       grep -q '^nested-run: ' "$out/run.log" && [[ $attempt -eq 1 ]]; then
-        fail "the L1 machine ended without reporting (attempt $attempt, see above); running bootbench again in a new L1"
+else
+    adirs=()
+    missing=($rows)
+fi
+for ((attempt = 1; attempt <= attempts && ${#missing[@]} > 0; attempt++)); do
+    adir=$out/attempt$attempt
+    adirs+=("$adir")
+    l1_rows=() floor_args=(--no-floor)
+    for r in "${missing[@]}"; do
+        if [[ $r == floor-* ]]; then floor_args=(); else l1_rows+=("$r"); fi
+    done
+    if [[ ${#l1_rows[@]} -eq 0 ]]; then
+        break   # only floor rows missing: no L1 involved, not retried
+    fi
+    status=0
+    "${BOOTBENCH:-$repo/tools/bootbench}" -n "$n" --rows "${l1_rows[*]}" ${floor_args[@]+"${floor_args[@]}"} \
+        --out "$adir" || status=$?
+    still=()
+    for r in "${missing[@]}"; do
+        why=$(check_row "$adir/bootbench.csv" "$r")
+        if [[ -n $why ]]; then still+=("$r"); why_missing[$r]=$why; fi
+    done
+    missing=(${still[@]+"${still[@]}"})
+    [[ ${#missing[@]} -gt 0 && $attempt -lt $attempts ]] || break
+    if [[ -f $adir/run.log ]] && ! grep -q 'L1-EXIT=' "$adir/run.log" &&
+       grep -q '^nested-run: ' "$adir/run.log"; then
+        fail "the L1 machine ended without reporting (attempt $attempt of $attempts, see above); the ${#missing[@]} row(s) without numbers yet (${missing[*]}) run again in a new L1"
         continue
     fi
-    break
+    break   # the L1 reported: rows without numbers are real failures
 done
 
 problems=0
-csv=$out/bootbench.csv
-if [[ ! -s $csv ]]; then
-    fail "tools/bootbench wrote no CSV ($csv; exit status $status)"
-    exit 1
+last=${adirs[${#adirs[@]} - 1]}
+if [[ -n $check_only ]]; then
+    for r in $rows; do
+        why=$(check_row "$check_only/bootbench.csv" "$r")
+        [[ -n $why ]] && missing+=("$r") why_missing[$r]=$why
+    done
 fi
-for r in $rows; do
-    # summary,<row>,"<label>",n,ok,us,us_min,us_max,ex,ex_min,ex_max,rss_kb,
-    #   guest_uptime_s,kvm_exits,pages_2m,vmm_overhead_kb
-    line=$(grep "^summary,$r," "$csv" | sed 's/"[^"]*"/L/')
-    if [[ -z $line ]]; then
-        fail "row $r: no summary line in the CSV"
-        problems=1
-        continue
-    fi
-    IFS=, read -r _ _ _ want ok us _ _ ex _ _ rss _ exits _ <<< "$line"
-    why=$(grep -m1 "^BOOTBENCH-SKIP $r " "$out/run.log" 2>/dev/null | cut -d' ' -f3-)
-    num='^[0-9]+([.][0-9]+)?$'
-    if [[ ! $want =~ $num || ! $ok =~ $num ]]; then
-        fail "row $r: unreadable summary line: $line"
-        problems=1
-        continue
-    fi
-    if [[ $ok -ne $want ]]; then
-        fail "row $r: $ok of $want starts gave numbers${why:+ (not run: $why)}"
-        problems=1
-        continue
-    fi
-    [[ $us =~ $num ]] || { fail "row $r: no time to userspace ('$us')"; problems=1; }
-    [[ $ex =~ $num ]] || { fail "row $r: no time to exit ('$ex')"; problems=1; }
-    [[ $rss =~ $num ]] || { fail "row $r: no peak RSS ('$rss')"; problems=1; }
-    if [[ $r == kvmini-* || $r == qemu-* ]]; then
-        [[ $exits =~ $num ]] || { fail "row $r: no KVM exit count ('$exits')"; problems=1; }
-    fi
+for r in ${missing[@]+"${missing[@]}"}; do
+    fail "row $r: ${why_missing[$r]}"
+    problems=1
 done
-if [[ ! -s $out/bootbench.png && ! -s $out/bootbench.svg ]]; then
-    fail "no plot in $out (gnuplot missing or failed)"
+if [[ ! -s $last/bootbench.png && ! -s $last/bootbench.svg ]]; then
+    fail "no plot in $last (gnuplot missing or failed)"
     problems=1
 fi
 if [[ $problems -ne 0 ]]; then
@@ -113,6 +147,6 @@ if [[ $status -ne 0 ]]; then
     echo "bootbench smoke: outputs kept in $out"
     exit 1
 fi
-echo "bootbench smoke: every row gave numbers for $n starts"
+echo "bootbench smoke: every row gave numbers for $n starts (in ${#adirs[@]} L1 run(s))"
 [[ $keep -eq 0 ]] && rm -rf "$out"
 exit 0
