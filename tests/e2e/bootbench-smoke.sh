@@ -96,7 +96,6 @@ else
 fi
 for ((attempt = 1; attempt <= attempts && ${#missing[@]} > 0; attempt++)); do
     adir=$out/attempt$attempt
-    adirs+=("$adir")
     l1_rows=() floor_args=(--no-floor)
     for r in "${missing[@]}"; do
         if [[ $r == floor-* ]]; then floor_args=(); else l1_rows+=("$r"); fi
@@ -104,6 +103,7 @@ for ((attempt = 1; attempt <= attempts && ${#missing[@]} > 0; attempt++)); do
     if [[ ${#l1_rows[@]} -eq 0 ]]; then
         break   # only floor rows missing: no L1 involved, not retried
     fi
+    adirs+=("$adir")
     status=0
     "${BOOTBENCH:-$repo/tools/bootbench}" -n "$n" --rows "${l1_rows[*]}" ${floor_args[@]+"${floor_args[@]}"} \
         --out "$adir" || status=$?
