@@ -197,7 +197,13 @@ void virtio_dev_requeue(struct virtio_dev *d, unsigned q)
 
 void virtio_dev_dump(struct virtio_dev *d, FILE *f)
 {
-	pthread_mutex_lock(&d->lock);
+	/* Never wait: a thread stuck with the lock must not hang the exit
+	 * this dump is there to explain. */
+	if (pthread_mutex_trylock(&d->lock) != 0) {
+		fprintf(f, "kvmini: %s: busy (another thread holds its lock): not dumped\r\n",
+			d->name);
+		return;
+	}
 	fprintf(f, "kvmini: %s: status %#x%s, features %#llx\r\n", d->name, d->status,
 		d->broken ? " (NEEDS_RESET)" : "", (unsigned long long)d->driver_features);
 	for (unsigned q = 0; q < d->nr_queues; q++) {

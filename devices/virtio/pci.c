@@ -86,6 +86,10 @@ static void vp_dump(void *transport, FILE *f)
 	struct virtio_pci *vp = transport;
 
 	pci_msix_dump(&vp->msix, f);
+	fprintf(f, "kvmini: %s: queue MSI-X vectors:", vp->dev->name);
+	for (unsigned q = 0; q < vp->dev->nr_queues; q++)
+		fprintf(f, " %u", vp->dev->vqs[q].msix_vector);
+	fprintf(f, " (%u: none)\r\n", VIRTIO_MSI_NO_VECTOR);
 	if (!pci_msix_enabled(&vp->msix))
 		fprintf(f, "kvmini: %s: ISR %#x, INTx %s\r\n", vp->dev->name, vp->isr,
 			vp->intx_level ? "high" : "low");

@@ -387,7 +387,7 @@ void vq_dump(const struct virtq *vq, FILE *f)
 		vq->signalled_used, vq->signalled_used_valid ? "" : ", never", used_flags);
 	if (vq->event_idx)
 		fprintf(f, "; used_event %u, avail_event %u", used_event, avail_event);
-	fprintf(f, "; MSI-X vector %u\r\n", vq->msix_vector);
+	fprintf(f, "\r\n");
 }
 
 /* Copies between @buf and the iovecs [first, first + n) from byte @off. */

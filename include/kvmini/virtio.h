@@ -145,8 +145,9 @@ void virtio_dev_requeue(struct virtio_dev *d, unsigned q);
 bool virtio_dev_live(const struct virtio_dev *d);
 
 /* A few lines on @f: status, each queue's indices (vq_dump), the
- * device's and the transport's own state. Takes the lock. For a guest
- * that hangs waiting on a device (KVMINI_DUMP_ON_EXIT). */
+ * device's and the transport's own state, for a guest that hangs waiting
+ * on a device (KVMINI_DUMP_ON_EXIT). Takes the lock only if it is free;
+ * else it says so and returns. */
 void virtio_dev_dump(struct virtio_dev *d, FILE *f);
 
 /* What transports need from the VM besides the buses: KVM's ioeventfd

@@ -3,6 +3,8 @@
  * transport. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fake_ring.h"
@@ -376,6 +378,31 @@ START_TEST(stop_queue_asks_the_device_first)
 }
 END_TEST
 
+/* The exit dump never waits for the device lock: held elsewhere, the
+ * device is named as busy and skipped; free, its status and queues show. */
+START_TEST(dump_skips_a_busy_device)
+{
+	char out[1024] = "";
+	FILE *m = fmemopen(out, sizeof(out) - 1, "w");
+
+	ck_assert_ptr_nonnull(m);
+	pthread_mutex_lock(&d.lock);
+	virtio_dev_dump(&d, m);
+	pthread_mutex_unlock(&d.lock);
+	fflush(m);
+	ck_assert_str_eq(out, "kvmini: virtio-test0: busy (another thread holds its lock): "
+			      "not dumped\r\n");
+	rewind(m);
+	memset(out, 0, sizeof(out));
+	virtio_dev_dump(&d, m);
+	fclose(m);
+	ck_assert_ptr_nonnull(strstr(out, "kvmini: virtio-test0: status 0"));
+	ck_assert_ptr_nonnull(strstr(out, "kvmini: virtio-test0: queue 1: disabled\r\n"));
+	ck_assert_int_eq(pthread_mutex_trylock(&d.lock), 0);
+	pthread_mutex_unlock(&d.lock);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_core");
@@ -398,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, device_bits_ignored_in_writes);
 	tcase_add_test(tc, queue_before_features_ok_needs_reset);
 	tcase_add_test(tc, stop_queue_asks_the_device_first);
+	tcase_add_test(tc, dump_skips_a_busy_device);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
