@@ -16,14 +16,18 @@
 #                         the guest with VMM row ROW: every benchmark and
 #                         soak builds its VMM command lines here, so rows
 #                         stay comparable.
-#   l1_watch TAG SECONDS  in the background, every SECONDS: one line on the
-#                         machine's state (uptime, free memory) and every
-#                         thread that is running or in an uninterruptible
-#                         wait (with where it waits), plus every kvmini,
-#                         vCPU and QEMU thread, each line prefixed TAG. For
-#                         scripts run in the nested L1: a run that hangs
-#                         past every bound then says where in its log. Sets
-#                         l1_watch_pid; kill it when done.
+#   l1_watch TAG SECONDS [PULSE]
+#                         in the background, every PULSE s (default
+#                         SECONDS): one line on the machine's state
+#                         (uptime, load, free memory); every SECONDS also
+#                         every thread that is running or in an
+#                         uninterruptible wait (with where it waits), plus
+#                         every kvmini, vCPU and QEMU thread; each line
+#                         prefixed TAG. For scripts run in the nested L1: a
+#                         run that hangs past every bound then says where
+#                         in its log, and the short line is the pulse by
+#                         which nested-run --stall tells a live L1 from a
+#                         frozen one. Sets l1_watch_pid; kill it when done.
 #   kvm_snap              in L1: KVM's counters for the one VM running now
 #                         (L1's debugfs, mounted by the caller) and its
 #                         VMM's CPU time, one line of KEY=VALUE (exits
@@ -196,14 +200,17 @@ vmm_cmd() {
 }
 
 l1_watch() {
-	local tag=$1 every=$2
+	local tag=$1 every=$2 pulse=${3:-$2}
 	(
 		# Threads vanish while it looks: a failed read must not end it
 		# under the caller's set -e.
 		set +e
-		local p t st comm
-		while sleep "$every"; do
+		local p t st comm since=0
+		while sleep "$pulse"; do
 			echo "$tag: L1 up $(cut -d' ' -f1 /proc/uptime) s, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available"
+			since=$((since + pulse))
+			((since < every)) && continue
+			since=0
 			for p in /proc/[0-9]*; do
 				for t in "$p"/task/[0-9]*; do
 					st=$(awk '{ print $3 }' "$t/stat" 2>/dev/null) comm=$(cat "$t/comm" 2>/dev/null)

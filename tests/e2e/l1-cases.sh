@@ -36,7 +36,8 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-# The knobs run-nested.sh forwards (FAULT_KILL_REPS, SOAK_VMS, E2E_WATCH).
+# The knobs run-nested.sh forwards (FAULT_KILL_REPS, SOAK_VMS, E2E_WATCH,
+# E2E_PULSE).
 # shellcheck disable=SC1091
 [[ -f ${PAYLOAD_FILES:-/payload/files}/e2e-env.sh ]] && source "${PAYLOAD_FILES:-/payload/files}/e2e-env.sh"
 work=${TMPDIR:-/tmp}/e2e
@@ -164,12 +165,14 @@ fi
 echo "e2e: vmm=$vmm guest kernel $kver, per-case timeout ${case_timeout}s"
 
 # The watchdog (tools/lib.sh, beside this script in L1): every E2E_WATCH
-# seconds (default 300) while the cases run, L1's state, so a case that
+# seconds (default 300) while the cases run, L1's threads, so a case that
 # hangs past every bound (a process that SIGKILL cannot end) is explained
-# in the log that the L1 timeout leaves.
+# in the log that the L1 timeout leaves; every E2E_PULSE seconds (default
+# 60) one line, by which run-nested.sh's stall bound (3 pulses) tells a
+# live L1 from a frozen one.
 # shellcheck source=../../tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-l1_watch e2e-watch "${E2E_WATCH:-300}"
+l1_watch e2e-watch "${E2E_WATCH:-300}" "${E2E_PULSE:-60}"
 trap 'kill "$l1_watch_pid" 2>/dev/null' EXIT
 
 base_cmdline="console=ttyS0 quiet panic=-1"

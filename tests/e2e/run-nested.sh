@@ -12,8 +12,9 @@
 #   E2E_CASE_TIMEOUT (per case, default 120), KVMINI_CACHE, KVMINI_ASAN (the
 #   ASan+UBSan kvmini for the asan-boot case, default build-asan/kvmini),
 #   FAULT_KILL_REPS (fault-kill9 boots, default 20), SOAK_VMS (default 10),
-#   E2E_WATCH (seconds between the L1 watchdog's lines, default 300),
-#   E2E_STALL (an L1 silent this long is frozen, default 2 * E2E_WATCH),
+#   E2E_WATCH (seconds between the L1 watchdog's thread lists, default 300),
+#   E2E_PULSE (seconds between its one-line pulses, default 60),
+#   E2E_STALL (an L1 silent this long is frozen, default 3 * E2E_PULSE),
 #   FSPROBE (tests/e2e/fsprobe.c's program, default build/tests/e2e/fsprobe).
 # Exit status: 0 all cases passed; 1 a case failed or the cases could not
 # run (never a pass); 77 (meson's skip) only when this machine cannot run
@@ -103,11 +104,11 @@ for tool in passt setpriv; do
         { loud "$tool is missing on this machine (tools/install-deps installs it); counted as a FAILURE"; exit 1; }
     nested_args+=(--bin "$path:/usr/local/bin/$tool")
 done
-# FAULT_KILL_REPS, SOAK_VMS and E2E_WATCH reach the cases in L1
+# FAULT_KILL_REPS, SOAK_VMS, E2E_WATCH and E2E_PULSE reach the cases in L1
 # through a sourced file.
 env_dir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-env.XXXXXX")
 trap 'rm -rf "$env_dir"' EXIT
-for v in FAULT_KILL_REPS SOAK_VMS E2E_WATCH; do
+for v in FAULT_KILL_REPS SOAK_VMS E2E_WATCH E2E_PULSE; do
     if [[ ${!v:-} =~ ^[0-9]+$ ]]; then echo "$v=${!v}"; fi
 done > "$env_dir/e2e-env.sh"
 nested_args+=(--file "$env_dir/e2e-env.sh")
@@ -139,8 +140,9 @@ case_args=(--case-timeout "${E2E_CASE_TIMEOUT:-120}" ${case_args[@]+"${case_args
 # The emulated L1 itself sometimes fails (freezes whole, wedges, panics):
 # l1-retry.sh runs the cases it had not reported again in a new L1. A
 # frozen L1 is one whose console, and with it the cases' watchdog (a line
-# every E2E_WATCH s), has been silent for E2E_STALL s.
-stall=${E2E_STALL:-$((${E2E_WATCH:-300} * 2))}
+# pulse every E2E_PULSE s), has been silent for E2E_STALL s: three pulses,
+# so that a freeze costs minutes, not the suite's time bound.
+stall=${E2E_STALL:-$((${E2E_PULSE:-60} * 3))}
 nested_args+=(--stall "$stall")
 set +e
 "$here/l1-retry.sh" "$repo/tools/nested-run" "${nested_args[@]}" "$here/l1-cases.sh" \
