@@ -3,8 +3,9 @@
 # L1 against a stand-in for tools/bootbench (BOOTBENCH) that plays one
 # script of attempts: attempt K gives numbers for the first F_K rows it was
 # asked for, then either reports (L1-EXIT) or ends like a frozen L1. The
-# smoke must run only the rows still without numbers, at most three L1s,
-# and pass or fail as the rows say. Seconds, on the host.
+# smoke must run only the rows still short of N starts (the starts each
+# row gave in earlier L1s count), at most four L1s, and pass or fail as the
+# rows say. Seconds, on the host.
 #
 # usage: tests/e2e/bootbench-smoke-check.sh
 # Exit status: 0 every scenario behaved as expected; 1 not (said which).
@@ -15,9 +16,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bootbench-smoke-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 failures=0
 
-# The stand-in. $work/plan holds one line per attempt: "ROWS_DONE frozen"
-# or "ROWS_DONE reported" (ROWS_DONE: how many of its L1 rows get numbers;
-# 'all' for every one). Floor rows (unless --no-floor) always get numbers.
+# The stand-in. $work/plan holds one line per attempt: "ROWS_DONE frozen
+# [PARTIAL]" or "ROWS_DONE reported" (ROWS_DONE: how many of its L1 rows
+# get numbers for every start, 'all' for every one; the others get
+# numbers for PARTIAL starts, default 0). Floor rows (unless --no-floor)
+# always get numbers.
 cat > "$work/bootbench" <<'EOF'
 #!/bin/bash
 dir=$(dirname "$0")
@@ -34,12 +37,12 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-read -r done how < <(sed -n "${k}p" "$dir/plan")
+read -r done how partial < <(sed -n "${k}p" "$dir/plan")
 mkdir -p "$out"
 i=0
 for r in $rows; do
     i=$((i + 1))
-    ok=0
+    ok=${partial:-0}
     [[ $done == all || $i -le $done ]] && ok=$n
     echo "summary,$r,\"label, with comma\",$n,$ok,1.5,1.4,1.6,2.5,2.4,2.6,1000,1.0,500,10,100"
 done > "$out/bootbench.csv"
@@ -87,8 +90,14 @@ scenario frozen-after-three 0 2 "-n 2 --rows qemu-pvh qemu-microvm kvmini-rootfs
     "3 frozen" "all reported"
 scenario frozen-twice 0 3 "-n 2 --rows runc unshare --no-floor --out attempt3" \
     "3 frozen" "6 frozen" "all reported"
-scenario frozen-three-times 1 3 "-n 2 --rows runc unshare --no-floor --out attempt3" \
-    "3 frozen" "6 frozen" "1 frozen"
+scenario frozen-four-times 1 4 "-n 2 --rows unshare --no-floor --out attempt4" \
+    "3 frozen" "6 frozen" "1 frozen" "0 frozen"
+# CI, 2026-12-05: the second L1 froze after one start of each row, the
+# third too. Those starts count: the next L1 runs one more of each.
+scenario partial-starts-count 0 2 "-n 1 --rows $all --no-floor --out attempt2" \
+    "0 frozen 1" "all reported"
+scenario partial-then-none 0 3 "-n 1 --rows runc unshare --no-floor --out attempt3" \
+    "9 frozen 1" "0 frozen" "all reported"
 # An L1 that reported: rows without numbers are kvmini's (or a peer's)
 # failures, not the emulated machine's: no rerun.
 scenario reported-missing-rows 1 1 "-n 2 --rows $all --out attempt1" "9 reported"
