@@ -29,9 +29,11 @@ l1mon_ask() {
 }
 
 # l1mon_cpu_state: the CPU and local APIC lines of a monitor answer
-# (stdin), indented, for a freeze report.
+# (stdin), for a freeze report: each line begins with nested-run's own
+# prefix, so whoever filters nested-run's lines keeps them without naming
+# QEMU's.
 l1mon_cpu_state() {
-    grep -E '^(RIP|EIP|CR0|EFER)=|^(LVTT|Timer|ISR|IRR|APR)\b' | sed 's/^/    /'
+    grep -E '^(RIP|EIP|CR0|EFER)=|^(LVTT|Timer|ISR|IRR|APR)\b' | sed 's/^/nested-run:     /'
 }
 
 # l1mon_lost_wakeup: reads one answer to 'info registers' and 'info lapic'
@@ -63,20 +65,28 @@ l1mon_lost_wakeup() {
     echo "$vec"
 }
 
+# l1mon_stuck_vector: asks QEMU now; prints the vector of a lost wake-up
+# and returns 0, or returns 1 (see l1mon_lost_wakeup).
+l1mon_stuck_vector() {
+    l1mon_ask 1 'info registers' 'info lapic' | l1mon_lost_wakeup
+}
+
 # l1mon_unstick: when L1's CPU shows the lost wake-up twice, 2 s apart,
 # kick it with a key press, then (if still stuck) an NMI. Prints one
-# line for what it did, appends the kick to $L1MON.kicks; returns 0 when
-# there was nothing to do or a kick worked, 1 when nothing woke the CPU.
+# line for what it did (a kick that worked as "nested-run: KICKED ...",
+# the line tools/bootbench counts), appends the kick to $L1MON.kicks;
+# returns 0 when there was nothing to do or a kick worked, 1 when nothing
+# woke the CPU.
 l1mon_unstick() {
     local vec kick
-    vec=$(l1mon_ask 1 'info registers' 'info lapic' | l1mon_lost_wakeup) || return 0
+    vec=$(l1mon_stuck_vector) || return 0
     sleep 2
-    [[ $(l1mon_ask 1 'info registers' 'info lapic' | l1mon_lost_wakeup) == "$vec" ]] || return 0
+    [[ $(l1mon_stuck_vector) == "$vec" ]] || return 0
     for kick in 'sendkey shift' nmi; do
         l1mon_ask 0 "$kick" > /dev/null
         sleep 3
-        if [[ $(l1mon_ask 1 'info registers' 'info lapic' | l1mon_lost_wakeup) != "$vec" ]]; then
-            echo "nested-run: L1's CPU sat halted with interrupt $vec requested and undelivered (QEMU TCG lost its wake-up); monitor '$kick' woke it" >&2
+        if [[ $(l1mon_stuck_vector) != "$vec" ]]; then
+            echo "nested-run: KICKED L1's CPU: it sat halted with interrupt $vec requested and undelivered (QEMU TCG lost its wake-up); monitor '$kick' woke it" >&2
             echo "$kick" >> "$L1MON.kicks"
             return 0
         fi

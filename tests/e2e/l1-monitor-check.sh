@@ -99,6 +99,10 @@ kick() {
     elif [[ $want_status -ne 0 || -n $want_kick ]] && [[ $msg != *"interrupt 236"* ]]; then
         echo "FAIL $name: did not say which interrupt was stuck; said: $msg"
         failures=$((failures + 1))
+    elif [[ -n $want_kick && $msg != 'nested-run: KICKED '* ]]; then
+        # tools/bootbench counts kicks by this prefix.
+        echo "FAIL $name: a kick that worked must be said as 'nested-run: KICKED ...'; said: $msg"
+        failures=$((failures + 1))
     else
         echo "PASS $name${msg:+ ($msg)}"
     fi
