@@ -41,8 +41,14 @@ net_user_case() {
     h2g_sum=$(sha256sum "$www/h2g" | cut -d' ' -f1)
     httpd -f -p 127.0.0.1:8000 -h "$www" &
     local httpd_pid=$!
+    # The listener speaks first, as most servers do: Debian 12's passt
+    # (0.0~git20230309) resets a connection the guest opened while the
+    # server has sent nothing, once the guest has paused about 16 s in all
+    # (it never counts the guest's first ACK; fixed upstream by passt's
+    # 4e73e9b; README, --net user). A slow L1 in CI reached that
+    # mid-upload. kvmini's transmit path is under test here, not that bug.
     # (busybox nc ends at EOF on its stdin too: give it one that stays open)
-    sleep "$((case_timeout * 2))" | nc -l -p 9000 > "$dir/g2h.recv" &
+    { echo G2H-READY; sleep "$((case_timeout * 2))"; } | nc -l -p 9000 > "$dir/g2h.recv" &
     local nc_pid=$!
     [[ -z $(net_user_passts) ]] || echo "    (net-user: passt already running before the case: $(net_user_passts))"
     session_timeout=$case_timeout
@@ -54,7 +60,7 @@ net_user_case() {
     session_send 'echo ADDR=$(ip -4 addr show eth0 | awk "/inet / {print \$2}") GW=$(ip route | awk "/^default/ {print \$3}") MTU=$(cat /sys/class/net/eth0/mtu)\n'
     session_send 'echo H2GSUM=$(wget -q -O - http://10.0.2.2:8000/h2g | sha256sum | cut -d" " -f1)\n'
     # shellcheck disable=SC2016
-    session_send 'mkdir -p /www; dd if=/dev/urandom of=/www/g2h bs=1M count=4 2>/dev/null; echo G2HSUM=$(sha256sum /www/g2h | cut -d" " -f1); nc -w 5 10.0.2.2 9000 < /www/g2h; echo NC=$?\n'
+    session_send 'mkdir -p /www; dd if=/dev/urandom of=/www/g2h bs=1M count=4 2>/dev/null; echo G2HSUM=$(sha256sum /www/g2h | cut -d" " -f1); nc -w 5 10.0.2.2 9000 < /www/g2h > /tmp/hello; echo NC""=$? HELLO=$(cat /tmp/hello)\n'
     session_send 'httpd -p 8080 -h /www && echo HTTPD=up\n'
     # The guest's nc is done once its socket buffer holds the data; L1's
     # listener ends when the last byte has come through passt.
@@ -87,6 +93,8 @@ net_user_case() {
         fail net-user "DHCP: the guest has '$addr', expected ADDR=10.0.2.15/24 GW=10.0.2.2 MTU=65520" "$dir"
     elif [[ $(session_value H2GSUM) != "$h2g_sum" ]]; then
         fail net-user "download 4 MiB from L1's loopback: guest sum '$(session_value H2GSUM)', expected '$h2g_sum'" "$dir"
+    elif [[ $(session_value NC) != "0 HELLO=G2H-READY" ]]; then
+        fail net-user "upload 4 MiB to L1's loopback: the guest's nc gave 'NC=$(session_value NC)', expected 'NC=0 HELLO=G2H-READY' (status 0 and the listener's greeting)" "$dir"
     elif [[ $g2h_got != "$(session_value G2HSUM)" ]]; then
         fail net-user "upload 4 MiB to L1's loopback: L1 got '$g2h_got' ($(stat -c %s "$dir/g2h.recv") bytes; its listener $([[ $up_secs == - ]] && echo "still open after 60 s" || echo "closed after $up_secs s")), guest sent '$(session_value G2HSUM)'" "$dir"
     elif [[ $fwd_got != "$(session_value G2HSUM)" ]]; then
