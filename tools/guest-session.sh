@@ -5,7 +5,10 @@
 # types; session_end closes stdin and collects the exit status. Guest
 # commands print results as NAME=value at the start of a line (read with
 # session_value), so the echo of the typed command, which starts with the
-# prompt, never matches.
+# prompt, does not match; but busybox's shell wraps that echo at 80
+# columns (the console reports no size), so a marker that lands at the
+# start of a wrapped line would: a long command types it as NAME""=
+# (the shell joins the quotes away; cases-net.sh's net-user does).
 #
 # Uses: $session_timeout (seconds, default 120). Sets: $dir (the session's
 # folder: out, err, txt), $session_pid, $st (exit status after session_end).

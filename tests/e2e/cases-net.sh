@@ -59,6 +59,7 @@ net_user_case() {
     # shellcheck disable=SC2016  # expanded by the guest's shell
     session_send 'echo ADDR=$(ip -4 addr show eth0 | awk "/inet / {print \$2}") GW=$(ip route | awk "/^default/ {print \$3}") MTU=$(cat /sys/class/net/eth0/mtu)\n'
     session_send 'echo H2GSUM=$(wget -q -O - http://10.0.2.2:8000/h2g | sha256sum | cut -d" " -f1)\n'
+    # (NC""= so that the wrapped echo of this long line cannot match: guest-session.sh)
     # shellcheck disable=SC2016
     session_send 'mkdir -p /www; dd if=/dev/urandom of=/www/g2h bs=1M count=4 2>/dev/null; echo G2HSUM=$(sha256sum /www/g2h | cut -d" " -f1); nc -w 5 10.0.2.2 9000 < /www/g2h > /tmp/hello; echo NC""=$? HELLO=$(cat /tmp/hello)\n'
     session_send 'httpd -p 8080 -h /www && echo HTTPD=up\n'
